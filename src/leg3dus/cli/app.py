@@ -1,0 +1,134 @@
+"""The ``leg3dus`` Typer application and what every command shares: error handling,
+JSON output and progress bars. Commands live in :mod:`leg3dus.cli.commands`, one module
+each, and register themselves with :func:`command`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..errors import Leg3dusError
+
+app = typer.Typer(
+    name="leg3dus",
+    help="Freehand 3D ultrasound of the lower-leg muscles: the LEG-3D-US toolkit.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err_console = Console(stderr=True, highlight=False)
+
+#: Exit codes: 0 success, 1 validation findings, 2 usage or input error.
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+T = TypeVar("T")
+
+
+def console() -> Console:
+    """A console on the current standard output (tests swap it)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print ``error: message`` on one line to stderr and exit with ``code``."""
+    line = " ".join(str(message).split())
+    print(f"error: {line}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def command(name: str | None = None, **kwargs):
+    """Register a function as a ``leg3dus`` command with the house error handling.
+
+    A :class:`Leg3dusError` becomes one line on stderr and exit code 2; an interrupt
+    exits 130. Outputs are written atomically by the library, so neither leaves a
+    partial file.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            try:
+                return fn(*args, **kw)
+            except Leg3dusError as exc:
+                fail(str(exc))
+            except MemoryError:
+                fail("out of memory; crop the input or use a coarser spacing")
+            except KeyboardInterrupt:
+                print("interrupted; no partial output was kept", file=sys.stderr)
+                raise typer.Exit(130) from None
+
+        app.command(name, **kwargs)(wrapper)
+        return fn
+
+    return decorate
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    return obj
+
+
+def emit_json(obj) -> None:
+    """Print ``obj`` as JSON on stdout (numpy values converted, NaN as null, inf as "inf")."""
+    print(json.dumps(_jsonable(obj), indent=2))
+
+
+def progress(items: Iterable[T], total: int | None = None, description: str = "",
+             quiet: bool = False) -> Iterator[T]:
+    """Iterate ``items`` with a progress bar on stderr, shown only on a terminal."""
+    show = not quiet and sys.stderr.isatty()
+    if not show:
+        yield from items
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"leg3dus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Freehand 3D ultrasound of the lower-leg muscles: the LEG-3D-US toolkit."""

@@ -1,0 +1,102 @@
+"""Describing the subjects of a dataset: grids, voxel types, file sizes, label values and
+muscle volumes, and a cohort summary."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..volume import read_header, read_volume
+from . import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
+
+
+def _file_mb(path: Path | None) -> float:
+    if path is None:
+        return 0.0
+    total = path.stat().st_size
+    if path.suffix.lower() == ".mhd":  # the voxels are in a separate data file
+        for sibling in path.parent.glob(path.stem + ".*raw"):
+            total += sibling.stat().st_size
+    return total / 1e6
+
+
+def describe_subject(subject: Subject) -> dict:
+    """Grid, voxel type, file size, label values with counts, and muscle volumes (cm3).
+
+    Errors reading a file do not raise: they are returned under ``"error"`` so that a
+    cohort listing goes on past one broken subject.
+    """
+    row: dict = {"split": subject.split, "id": subject.id,
+                 "image": str(subject.image) if subject.image else None,
+                 "label": str(subject.label) if subject.label else None,
+                 "file_mb": _file_mb(subject.image) + _file_mb(subject.label)}
+    from ..errors import Leg3dusError
+
+    try:
+        source = subject.image or subject.label
+        if source is not None:
+            header = read_header(source)
+            row.update(shape=list(header.shape), spacing=list(header.spacing),
+                       dtype=str(header.dtype))
+        if subject.label is not None:
+            labels = read_volume(subject.label)
+            counts = lab.value_counts(labels.array)
+            row["label_values"] = list(counts)
+            row["label_counts"] = {str(k): v for k, v in counts.items()}
+            row["volumes_cm3"] = lab.muscle_volumes_cm3(labels.array, labels.spacing, counts)
+            row["label_dtype"] = str(labels.dtype)
+    except Leg3dusError as exc:
+        row["error"] = str(exc)
+    return row
+
+
+def describe_dataset(
+    root: str | os.PathLike,
+    image_name: str = IMAGE_NAME,
+    label_name: str = LABEL_NAME,
+    flat: bool = False,
+) -> tuple[list[Subject], Iterator[dict]]:
+    """The subjects of ``root`` and a lazy iterator of their :func:`describe_subject` rows.
+
+    ``root`` may also be a single volume file, described as one subject.
+    """
+    root = Path(root)
+    if root.is_file():
+        subjects = [Subject(root.name, "", root, None)]
+    else:
+        subjects = find_subjects(root, image_name, label_name, flat)
+    return subjects, (describe_subject(s) for s in subjects)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Cohort summary: counts per split, total size, mean +- sd of each muscle volume."""
+    splits: dict[str, int] = {}
+    for r in rows:
+        splits[r["split"] or "-"] = splits.get(r["split"] or "-", 0) + 1
+    summary: dict = {"subjects": len(rows), "splits": splits,
+                     "file_gb": sum(r["file_mb"] for r in rows) / 1000.0,
+                     "errors": sum(1 for r in rows if "error" in r)}
+    for m in lab.MUSCLES:
+        vals = np.array([r["volumes_cm3"][m.name] for r in rows if r.get("volumes_cm3")])
+        if vals.size:
+            summary[f"{m.name}_cm3_mean"] = float(vals.mean())
+            summary[f"{m.name}_cm3_sd"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
+    return summary
+
+
+def summary_line(summary: dict) -> str:
+    """One readable line of a :func:`summarise` result."""
+    splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    parts = [f"{summary['subjects']} subjects ({splits or 'none'})",
+             f"{summary['file_gb']:.2f} GB"]
+    for m in lab.MUSCLES:
+        if f"{m.name}_cm3_mean" in summary:
+            parts.append(f"{m.name} {summary[f'{m.name}_cm3_mean']:.1f} "
+                         f"+- {summary[f'{m.name}_cm3_sd']:.1f} cm3")
+    if summary["errors"]:
+        parts.append(f"{summary['errors']} unreadable")
+    return "; ".join(parts)

@@ -1,0 +1,330 @@
+"""A 3D array with its geometry, and reading/writing it in the formats of the field.
+
+Axis order is (z, y, x) everywhere, as SimpleITK's ``GetArrayFromImage`` gives it: axis 0
+runs along the leg (knee to ankle), axis 1 into depth from the skin, axis 2 across the
+leg. ``spacing``, ``origin`` and ``direction`` use the same order: ``origin`` is the
+physical position (mm) of voxel (0, 0, 0) with its components listed (z, y, x), and
+``direction[i, j]`` is component ``i`` of the unit vector along array axis ``j``, both in
+(z, y, x) order. ITK's (x, y, z) order exists only inside this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .atomic import atomic_path
+from .errors import GeometryError, InputFileError, OptionError
+
+#: File endings this module reads and writes, longest first so ".nii.gz" wins over ".gz".
+FORMATS = (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii")
+
+_SITK_DTYPES = {
+    sitk.sitkVectorUInt8: np.uint8,
+    sitk.sitkVectorFloat32: np.float32,
+    sitk.sitkUInt8: np.uint8,
+    sitk.sitkInt8: np.int8,
+    sitk.sitkUInt16: np.uint16,
+    sitk.sitkInt16: np.int16,
+    sitk.sitkUInt32: np.uint32,
+    sitk.sitkInt32: np.int32,
+    sitk.sitkUInt64: np.uint64,
+    sitk.sitkInt64: np.int64,
+    sitk.sitkFloat32: np.float32,
+    sitk.sitkFloat64: np.float64,
+}
+
+
+def volume_format(path: str | os.PathLike) -> str:
+    """The format ending of ``path`` (one of :data:`FORMATS`), or raise :class:`OptionError`."""
+    name = str(path).lower()
+    for ext in FORMATS:
+        if name.endswith(ext):
+            return ext
+    raise OptionError(
+        f"{path}: unsupported volume format; expected a name ending in {', '.join(FORMATS)}"
+    )
+
+
+def _reverse_matrix(m: np.ndarray) -> np.ndarray:
+    """Convert a 3x3 direction matrix between (x, y, z) and (z, y, x) component order."""
+    return np.asarray(m, dtype=np.float64)[::-1, ::-1].copy()
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a grid lies in space: shape, spacing (mm), origin (mm), direction; all (z, y, x)."""
+
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm3."""
+        return float(np.prod(self.spacing))
+
+    def index_to_physical(self, index: np.ndarray) -> np.ndarray:
+        """Physical points (..., 3) in (z, y, x) mm of continuous voxel indices (..., 3)."""
+        index = np.asarray(index, dtype=np.float64)
+        scaled = index * np.asarray(self.spacing)
+        return np.asarray(self.origin) + scaled @ np.asarray(self.direction).T
+
+    def physical_to_index(self, point: np.ndarray) -> np.ndarray:
+        """Continuous voxel indices (..., 3) of physical points (..., 3), both (z, y, x)."""
+        point = np.asarray(point, dtype=np.float64) - np.asarray(self.origin)
+        return (point @ np.asarray(self.direction)) / np.asarray(self.spacing)
+
+    def matches(self, other: Geometry, rtol: float = 1e-4, atol_mm: float = 1e-3) -> list[str]:
+        """Differences from ``other`` as readable phrases; an empty list when they match.
+
+        Spacing is compared relatively (``rtol``), origin absolutely in mm (``atol_mm``),
+        direction element-wise to ``rtol``.
+        """
+        problems = []
+        if tuple(self.shape) != tuple(other.shape):
+            problems.append(f"shape {_fmt(self.shape, 'd')} vs {_fmt(other.shape, 'd')}")
+        if not np.allclose(self.spacing, other.spacing, rtol=rtol, atol=0):
+            problems.append(f"spacing {_fmt(self.spacing)} vs {_fmt(other.spacing)} mm")
+        if not np.allclose(self.origin, other.origin, rtol=0, atol=atol_mm):
+            problems.append(f"origin {_fmt(self.origin)} vs {_fmt(other.origin)} mm")
+        if not np.allclose(self.direction, other.direction, rtol=0, atol=rtol):
+            problems.append("direction differs")
+        return problems
+
+
+def _fmt(values, spec: str = ".4g") -> str:
+    return "(" + ", ".join(format(v, spec) for v in values) + ")"
+
+
+@dataclass
+class Volume:
+    """A 3D array in (z, y, x) order with its spacing, origin and direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vol = Volume(np.zeros((4, 5, 6), np.uint8), spacing=(0.5, 0.5, 0.5))
+    >>> vol.shape, vol.voxel_volume_mm3
+    ((4, 5, 6), 0.125)
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise GeometryError(f"a volume needs a 3D array, found shape {self.array.shape}")
+        self.spacing = tuple(float(s) for s in self.spacing)
+        self.origin = tuple(float(o) for o in self.origin)
+        self.direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
+        if len(self.spacing) != 3 or min(self.spacing) <= 0:
+            raise GeometryError(f"spacing must be three positive numbers, found {self.spacing}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def geometry(self) -> Geometry:
+        """The grid of this volume without its voxels."""
+        return Geometry(self.shape, self.spacing, self.origin, self.direction.copy())
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm3."""
+        return float(np.prod(self.spacing))
+
+    def with_array(self, array: np.ndarray) -> Volume:
+        """A new volume with ``array`` on this volume's grid (shapes must agree)."""
+        if array.shape != self.array.shape:
+            raise GeometryError(f"array shape {array.shape} does not match volume {self.shape}")
+        return Volume(array, self.spacing, self.origin, self.direction.copy())
+
+    def crop(self, box: tuple[slice, slice, slice]) -> Volume:
+        """The sub-volume ``array[box]`` with its origin moved so it stays in place."""
+        starts = [s.indices(n)[0] for s, n in zip(box, self.shape, strict=True)]
+        origin = self.geometry.index_to_physical(np.asarray(starts, dtype=np.float64))
+        return Volume(self.array[box], self.spacing, tuple(origin), self.direction.copy())
+
+    @classmethod
+    def from_geometry(cls, array: np.ndarray, geometry: Geometry) -> Volume:
+        """A volume of ``array`` placed on ``geometry``."""
+        if tuple(array.shape) != tuple(geometry.shape):
+            raise GeometryError(
+                f"array shape {array.shape} does not match the grid {tuple(geometry.shape)}"
+            )
+        return cls(array, geometry.spacing, geometry.origin, np.asarray(geometry.direction))
+
+    def to_sitk(self) -> sitk.Image:
+        """A SimpleITK image with the same voxels and geometry (copies the array)."""
+        image = sitk.GetImageFromArray(np.ascontiguousarray(self.array))
+        _set_sitk_geometry(image, self.spacing, self.origin, self.direction)
+        return image
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image) -> Volume:
+        """A volume from a 3D scalar SimpleITK image."""
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise GeometryError(
+                f"expected a 3D scalar image, found {image.GetDimension()}D with "
+                f"{image.GetNumberOfComponentsPerPixel()} components per voxel"
+            )
+        spacing, origin, direction = _sitk_geometry(image)
+        return cls(sitk.GetArrayFromImage(image), spacing, origin, direction)
+
+
+def _sitk_geometry(image) -> tuple[tuple, tuple, np.ndarray]:
+    spacing = tuple(image.GetSpacing())[::-1]
+    origin = tuple(image.GetOrigin())[::-1]
+    direction = _reverse_matrix(np.asarray(image.GetDirection()).reshape(3, 3))
+    return spacing, origin, direction
+
+
+def _set_sitk_geometry(image: sitk.Image, spacing, origin, direction) -> None:
+    image.SetSpacing([float(s) for s in spacing[::-1]])
+    image.SetOrigin([float(o) for o in origin[::-1]])
+    image.SetDirection(_reverse_matrix(direction).ravel().tolist())
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a volume file says about its grid, read without loading the voxels."""
+
+    path: Path
+    geometry: Geometry
+    dtype: np.dtype
+    components: int = 1
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.geometry.shape
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return self.geometry.spacing
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the voxels take in memory once read."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize * self.components
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, expected a volume file")
+    volume_format(path)
+
+
+def _itk_message(exc: Exception) -> str:
+    # ITK messages span many lines with source locations; keep the line that explains.
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.lower().startswith("description:"):
+            return ln.split(":", 1)[1].strip()
+    return lines[-1] if lines else type(exc).__name__
+
+
+def read_header(path: str | os.PathLike) -> Header:
+    """Shape, spacing, origin, direction and voxel type of a volume file, without its voxels.
+
+    Examples
+    --------
+    >>> h = read_header("train/S01/x1.mha")  # doctest: +SKIP
+    >>> h.shape, h.spacing, h.dtype          # doctest: +SKIP
+    ((1443, 632, 564), (0.277, 0.277, 0.277), dtype('uint8'))
+    """
+    path = Path(path)
+    _check_readable(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise InputFileError(f"{path}: cannot read the header: {_itk_message(exc)}") from None
+    if reader.GetDimension() != 3:
+        raise GeometryError(f"{path}: expected a 3D volume, found {reader.GetDimension()}D")
+    spacing, origin, direction = _sitk_geometry(reader)
+    shape = tuple(int(n) for n in reader.GetSize())[::-1]
+    if reader.GetPixelID() not in _SITK_DTYPES:
+        kind = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+        raise InputFileError(f"{path}: unsupported voxel type {kind!r}")
+    dtype = np.dtype(_SITK_DTYPES[reader.GetPixelID()])
+    return Header(path, Geometry(shape, spacing, origin, direction), dtype,
+                  reader.GetNumberOfComponents())
+
+
+def read_volume(path: str | os.PathLike, dtype: np.dtype | type | None = None) -> Volume:
+    """Read a 3D scalar volume (.mha, .mhd, .nrrd, .nhdr, .nii, .nii.gz) with its geometry.
+
+    The voxel type is kept (uint8 stays uint8) unless ``dtype`` asks for another.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise InputFileError(f"{path}: cannot read: {_itk_message(exc)}") from None
+    try:
+        vol = Volume.from_sitk(image)
+    except GeometryError as exc:
+        raise GeometryError(f"{path}: {exc}") from None
+    del image
+    if dtype is not None and vol.array.dtype != np.dtype(dtype):
+        vol.array = vol.array.astype(dtype)
+    return vol
+
+
+def write_volume(
+    volume: Volume,
+    path: str | os.PathLike,
+    compress: bool = True,
+    compression_level: int = 1,
+) -> Path:
+    """Write ``volume`` with its geometry; the format follows the file name.
+
+    The file appears only once complete (written under a temporary name, then renamed).
+    ``compression_level`` (1 fast .. 9 small) applies where the format compresses;
+    ``.nii.gz`` is always compressed and ``.nii`` never.
+    """
+    path = Path(path)
+    fmt = volume_format(path)
+    image = volume.to_sitk()
+    use_compression = compress or fmt == ".nii.gz"
+    if fmt == ".nii":
+        use_compression = False
+    if fmt in (".mhd", ".nhdr"):
+        # Header + data file pairs: write in place of a temporary header, then rename both.
+        return _write_pair(image, path, use_compression, compression_level)
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), use_compression, compression_level)
+    return path
+
+
+def _write_pair(image: sitk.Image, path: Path, compress: bool, level: int) -> Path:
+    # The header names its data file, so both are written under their final names in a
+    # temporary folder and then moved beside each other, the header last.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        sitk.WriteImage(image, str(tmp / path.name), compress, level)
+        for part in sorted(tmp.iterdir(), key=lambda p: p.name == path.name):
+            os.replace(part, path.parent / part.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
