@@ -132,3 +132,30 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """Freehand 3D ultrasound of the lower-leg muscles: the LEG-3D-US toolkit."""
+
+
+def scheduler_option():
+    """The ``--scheduler`` option of every batch command."""
+    return typer.Option(None, "--scheduler", metavar="ADDRESS",
+                        help="Run subjects as tasks on this Dask scheduler (tcp://host:8786).")
+
+
+def workers_option():
+    """The ``--workers`` option of every batch command."""
+    return typer.Option(None, "--workers", min=1,
+                        help="Run subjects on a local Dask cluster of N worker processes.")
+
+
+def run_batch(fn, items, scheduler=None, workers=None, description="", quiet=False):
+    """:func:`leg3dus.parallel.map_subjects` with a progress bar; returns the JobResults."""
+    from ..parallel import map_subjects
+
+    show = not quiet and sys.stderr.isatty()
+    if not show:
+        return map_subjects(fn, items, scheduler, workers)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=len(items))
+        return map_subjects(fn, items, scheduler, workers,
+                            on_done=lambda _r: bar.advance(task))

@@ -4,12 +4,12 @@ muscle volumes, and a cohort summary."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .. import labels as lab
+from ..errors import Leg3dusError
 from ..volume import read_header, read_volume
 from . import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
 
@@ -34,8 +34,6 @@ def describe_subject(subject: Subject) -> dict:
                  "image": str(subject.image) if subject.image else None,
                  "label": str(subject.label) if subject.label else None,
                  "file_mb": _file_mb(subject.image) + _file_mb(subject.label)}
-    from ..errors import Leg3dusError
-
     try:
         source = subject.image or subject.label
         if source is not None:
@@ -54,22 +52,17 @@ def describe_subject(subject: Subject) -> dict:
     return row
 
 
-def describe_dataset(
+def list_subjects(
     root: str | os.PathLike,
     image_name: str = IMAGE_NAME,
     label_name: str = LABEL_NAME,
     flat: bool = False,
-) -> tuple[list[Subject], Iterator[dict]]:
-    """The subjects of ``root`` and a lazy iterator of their :func:`describe_subject` rows.
-
-    ``root`` may also be a single volume file, described as one subject.
-    """
+) -> list[Subject]:
+    """The subjects of ``root``; a single volume file is one subject of its own."""
     root = Path(root)
     if root.is_file():
-        subjects = [Subject(root.name, "", root, None)]
-    else:
-        subjects = find_subjects(root, image_name, label_name, flat)
-    return subjects, (describe_subject(s) for s in subjects)
+        return [Subject(root.name, "", root, None)]
+    return find_subjects(root, image_name, label_name, flat)
 
 
 def summarise(rows: list[dict]) -> dict:

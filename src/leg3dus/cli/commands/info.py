@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from ...dataset import IMAGE_NAME, LABEL_NAME
-from ...dataset.info import describe_dataset, summarise, summary_line
-from ..app import command, console, emit_json, progress
+from ...dataset.info import describe_subject, list_subjects, summarise, summary_line
+from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
 
 
 @command("info")
@@ -20,14 +20,18 @@ def info(
     label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
     flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Describe every subject: split, shape, spacing, voxel type, file size, label values
     and muscle volumes (cm3), then a cohort summary line.
 
     Example: leg3dus info LEG-3D-US --json
     """
-    subjects, rows_iter = describe_dataset(data, image_name, label_name, flat)
-    rows = list(progress(rows_iter, len(subjects), "reading headers", quiet))
+    subjects = list_subjects(data, image_name, label_name, flat)
+    results = run_batch(describe_subject, subjects, scheduler, workers, "reading", quiet)
+    rows = [r.value if r.ok else {"split": r.item.split, "id": r.item.id, "file_mb": 0.0,
+                                  "error": r.error} for r in results]
     summary = summarise(rows)
     if as_json:
         emit_json({"subjects": rows, "summary": summary})
