@@ -1,0 +1,185 @@
+"""Morphology over a cohort: one row per subject and muscle, profiles, a participants
+table (sex, side) and a summary split by those columns."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..atomic import atomic_path
+from ..dataset import Subject
+from ..errors import InputFileError, OptionError
+from ..volume import read_volume
+from .muscle import LEG_EXTENTS, Morphology, measure
+
+#: Per-subject-and-muscle measures summarised over a cohort.
+SUMMARY_METRICS = ("volume_cm3", "length_mm", "max_csa_cm2", "max_csa_position_pct",
+                   "path_length_mm")
+#: Columns of a participants table that may name the subject, in order of preference.
+ID_COLUMNS = ("id", "subject", "subject_id", "participant_id", "participant")
+GROUP_COLUMNS = ("sex", "side")
+
+_SEX = {"f": "F", "female": "F", "w": "F", "woman": "F", "m": "M", "male": "M", "man": "M"}
+_SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
+
+
+def measure_subject(subject: Subject, leg_extent: str = "labels") -> dict:
+    """Read a subject's labels and measure them; a picklable per-subject job.
+
+    Returns ``{"split", "id", "label", "shape", "spacing", "leg_length_mm", "stray",
+    "morphology"}`` with the :class:`~leg3dus.morphology.Morphology` under
+    ``"morphology"``.
+    """
+    if subject.label is None:
+        raise InputFileError(f"{subject.key}: no label file, expected one to measure muscles")
+    labels = read_volume(subject.label)
+    morph = measure(labels, leg_extent=leg_extent)
+    return {"split": subject.split, "id": subject.id, "label": str(subject.label),
+            "shape": list(labels.shape), "spacing": list(labels.spacing),
+            "leg_length_mm": morph.leg_length_mm, "stray": morph.stray,
+            "morphology": morph}
+
+
+def read_participants(path: str | os.PathLike) -> dict[str, dict]:
+    """A participants table (CSV, or TSV when named ``.tsv``) keyed by subject id.
+
+    The id column is the first of :data:`ID_COLUMNS` found. ``sex`` is normalised to
+    ``F``/``M`` and ``side`` to ``left``/``right`` where recognised (``f``, ``female``,
+    ``L``, ...); other values are kept as written. Every other column is kept too.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such participants table")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+        id_col = next((c for c in ID_COLUMNS if c in header), None)
+        if id_col is None:
+            raise InputFileError(f"{path}: expected a subject id column (one of "
+                                 f"{', '.join(ID_COLUMNS)}), found {', '.join(header) or 'none'}")
+        table: dict[str, dict] = {}
+        for raw in reader:
+            row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+            if "sex" in row:
+                row["sex"] = _SEX.get(row["sex"].lower(), row["sex"])
+            if "side" in row:
+                row["side"] = _SIDE.get(row["side"].lower(), row["side"])
+            table[row[id_col]] = row
+    return table
+
+
+def find_participants(root: str | os.PathLike) -> Path | None:
+    """A participants table beside a dataset: ``cohort.csv`` (the phantom's) or
+    ``participants.tsv`` / ``participants.csv``; None when there is none."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    for name in ("participants.tsv", "participants.csv", "cohort.csv"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def cohort_rows(results: list[dict], participants: dict[str, dict] | None = None) -> list[dict]:
+    """One row per subject and muscle: split, id, sex, side, then the scalar measures."""
+    participants = participants or {}
+    rows = []
+    for r in results:
+        info = participants.get(r["id"], {})
+        morph: Morphology = r["morphology"]
+        for m in morph.muscles.values():
+            rows.append({"split": r["split"], "id": r["id"],
+                         "sex": info.get("sex", ""), "side": info.get("side", ""),
+                         **m.row(), "leg_length_mm": morph.leg_length_mm})
+    return rows
+
+
+def profile_rows(results: list[dict]) -> list[dict]:
+    """Cross-section profiles, one row per subject, muscle and slice that holds it."""
+    rows = []
+    for r in results:
+        morph: Morphology = r["morphology"]
+        for m in morph.muscles.values():
+            if not m.present:
+                continue
+            ks = np.arange(m.first_slice, m.last_slice + 1)
+            pct = morph.position_pct(ks)
+            for k, p in zip(ks, pct, strict=True):
+                z, y, x = m.centroids_mm[k]
+                rows.append({"split": r["split"], "id": r["id"], "muscle": m.name,
+                             "slice": int(k), "position_pct": float(p),
+                             "csa_cm2": float(m.csa_cm2[k]), "centroid_z_mm": float(z),
+                             "centroid_y_mm": float(y), "centroid_x_mm": float(x)})
+    return rows
+
+
+def _stats(values: list[float]) -> dict:
+    a = np.asarray([v for v in values if v is not None and not math.isnan(v)], float)
+    if a.size == 0:
+        return {"mean": float("nan"), "sd": float("nan"), "median": float("nan"),
+                "min": float("nan"), "max": float("nan")}
+    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+            "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max())}
+
+
+def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS) -> list[dict]:
+    """Mean, sd, median, min, max of each measure per muscle: over all subjects, then
+    per value of each column in ``by`` that the rows fill (e.g. sex F / M, side left /
+    right). Muscles absent from a subject's labels are left out of its group (``n``
+    counts the subjects measured).
+    """
+    groups: list[tuple[str, str, list[dict]]] = [("all", "", rows)]
+    for col in by:
+        values = sorted({r.get(col, "") for r in rows} - {""})
+        groups.extend((col, v, [r for r in rows if r.get(col) == v]) for v in values)
+    out = []
+    for group, value, members in groups:
+        for m in lab.MUSCLES:
+            present = [r for r in members if r["muscle"] == m.name and r["voxels"] > 0]
+            entry = {"group": group, "value": value, "muscle": m.name, "n": len(present)}
+            for metric in SUMMARY_METRICS:
+                for stat, v in _stats([r[metric] for r in present]).items():
+                    entry[f"{metric}_{stat}"] = v
+            out.append(entry)
+    return out
+
+
+def write_csv(rows: list[dict], path: str | os.PathLike, columns: list[str] | None = None) -> Path:
+    """Write ``rows`` as CSV (atomically); floats at full precision, NaN/None empty."""
+    path = Path(path)
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+        for r in rows:
+            columns.extend(k for k in r if k not in columns)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([_cell(r.get(c)) for c in columns])
+    return path
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return str(v)
+
+
+def group_label(entry: dict) -> str:
+    """``"all"``, ``"sex F"``, ``"side left"`` for a :func:`summarise` entry."""
+    return "all" if entry["group"] == "all" else f"{entry['group']} {entry['value']}"
+
+
+def check_leg_extent(value: str) -> str:
+    """``value`` if it names a leg extent, else :class:`OptionError` (checked before a batch)."""
+    if value not in LEG_EXTENTS:
+        raise OptionError(f"--leg-extent must be one of {', '.join(LEG_EXTENTS)}, found {value!r}")
+    return value
