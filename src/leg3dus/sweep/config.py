@@ -1,0 +1,222 @@
+"""PLUS configuration XML: fixed transforms (``CoordinateDefinitions``) and the
+``VolumeReconstruction`` element, read into plain dataclasses and written back."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import InputFileError, OptionError
+
+INTERPOLATIONS = ("NEAREST_NEIGHBOR", "LINEAR")
+COMPOUNDINGS = ("MEAN", "MAXIMUM", "LATEST")
+HOLE_KINDS = ("GAUSSIAN", "GAUSSIAN_ACCUMULATION", "STICK", "NEAREST_NEIGHBOR",
+              "DISTANCE_WEIGHT_INVERSE")
+
+
+@dataclass
+class HoleFillingElement:
+    """One PLUS hole-filling kernel; tried in order until one succeeds for a hole.
+
+    ``size`` (voxels, odd), ``stdev`` (voxels), ``min_ratio`` (fraction of known voxels
+    needed, GAUSSIAN / NEAREST_NEIGHBOR / DISTANCE_WEIGHT_INVERSE / GAUSSIAN_ACCUMULATION),
+    ``stick_length_limit`` and ``sticks_to_use`` (STICK).
+    """
+
+    kind: str
+    size: int = 3
+    stdev: float = 1.0
+    min_ratio: float = 0.0
+    stick_length_limit: int = 9
+    sticks_to_use: int = 1
+
+
+@dataclass
+class ReconParams:
+    """The ``VolumeReconstruction`` attributes, PLUS's names in snake case.
+
+    Pixel quantities (clip rectangle, fan origin and radii) are in image pixels (x, y);
+    ``output_spacing``/``output_origin`` are in the Reference frame's (x, y, z) order, as
+    PLUS writes them; ``output_extent`` is (x0, x1, y0, y1, z0, z1) or None (bounding box
+    of the clipped frames).
+    """
+
+    output_spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    output_origin: tuple[float, float, float] | None = None
+    output_extent: tuple[int, int, int, int, int, int] | None = None
+    clip_rectangle_origin: tuple[int, int] = (0, 0)
+    clip_rectangle_size: tuple[int, int] = (0, 0)
+    fan_angles_deg: tuple[float, float] = (0.0, 0.0)
+    fan_origin_pixel: tuple[float, float] = (0.0, 0.0)
+    fan_radius_start_pixel: float = 0.0
+    fan_radius_stop_pixel: float = 500.0
+    interpolation: str = "NEAREST_NEIGHBOR"
+    compounding_mode: str = "MEAN"
+    fill_holes: bool = False
+    hole_filling: list[HoleFillingElement] = field(default_factory=list)
+    image_frame: str = "Image"
+    reference_frame: str = "Reference"
+
+
+@dataclass
+class PlusConfig:
+    """A PLUS configuration: fixed transforms ``(From, To) -> 4x4`` and reconstruction."""
+
+    transforms: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    recon: ReconParams = field(default_factory=ReconParams)
+
+
+def _numbers(text: str, n: int, what: str, path, cast=float) -> tuple:
+    parts = text.split()
+    if len(parts) != n:
+        raise InputFileError(f"{path}: {what} needs {n} numbers, found {text!r}")
+    try:
+        return tuple(cast(float(p)) if cast is int else cast(p) for p in parts)
+    except ValueError:
+        raise InputFileError(f"{path}: {what} must be numbers, found {text!r}") from None
+
+
+def read_config(path: str | os.PathLike) -> PlusConfig:
+    """Read a PLUS configuration file.
+
+    Examples
+    --------
+    >>> cfg = read_config("Config_VolumeReconstruction_SpinePhantom_NN_MEAN.xml")  # doctest: +SKIP
+    >>> cfg.recon.interpolation, cfg.recon.compounding_mode                        # doctest: +SKIP
+    ('NEAREST_NEIGHBOR', 'MEAN')
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such configuration file")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise InputFileError(f"{path}: not valid XML ({exc})") from None
+    cfg = PlusConfig()
+    for t in root.iter("Transform"):
+        src, dst = t.get("From"), t.get("To")
+        if not src or not dst or t.get("Matrix") is None:
+            raise InputFileError(f"{path}: a Transform needs From, To and Matrix attributes")
+        m = np.asarray(_numbers(t.get("Matrix"), 16, f"Transform {src}To{dst}", path))
+        cfg.transforms[(src, dst)] = m.reshape(4, 4)
+    rec = root.find(".//VolumeReconstruction")
+    if rec is not None:
+        cfg.recon = _read_recon(rec, path)
+    return cfg
+
+
+def _read_recon(rec: ET.Element, path) -> ReconParams:
+    p = ReconParams()
+    a = rec.attrib
+    if "OutputSpacing" in a:
+        p.output_spacing = _numbers(a["OutputSpacing"], 3, "OutputSpacing", path)
+    if "OutputOrigin" in a:
+        p.output_origin = _numbers(a["OutputOrigin"], 3, "OutputOrigin", path)
+    if "OutputExtent" in a:
+        p.output_extent = _numbers(a["OutputExtent"], 6, "OutputExtent", path, int)
+    if "ClipRectangleOrigin" in a:
+        p.clip_rectangle_origin = _numbers(a["ClipRectangleOrigin"], 2, "ClipRectangleOrigin",
+                                           path, int)
+    if "ClipRectangleSize" in a:
+        p.clip_rectangle_size = _numbers(a["ClipRectangleSize"], 2, "ClipRectangleSize",
+                                         path, int)
+    if "FanAnglesDeg" in a:
+        p.fan_angles_deg = _numbers(a["FanAnglesDeg"], 2, "FanAnglesDeg", path)
+    if "FanOriginPixel" in a:
+        p.fan_origin_pixel = _numbers(a["FanOriginPixel"], 2, "FanOriginPixel", path)
+    if "FanRadiusStartPixel" in a:
+        p.fan_radius_start_pixel = float(a["FanRadiusStartPixel"])
+    if "FanRadiusStopPixel" in a:
+        p.fan_radius_stop_pixel = float(a["FanRadiusStopPixel"])
+    p.interpolation = _choice(a.get("Interpolation", p.interpolation), INTERPOLATIONS,
+                              "Interpolation", path)
+    p.compounding_mode = _choice(a.get("CompoundingMode", p.compounding_mode), COMPOUNDINGS,
+                                 "CompoundingMode", path)
+    p.fill_holes = a.get("FillHoles", "OFF").upper() == "ON"
+    p.image_frame = a.get("ImageCoordinateFrame", p.image_frame)
+    p.reference_frame = a.get("ReferenceCoordinateFrame", p.reference_frame)
+    for el in rec.iter("HoleFillingElement"):
+        p.hole_filling.append(_read_element(el.attrib, path))
+    if p.fill_holes and not p.hole_filling:
+        raise InputFileError(f"{path}: FillHoles is ON but no HoleFillingElement is given")
+    return p
+
+
+def _choice(value: str, allowed, what: str, path) -> str:
+    value = value.upper()
+    if value not in allowed:
+        raise InputFileError(f"{path}: {what} must be one of {', '.join(allowed)}, "
+                             f"found {value!r}")
+    return value
+
+
+def _read_element(a: dict, path) -> HoleFillingElement:
+    kind = _choice(a.get("Type", ""), HOLE_KINDS, "HoleFillingElement Type", path)
+    el = HoleFillingElement(kind)
+    need = {"STICK": ("StickLengthLimit", "NumberOfSticksToUse"),
+            "NEAREST_NEIGHBOR": ("Size", "MinimumKnownVoxelsRatio"),
+            "DISTANCE_WEIGHT_INVERSE": ("Size", "MinimumKnownVoxelsRatio")}.get(
+        kind, ("Size", "Stdev", "MinimumKnownVoxelsRatio"))
+    missing = [n for n in need if n not in a]
+    if missing:
+        raise InputFileError(f"{path}: HoleFillingElement {kind} lacks {', '.join(missing)}")
+    el.size = int(a.get("Size", el.size))
+    el.stdev = float(a.get("Stdev", el.stdev))
+    el.min_ratio = float(a.get("MinimumKnownVoxelsRatio", el.min_ratio))
+    el.stick_length_limit = int(a.get("StickLengthLimit", el.stick_length_limit))
+    el.sticks_to_use = int(a.get("NumberOfSticksToUse", el.sticks_to_use))
+    return el
+
+
+def write_config(cfg: PlusConfig, path: str | os.PathLike) -> Path:
+    """Write ``cfg`` as a PLUS configuration file (atomically)."""
+    root = ET.Element("PlusConfiguration", version="2.1")
+    defs = ET.SubElement(root, "CoordinateDefinitions")
+    for (src, dst), m in cfg.transforms.items():
+        ET.SubElement(defs, "Transform", From=src, To=dst,
+                      Matrix=" ".join(f"{v:.10g}" for v in np.asarray(m).ravel()))
+    p = cfg.recon
+    attrs = {"OutputSpacing": " ".join(f"{v:g}" for v in p.output_spacing),
+             "ClipRectangleOrigin": " ".join(str(v) for v in p.clip_rectangle_origin),
+             "ClipRectangleSize": " ".join(str(v) for v in p.clip_rectangle_size),
+             "Interpolation": p.interpolation, "CompoundingMode": p.compounding_mode,
+             "FillHoles": "ON" if p.fill_holes else "OFF",
+             "ImageCoordinateFrame": p.image_frame,
+             "ReferenceCoordinateFrame": p.reference_frame}
+    if p.fan_angles_deg != (0.0, 0.0):
+        attrs.update(FanAnglesDeg=" ".join(f"{v:g}" for v in p.fan_angles_deg),
+                     FanOriginPixel=" ".join(f"{v:g}" for v in p.fan_origin_pixel),
+                     FanRadiusStartPixel=f"{p.fan_radius_start_pixel:g}",
+                     FanRadiusStopPixel=f"{p.fan_radius_stop_pixel:g}")
+    if p.output_origin is not None:
+        attrs["OutputOrigin"] = " ".join(f"{v:.10g}" for v in p.output_origin)
+    if p.output_extent is not None:
+        attrs["OutputExtent"] = " ".join(str(v) for v in p.output_extent)
+    rec = ET.SubElement(root, "VolumeReconstruction", attrs)
+    if p.hole_filling:
+        hf = ET.SubElement(rec, "HoleFilling")
+        for el in p.hole_filling:
+            ET.SubElement(hf, "HoleFillingElement", Type=el.kind, Size=str(el.size),
+                          Stdev=f"{el.stdev:g}", MinimumKnownVoxelsRatio=f"{el.min_ratio:g}",
+                          StickLengthLimit=str(el.stick_length_limit),
+                          NumberOfSticksToUse=str(el.sticks_to_use))
+    ET.indent(root)
+    with atomic_path(path) as tmp:
+        ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=False)
+    return Path(path)
+
+
+def check_params(p: ReconParams) -> None:
+    """Raise :class:`OptionError` for reconstruction parameters that cannot work."""
+    if min(p.output_spacing) <= 0:
+        raise OptionError(f"output spacing must be positive, found {p.output_spacing}")
+    _choice(p.interpolation, INTERPOLATIONS, "interpolation", "options")
+    _choice(p.compounding_mode, COMPOUNDINGS, "compounding", "options")
+    for el in p.hole_filling:
+        if el.kind != "STICK" and (el.size < 1 or el.size % 2 == 0):
+            raise OptionError(f"hole-filling size must be an odd number >= 1, found {el.size}")
