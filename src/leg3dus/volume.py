@@ -21,9 +21,11 @@ import SimpleITK as sitk
 
 from .atomic import atomic_path
 from .errors import GeometryError, InputFileError, OptionError
+from .integrity import check_complete
 
 #: File endings this module reads and writes, longest first so ".nii.gz" wins over ".gz".
-FORMATS = (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii")
+#: ``.zarr`` is a folder (Zarr v3, OME-Zarr form; see :mod:`leg3dus.zarrio`).
+FORMATS = (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr")
 
 _SITK_DTYPES = {
     sitk.sitkVectorUInt8: np.uint8,
@@ -176,15 +178,35 @@ class Volume:
         return image
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image) -> Volume:
-        """A volume from a 3D scalar SimpleITK image."""
+    def from_sitk(cls, image: sitk.Image, copy: bool = True) -> Volume:
+        """A volume from a 3D scalar SimpleITK image.
+
+        With ``copy=False`` the array uses the image's own buffer (no second copy in
+        memory); the image is kept alive as long as the array is.
+        """
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
             raise GeometryError(
                 f"expected a 3D scalar image, found {image.GetDimension()}D with "
                 f"{image.GetNumberOfComponentsPerPixel()} components per voxel"
             )
         spacing, origin, direction = _sitk_geometry(image)
-        return cls(sitk.GetArrayFromImage(image), spacing, origin, direction)
+        array = sitk.GetArrayFromImage(image) if copy else np.asarray(_ImageBuffer(image))
+        return cls(array, spacing, origin, direction)
+
+
+class _ImageBuffer:
+    """Exposes a SimpleITK image's voxels to numpy and keeps the image alive meanwhile.
+
+    ``sitk.GetArrayViewFromImage`` alone does not hold a reference to the image, and
+    ``GetArrayFromImage`` doubles peak memory (1 GB for a full-size uint8 volume).
+    """
+
+    def __init__(self, image: sitk.Image) -> None:
+        view = sitk.GetArrayViewFromImage(image)
+        self._image = image
+        self.__array_interface__ = {"shape": view.shape, "typestr": view.dtype.str,
+                                    "data": (view.__array_interface__["data"][0], False),
+                                    "version": 3}
 
 
 def _sitk_geometry(image) -> tuple[tuple, tuple, np.ndarray]:
@@ -223,12 +245,13 @@ class Header:
         return int(np.prod(self.shape)) * self.dtype.itemsize * self.components
 
 
-def _check_readable(path: Path) -> None:
+def _check_readable(path: Path) -> str:
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
-    if path.is_dir():
+    fmt = volume_format(path)
+    if path.is_dir() and fmt != ".zarr":
         raise InputFileError(f"{path}: is a folder, expected a volume file")
-    volume_format(path)
+    return fmt
 
 
 def _itk_message(exc: Exception) -> str:
@@ -250,7 +273,10 @@ def read_header(path: str | os.PathLike) -> Header:
     ((1443, 632, 564), (0.277, 0.277, 0.277), dtype('uint8'))
     """
     path = Path(path)
-    _check_readable(path)
+    if _check_readable(path) == ".zarr":
+        from .zarrio import read_zarr_header
+
+        return read_zarr_header(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -265,29 +291,49 @@ def read_header(path: str | os.PathLike) -> Header:
         kind = sitk.GetPixelIDValueAsString(reader.GetPixelID())
         raise InputFileError(f"{path}: unsupported voxel type {kind!r}")
     dtype = np.dtype(_SITK_DTYPES[reader.GetPixelID()])
-    return Header(path, Geometry(shape, spacing, origin, direction), dtype,
-                  reader.GetNumberOfComponents())
+    header = Header(path, Geometry(shape, spacing, origin, direction), dtype,
+                    reader.GetNumberOfComponents())
+    check_complete(path, volume_format(path), header.nbytes)
+    return header
 
 
 def read_volume(path: str | os.PathLike, dtype: np.dtype | type | None = None) -> Volume:
-    """Read a 3D scalar volume (.mha, .mhd, .nrrd, .nhdr, .nii, .nii.gz) with its geometry.
+    """Read a 3D scalar volume (.mha, .mhd, .nrrd, .nhdr, .nii, .nii.gz, .zarr) with its geometry.
 
-    The voxel type is kept (uint8 stays uint8) unless ``dtype`` asks for another.
+    The voxel type is kept (uint8 stays uint8) unless ``dtype`` asks for another. A file
+    cut short raises :class:`InputFileError` (some readers would fill it with zeros).
+
+    Examples
+    --------
+    >>> vol = read_volume("train/S01/masksX1.mha")  # doctest: +SKIP
+    >>> vol.dtype, vol.spacing                        # doctest: +SKIP
+    (dtype('uint8'), (0.277, 0.277, 0.277))
     """
     path = Path(path)
-    _check_readable(path)
+    if _check_readable(path) == ".zarr":
+        from .zarrio import read_zarr
+
+        vol = read_zarr(path)
+    else:
+        vol = _read_sitk(path)
+    if dtype is not None and vol.array.dtype != np.dtype(dtype):
+        vol.array = vol.array.astype(dtype)
+    return vol
+
+
+def _read_sitk(path: Path) -> Volume:
+    header = read_header(path)  # also checks that no voxel data is missing
+    if header.components != 1:
+        raise GeometryError(f"{path}: expected a scalar volume, found "
+                            f"{header.components} components per voxel")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise InputFileError(f"{path}: cannot read: {_itk_message(exc)}") from None
     try:
-        vol = Volume.from_sitk(image)
+        return Volume.from_sitk(image, copy=False)
     except GeometryError as exc:
         raise GeometryError(f"{path}: {exc}") from None
-    del image
-    if dtype is not None and vol.array.dtype != np.dtype(dtype):
-        vol.array = vol.array.astype(dtype)
-    return vol
 
 
 def write_volume(
@@ -304,6 +350,10 @@ def write_volume(
     """
     path = Path(path)
     fmt = volume_format(path)
+    if fmt == ".zarr":
+        from .zarrio import write_zarr
+
+        return write_zarr(volume, path)
     image = volume.to_sitk()
     use_compression = compress or fmt == ".nii.gz"
     if fmt == ".nii":
