@@ -94,11 +94,10 @@ def _nearest(vol, acc, z, y, x, size, min_ratio):
 
 
 @numba.njit(cache=True)
-def _stick(vol, acc, z, y, x, sticks, limit, to_use):
+def _stick(vol, acc, z, y, x, sticks, limit, to_use, weights, values):
     nz, ny, nx = vol.shape
     ns = sticks.shape[0]
-    weights = np.zeros(ns)
-    values = np.zeros(ns)
+    weights[:] = 0.0
     for i in range(ns):
         dz, dy, dx = sticks[i, 0], sticks[i, 1], sticks[i, 2]
         fwd = -1
@@ -155,6 +154,8 @@ def _stick(vol, acc, z, y, x, sticks, limit, to_use):
 def _fill(vol, acc, out, kinds, kernels, sizes, ratios, limits, to_use, sticks):
     nz, ny, nx = vol.shape
     for z in numba.prange(nz):
+        weights = np.zeros(sticks.shape[0])
+        values = np.zeros(sticks.shape[0])
         for y in range(ny):
             for x in range(nx):
                 if acc[z, y, x]:
@@ -164,7 +165,8 @@ def _fill(vol, acc, out, kinds, kernels, sizes, ratios, limits, to_use, sticks):
                 for e in range(kinds.shape[0]):
                     k = kinds[e]
                     if k == 2:
-                        res = _stick(vol, acc, z, y, x, sticks, limits[e], to_use[e])
+                        res = _stick(vol, acc, z, y, x, sticks, limits[e], to_use[e], weights,
+                                     values)
                     elif k == 3:
                         res = _nearest(vol, acc, z, y, x, sizes[e], ratios[e])
                     else:

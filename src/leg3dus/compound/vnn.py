@@ -38,10 +38,13 @@ def voxel_to_frame(img_to_ref: np.ndarray, origin_xyz, spacing_xyz) -> np.ndarra
 
 def frame_slabs(a: np.ndarray, frame_shape, max_distance: float, origin_xyz, spacing_xyz,
                 dims_xyz) -> np.ndarray:
-    """Per frame, the inclusive z-slice range its slab (plane +- max_distance) touches."""
+    """Per frame, the inclusive voxel box its slab (plane +- max_distance) touches.
+
+    Returns (n, 6) int64: z0, z1, y0, y1, x0, x1 (a box around the slab, one voxel wider).
+    """
     h, w = frame_shape
     n = a.shape[0]
-    ranges = np.zeros((n, 2), np.int64)
+    ranges = np.zeros((n, 6), np.int64)
     # Corners of the frame rectangle, offset by +-max_distance along the normal.
     cols = np.array([-0.5, w - 0.5, -0.5, w - 0.5])
     rows = np.array([-0.5, -0.5, h - 0.5, h - 0.5])
@@ -54,10 +57,11 @@ def frame_slabs(a: np.ndarray, frame_shape, max_distance: float, origin_xyz, spa
         for wv in (-max_distance, max_distance):
             uvw = np.stack([cols, rows, np.full(4, wv)])
             pts.append(inv @ (uvw - const[:, None]))
-        z = np.concatenate(pts, axis=1)[2]
-        zi = (z - origin_xyz[2]) / spacing_xyz[2]
-        ranges[i] = (max(0, int(np.floor(zi.min())) - 1),
-                     min(dims_xyz[2] - 1, int(np.ceil(zi.max())) + 1))
+        xyz = np.concatenate(pts, axis=1)
+        for k, ax in enumerate((2, 1, 0)):
+            q = (xyz[ax] - origin_xyz[ax]) / spacing_xyz[ax]
+            ranges[i, 2 * k] = max(0, int(np.floor(q.min())) - 1)
+            ranges[i, 2 * k + 1] = min(dims_xyz[ax] - 1, int(np.ceil(q.max())) + 1)
     return ranges
 
 
@@ -75,12 +79,12 @@ def _vnn(frames, a, seg, zr, out, hit, oy, oz, sy, sz, maxd):
             bu = a[f, 0, 3] + a[f, 0, 2] * pz
             bv = a[f, 1, 3] + a[f, 1, 2] * pz
             bw = a[f, 2, 3] + a[f, 2, 2] * pz
-            for y in range(ny):
+            for y in range(zr[f, 2], zr[f, 3] + 1):
                 py = oy + y * sy
                 u0 = bu + a[f, 0, 1] * py
                 v0 = bv + a[f, 1, 1] * py
                 w0 = bw + a[f, 2, 1] * py
-                lo, hi = 0.0, nx - 1.0
+                lo, hi = np.float64(zr[f, 4]), np.float64(zr[f, 5])
                 # conservative x range from |w| <= maxd, -0.5 <= u, v <= size - 0.5
                 for c0, d, vmin, vmax in ((w0, dw, -maxd, maxd), (u0, du, -0.5, w - 0.5),
                                           (v0, dv, -0.5, h - 0.5)):

@@ -8,9 +8,9 @@ from .config import (
     read_config,
     write_config,
 )
-from .seqfile import Sequence, read_sequence, write_sequence
+from .seqfile import Sequence, concat_sequences, read_sequence, write_sequence
 from .transforms import check_rigid, image_to_reference
 
 __all__ = ["HoleFillingElement", "PlusConfig", "ReconParams", "Sequence", "check_params",
-           "check_rigid", "image_to_reference", "read_config", "read_sequence",
+           "check_rigid", "concat_sequences", "image_to_reference", "read_config", "read_sequence",
            "write_config", "write_sequence"]

@@ -163,10 +163,40 @@ def _sequence_from_fields(frames: np.ndarray, fields: dict[str, str], path: Path
         elif name == "ImageStatus":
             image_ok[idx] = value.upper() == "OK"
     for tname, arr in transforms.items():
-        ok = status.setdefault(tname, np.ones(n, bool))
         missing = np.isnan(arr).any(axis=(1, 2))
-        ok &= ~missing
+        if missing.any():
+            raise InputFileError(
+                f"{path}: {tname}Transform is given for {n - int(missing.sum())} of {n} "
+                f"frames (first missing: frame {int(np.argmax(missing))}); expected one per "
+                f"frame")
+        status.setdefault(tname, np.ones(n, bool))
     return Sequence(frames, transforms, status, timestamps, image_ok, header)
+
+
+def concat_sequences(seqs: list[Sequence], names: list[str] | None = None) -> Sequence:
+    """One sequence holding the frames of ``seqs`` in order (same frame size and transforms).
+
+    Examples
+    --------
+    >>> both = concat_sequences([read_sequence(a), read_sequence(b)])  # doctest: +SKIP
+    """
+    names = names or [f"sequence {i + 1}" for i in range(len(seqs))]
+    first = seqs[0]
+    for seq, name in zip(seqs[1:], names[1:], strict=True):
+        if seq.frame_shape != first.frame_shape or seq.frames.dtype != first.frames.dtype:
+            raise InputFileError(
+                f"{name}: frames of {seq.frame_shape} {seq.frames.dtype}, expected "
+                f"{first.frame_shape} {first.frames.dtype} as in {names[0]}")
+        if set(seq.transforms) != set(first.transforms):
+            raise InputFileError(
+                f"{name}: transforms {sorted(seq.transforms)}, expected "
+                f"{sorted(first.transforms)} as in {names[0]}")
+    return Sequence(
+        np.concatenate([s.frames for s in seqs]),
+        {k: np.concatenate([s.transforms[k] for s in seqs]) for k in first.transforms},
+        {k: np.concatenate([s.transform_ok[k] for s in seqs]) for k in first.transforms},
+        np.concatenate([s.timestamps for s in seqs]),
+        np.concatenate([s.image_ok for s in seqs]), dict(first.header))
 
 
 def write_sequence(seq: Sequence, path: str | os.PathLike, compress: bool = True) -> Path:
