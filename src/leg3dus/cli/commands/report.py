@@ -1,0 +1,80 @@
+"""``leg3dus report``: one self-contained HTML report of a cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ...dataset import IMAGE_NAME, LABEL_NAME
+from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+
+
+@command("report")
+def report(
+    data: Path = typer.Argument(..., help="A LEG-3D-US tree or a folder of subjects."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write."),
+    predictions: Path = typer.Option(None, "--predictions", help="Folder of predicted labels "
+                                     "(<split>/<id>/masksX1.mha as leg3dus predict writes, "
+                                     "<id>/NAME or <id>.mha): adds the evaluation."),
+    prediction_name: str = typer.Option(None, help="Label file name inside the predictions "
+                                        "folder (default: --label-name)."),
+    participants: Path = typer.Option(None, "--participants", help="CSV/TSV with subject id, "
+                                      "sex and side; default DATA/cohort.csv when present."),
+    meshes: Path = typer.Option(None, "--meshes", help="Also export one surface mesh per "
+                                "subject and muscle into this folder."),
+    mesh_format: str = typer.Option("stl", help="Mesh file format: stl, ply or obj."),
+    mesh_step: int = typer.Option(1, min=1, help="Marching-cubes step (voxels) of exported "
+                                  "meshes; 2 or more gives lighter files."),
+    max_figures: int = typer.Option(4, min=0, help="Subjects that get slice figures and a "
+                                    "3D picture."),
+    leg_extent: str = typer.Option("labels", help="100 % of leg length: 'labels' or 'volume'."),
+    title: str = typer.Option("leg3dus report", help="Title of the page."),
+    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
+    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
+    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
+) -> None:
+    """Write one self-contained HTML report (figures embedded): the cohort's muscle
+    morphology table and summary, cross-section profiles, box plots, slices with label
+    overlays, 3D surface pictures, and with --predictions the evaluation.
+
+    Example: leg3dus report LEG-3D-US --predictions predictions -o report.html
+    """
+    from ...errors import OptionError
+    from ...morphology.cohort import check_leg_extent
+    from ...report import make_report
+    from ...report.mesh import MESH_FORMATS
+
+    check_leg_extent(leg_extent)
+    if f".{mesh_format.lower()}" not in MESH_FORMATS:
+        raise OptionError(f"--mesh-format must be one of stl, ply, obj; found {mesh_format!r}")
+
+    def run(fn, items, description):
+        return run_batch(fn, items, scheduler, workers, description, quiet)
+
+    result = make_report(data, out, predictions=predictions, participants=participants,
+                         image_name=image_name, label_name=label_name,
+                         prediction_name=prediction_name, flat=flat, leg_extent=leg_extent,
+                         max_figures=max_figures, meshes_dir=meshes, mesh_format=mesh_format,
+                         mesh_step=mesh_step, title=title, run=run)
+    info = {"report": str(result.path), "subjects": result.subjects,
+            "figures": result.figures, "meshes": [str(p) for p in result.meshes],
+            "evaluated": len(result.evaluation) if result.evaluation is not None else None,
+            "errors": result.errors}
+    if as_json:
+        emit_json(info)
+    else:
+        out_console = console()
+        for e in result.errors:
+            out_console.print(f"{e['split'] or '-'}/{e['id']}: {e['error']}")
+        extra = f", {len(result.meshes)} meshes in {meshes}" if meshes else ""
+        evaluated = (f", {info['evaluated']} predictions evaluated"
+                     if info["evaluated"] is not None else "")
+        out_console.print(f"report: {result.path} ({result.subjects} subjects, "
+                          f"{result.figures} figures{evaluated}{extra})")
+    if result.errors:
+        raise typer.Exit(1)

@@ -1,0 +1,276 @@
+"""Assembling the HTML report of a cohort: morphology tables and figures, surface meshes,
+and the evaluation of predictions when they are given."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..atomic import atomic_path, check_not_input
+from ..dataset import IMAGE_NAME, LABEL_NAME, Subject
+from ..dataset.info import list_subjects
+from ..errors import InputFileError
+from ..morphology import (
+    cohort_rows,
+    find_participants,
+    measure_subject,
+    read_participants,
+    summarise,
+)
+from ..parallel import map_subjects
+from ..volume import read_volume
+from . import html as H
+from .evaluation import evaluation_sections, find_predictions
+from .figures import box_figure, png_bytes, profile_figure, slice_figure
+from .mesh import label_meshes, render_meshes, write_mesh
+
+#: ``run(fn, items, description)`` -> list of JobResult; the CLI passes one with progress.
+Runner = Callable[[Callable, list, str], list]
+
+
+def _default_runner(fn, items, description):
+    return map_subjects(fn, items)
+
+
+@dataclass
+class ReportResult:
+    """What :func:`make_report` wrote and measured."""
+
+    path: Path
+    subjects: int
+    figures: int
+    meshes: list[Path] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    evaluation: list[dict] | None = None
+
+
+def make_report(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    predictions: str | os.PathLike | None = None,
+    participants: str | os.PathLike | None = None,
+    image_name: str = IMAGE_NAME,
+    label_name: str = LABEL_NAME,
+    prediction_name: str | None = None,
+    flat: bool = False,
+    leg_extent: str = "labels",
+    max_figures: int = 4,
+    meshes_dir: str | os.PathLike | None = None,
+    mesh_format: str = "stl",
+    mesh_step: int = 1,
+    title: str = "leg3dus report",
+    run: Runner | None = None,
+) -> ReportResult:
+    """Measure a cohort and write one self-contained HTML report.
+
+    Parameters
+    ----------
+    data
+        A LEG-3D-US tree (or folder of subjects) with labels; images are used for the
+        slice figures where present.
+    out
+        The HTML file to write (atomically).
+    predictions
+        Optional folder of predicted label volumes, matched to subjects by id (see
+        :func:`leg3dus.report.evaluation.find_predictions`); adds the evaluation.
+    participants
+        A participants table (sex, side); default ``DATA/cohort.csv`` or
+        ``DATA/participants.tsv`` when present.
+    max_figures
+        Subjects that get slice figures and a 3D picture (the first ones in order).
+    meshes_dir, mesh_format, mesh_step
+        Where to export one surface mesh per subject and muscle (``stl``, ``ply`` or
+        ``obj``), at this marching-cubes step; nothing is exported without a folder.
+    run
+        How per-subject jobs run: ``run(fn, items, description)`` returning
+        :class:`leg3dus.parallel.JobResult` s; default in-process.
+
+    Examples
+    --------
+    >>> make_report("LEG-3D-US", "report.html")  # doctest: +SKIP
+    """
+    out = Path(out)
+    run = run or _default_runner
+    inputs = [data] + [p for p in (predictions, participants) if p]
+    check_not_input(out, inputs)
+    subjects = list_subjects(data, image_name, label_name, flat)
+    if not subjects:
+        raise InputFileError(f"{data}: no subjects found (expected <split>/<id>/{label_name})")
+    check_not_input(out, [p for s in subjects for p in (s.image, s.label)])
+    table_path = participants or find_participants(data)
+    people = read_participants(table_path) if table_path else {}
+    pred_paths = (find_predictions(predictions, subjects, prediction_name)
+                  if predictions else {})
+
+    job = functools.partial(measure_subject, leg_extent=leg_extent)
+    results = run(job, subjects, "measuring")
+    done = [r.value for r in results if r.ok]
+    errors = [{"split": r.item.split, "id": r.item.id, "error": r.error}
+              for r in results if not r.ok]
+    rows = cohort_rows(done, people)
+    summary = summarise(rows)
+
+    sections = [_overview(data, subjects, done, errors, table_path, leg_extent),
+                _cohort_section(rows, summary)]
+    sections.append(_plots_section(done, rows, people))
+    evaluation = None
+    if predictions:
+        eval_sections, evaluation = evaluation_sections(subjects, pred_paths, done, run,
+                                                        leg_extent)
+        sections.extend(eval_sections)
+    by_key = {f"{r['split']}/{r['id']}": r for r in done}
+    shown = [s for s in subjects if s.key in by_key][:max(0, max_figures)]
+    sections.append(_subject_figures(shown, pred_paths))
+    meshes = []
+    if meshes_dir is not None:
+        meshes = export_meshes([s for s in subjects if s.key in by_key], meshes_dir,
+                               mesh_format, mesh_step)
+    document = H.page(title, sections,
+                      subtitle=f"{len(done)} subjects from {Path(data).name}.")
+    with atomic_path(out) as tmp:
+        tmp.write_text(document, encoding="utf-8")
+    n_figures = document.count("<img ")
+    return ReportResult(out, len(done), n_figures, meshes, errors, rows, evaluation)
+
+
+def _overview(data, subjects, done, errors, table_path, leg_extent) -> str:
+    splits: dict[str, int] = {}
+    for s in subjects:
+        splits[s.split or "-"] = splits.get(s.split or "-", 0) + 1
+    grids = sorted({(tuple(r["shape"]), tuple(round(v, 4) for v in r["spacing"])) for r in done})
+    rows = [("subjects", len(subjects)), ("measured", len(done)),
+            ("splits", ", ".join(f"{k} {v}" for k, v in splits.items())),
+            ("grids (z, y, x)", "; ".join(f"{'x'.join(map(str, g))} at "
+                                          f"{'/'.join(map(str, sp))} mm" for g, sp in grids)),
+            ("participants table", str(Path(table_path).name) if table_path else "none"),
+            ("leg length", "extent of all muscles along the leg" if leg_extent == "labels"
+             else "whole imaged grid along the leg")]
+    stray = {r["id"]: r["stray"] for r in done if r["stray"]}
+    parts = [H.table(("", ""), rows)]
+    if stray:
+        parts.append(H.paragraph("Label values outside the scheme (not measured): " + "; ".join(
+            f"{k}: {lab.describe_counts(v)}" for k, v in stray.items())))
+    for e in errors:
+        parts.append(H.paragraph(f"Not measured: {e['split']}/{e['id']}: {e['error']}"))
+    legend = "".join(
+        f'<span class="swatch" style="background:rgb{m.color}"></span>{H.esc(m.name)} '
+        f"({H.esc(m.long_name)}, label {m.value}) &nbsp; " for m in lab.MUSCLES)
+    parts.append(f"<p>{legend}</p>")
+    return H.section("Dataset", *parts, section_id="dataset")
+
+
+COHORT_COLUMNS = (("split", "split", 0), ("subject", "id", 0), ("sex", "sex", 0),
+                  ("side", "side", 0), ("muscle", "muscle", 0),
+                  ("volume (cm3)", "volume_cm3", 2), ("length (mm)", "length_mm", 1),
+                  ("max CSA (cm2)", "max_csa_cm2", 2),
+                  ("max CSA at (% leg)", "max_csa_position_pct", 1),
+                  ("centroid path (mm)", "path_length_mm", 1))
+
+
+def _cohort_section(rows, summary) -> str:
+    table = H.table([c for c, _, _ in COHORT_COLUMNS],
+                    [[r[k] if r[k] != "" else None for _, k, _ in COHORT_COLUMNS]
+                     for r in rows],
+                    [d for _, _, d in COHORT_COLUMNS], cls="cohort")
+    stat_rows = []
+    for s in summary:
+        if not s["n"]:
+            continue
+        stat_rows.append([s["group"] if s["group"] == "all" else f"{s['group']} {s['value']}",
+                          s["muscle"], s["n"]] + [
+            f"{H.fmt(s[f'{k}_mean'], d)} ± {H.fmt(s[f'{k}_sd'], d)}"
+            for k, d in (("volume_cm3", 2), ("length_mm", 1), ("max_csa_cm2", 2),
+                         ("max_csa_position_pct", 1))])
+    stats = H.table(("group", "muscle", "n", "volume (cm3)", "length (mm)", "max CSA (cm2)",
+                     "max CSA at (% leg)"), stat_rows, cls="summary")
+    note = H.paragraph("Volume: voxel count times voxel volume. Length: extent along the leg "
+                       "(axis 0). CSA: area of the muscle in each transverse slice. Position: "
+                       "slice centre in % of leg length from the knee end. Centroid path: "
+                       "length of the line through the slice centroids.", cls="note")
+    return H.section("Muscle morphology", table, note,
+                     "<h3>Summary (mean ± sd)</h3>", stats, section_id="morphology")
+
+
+def _plots_section(done, rows, people) -> str:
+    profiles: dict[str, list] = {}
+    for r in done:
+        morph = r["morphology"]
+        for m in morph.muscles.values():
+            if m.present:
+                ks = np.arange(m.first_slice, m.last_slice + 1)
+                profiles.setdefault(m.name, []).append((morph.position_pct(ks), m.csa_cm2[ks]))
+    parts = [H.image(png_bytes(profile_figure(profiles)), "cross-section profiles",
+                     "Anatomical cross-sectional area along the leg, each subject thin, the "
+                     "mean thick.", "fig-profiles")]
+
+    def per_muscle(key):
+        return {m.name: [r[key] for r in rows if r["muscle"] == m.name and r["voxels"]]
+                for m in lab.MUSCLES}
+
+    panels = [("volume (cm3)", per_muscle("volume_cm3")), ("length (mm)", per_muscle("length_mm")),
+              ("max CSA (cm2)", per_muscle("max_csa_cm2")),
+              ("max CSA position (% leg)", per_muscle("max_csa_position_pct"))]
+    sexes = sorted({r["sex"] for r in rows} - {""})
+    groups = None
+    if len(sexes) > 1:
+        groups = {f"sex {s}": {m.name: [r["volume_cm3"] for r in rows if r["sex"] == s and
+                                        r["muscle"] == m.name and r["voxels"]]
+                               for m in lab.MUSCLES} for s in sexes}
+    parts.append(H.image(png_bytes(box_figure(panels, "Morphology per muscle", groups)),
+                         "morphology box plots",
+                         "Box plots of the measures; volumes split by sex when the "
+                         "participants table gives it." if groups else
+                         "Box plots of the measures per muscle.", "fig-boxes"))
+    return H.section("Cohort figures", *parts, section_id="cohort-figures")
+
+
+def _subject_figures(shown: list[Subject], pred_paths: dict) -> str:
+    parts = []
+    for s in shown:
+        labels = read_volume(s.label)
+        image = read_volume(s.image).array if s.image else None
+        if image is not None and image.shape != labels.shape:
+            image = None
+        pred = None
+        if s.key in pred_paths:
+            p = read_volume(pred_paths[s.key])
+            pred = p.array if p.shape == labels.shape else None
+        fig = slice_figure(image, labels.array, labels.spacing, prediction=pred,
+                           title=f"{s.key}: slices with labels"
+                           + (" (dashed: prediction)" if pred is not None else ""))
+        parts.append(H.image(png_bytes(fig), f"{s.key} slices",
+                             f"{s.key}: transverse, longitudinal and coronal slices through "
+                             "the muscles, labels filled and outlined.", f"fig-slices-{s.id}"))
+        step = max(1, int(np.ceil(max(labels.shape) / 160)))
+        small = labels.array[::step, ::step, ::step]
+        meshes = label_meshes(small, tuple(v * step for v in labels.spacing), physical=False,
+                              smooth_sigma=1.0)
+        parts.append(H.image(png_bytes(render_meshes(meshes, f"{s.key}: muscle surfaces")),
+                             f"{s.key} 3D", f"{s.key}: surface meshes (marching cubes) of the "
+                             "muscles, knee at the top.", f"fig-3d-{s.id}"))
+    if not parts:
+        parts.append(H.paragraph("No subject could be drawn."))
+    return H.section("Subjects", *parts, section_id="subjects")
+
+
+def export_meshes(subjects: list[Subject], folder: str | os.PathLike, fmt: str = "stl",
+                  step: int = 1) -> list[Path]:
+    """Write one surface mesh per subject and muscle, ``<folder>/<id>_<MUSCLE>.<fmt>``,
+    in the physical coordinates of the label volume."""
+    folder = Path(folder)
+    written = []
+    for s in subjects:
+        labels = read_volume(s.label)
+        for mesh in label_meshes(labels.array, labels.spacing, origin=labels.origin,
+                                 direction=labels.direction, step_size=step):
+            name = f"{s.split}_{s.id}" if s.split else s.id
+            written.append(write_mesh(mesh, folder / f"{name}_{mesh.name}.{fmt.lower()}"))
+    return written

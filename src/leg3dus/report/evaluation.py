@@ -1,0 +1,147 @@
+"""The evaluation part of the report: predictions matched to subjects, overlap and
+distance metrics from :mod:`leg3dus.metrics`, and predicted against true morphology."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..dataset import LABEL_NAME, Subject
+from ..errors import InputFileError, OptionError
+from ..volume import FORMATS, read_volume
+from . import html as H
+from .figures import box_figure, muscle_colour, png_bytes
+
+#: Metrics shown in the evaluation table: (key in leg3dus.metrics' rows, heading, digits).
+METRIC_COLUMNS = (("dice", "Dice", 3), ("iou", "IoU", 3), ("hd95", "HD95 (mm)", 2),
+                  ("assd", "ASSD (mm)", 2), ("nsd", "NSD", 3),
+                  ("volume_error_percent", "volume error (%)", 2))
+
+
+def find_predictions(folder: str | os.PathLike, subjects: list[Subject],
+                     name: str | None = None) -> dict[str, Path]:
+    """Predicted label files of ``subjects`` in ``folder``, keyed by ``Subject.key``.
+
+    Looked for, in order: ``folder/<split>/<id>/<name>`` (the layout ``leg3dus predict``
+    writes for a tree), ``folder/<id>/<name>``, and a flat ``folder/<id><ext>`` for any
+    volume ending. ``name`` defaults to the dataset's label name. A folder that matches
+    no subject is an error.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(f"{folder}: no such predictions folder")
+    name = name or LABEL_NAME
+    found: dict[str, Path] = {}
+    for s in subjects:
+        candidates = [folder / s.split / s.id / name, folder / s.id / name]
+        candidates += [folder / f"{s.id}{ext}" for ext in FORMATS]
+        hit = next((c for c in candidates if c.is_file()), None)
+        if hit is not None:
+            found[s.key] = hit
+    if not found:
+        raise InputFileError(f"{folder}: no predictions found for any subject; expected "
+                             f"<split>/<id>/{name}, <id>/{name} or <id>.mha")
+    return found
+
+
+def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels") -> dict:
+    """Metrics of one prediction against its truth, and the prediction's morphology; a
+    picklable per-subject job."""
+    from ..morphology import measure
+
+    evaluate = metrics_api()
+
+    subject, pred_path = pair
+    truth, pred = read_volume(subject.label), read_volume(pred_path)
+    metrics = evaluate(pred, truth)
+    return {"split": subject.split, "id": subject.id, "prediction": str(pred_path),
+            "metrics": metrics, "morphology": measure(pred, leg_extent=leg_extent)}
+
+
+def metrics_api():
+    """The function of :mod:`leg3dus.metrics` that scores a prediction against its truth."""
+    try:
+        from ..metrics import evaluate
+    except ImportError:
+        raise OptionError("evaluating predictions needs leg3dus.metrics, which this "
+                          "installation lacks") from None
+    return evaluate
+
+
+def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
+    """The HTML sections of the evaluation and the per-subject results."""
+    metrics_api()
+    pairs = [(s, pred_paths[s.key]) for s in subjects if s.key in pred_paths]
+    job = functools.partial(evaluate_subject, leg_extent=leg_extent)
+    results = run(job, pairs, "evaluating")
+    evals = [r.value for r in results if r.ok]
+    errors = [f"{r.item[0].key}: {r.error}" for r in results if not r.ok]
+    missing = [s.key for s in subjects if s.key not in pred_paths]
+    parts = [H.paragraph(f"{len(evals)} predictions evaluated against their labels"
+                         + (f"; no prediction for {', '.join(missing)}" if missing else "")
+                         + ".")]
+    parts += [H.paragraph(f"Not evaluated: {e}") for e in errors]
+    names = [m.name for m in lab.MUSCLES] + ["union"]
+    rows = []
+    for e in evals:
+        for n in names:
+            m = e["metrics"].get(n)
+            if m is not None:
+                rows.append([e["split"], e["id"], n] + [m.get(k) for k, _, _ in METRIC_COLUMNS])
+    parts.append(H.table(["split", "subject", "label"] + [h for _, h, _ in METRIC_COLUMNS],
+                         rows, [0, 0, 0] + [d for _, _, d in METRIC_COLUMNS], cls="evaluation"))
+    summary = []
+    for n in names:
+        vals = {k: [e["metrics"][n].get(k) for e in evals if n in e["metrics"]]
+                for k, _, _ in METRIC_COLUMNS}
+        summary.append([n] + [_mean_sd(vals[k], d) for k, _, d in METRIC_COLUMNS])
+    parts.append("<h3>Summary (mean ± sd)</h3>")
+    parts.append(H.table(["label"] + [h for _, h, _ in METRIC_COLUMNS], summary,
+                         cls="evaluation-summary"))
+    if evals:
+        panels = [(h, {m.name: [e["metrics"][m.name].get(k) for e in evals
+                                if m.name in e["metrics"]] for m in lab.MUSCLES})
+                  for k, h, _ in (METRIC_COLUMNS[0], METRIC_COLUMNS[2], METRIC_COLUMNS[5])]
+        parts.append(H.image(png_bytes(box_figure(panels, "Predictions against labels")),
+                             "evaluation box plots", "Dice, HD95 and volume error per muscle.",
+                             "fig-eval-boxes"))
+        parts.append(H.image(png_bytes(_volume_agreement(evals, done)), "volume agreement",
+                             "Predicted against labelled muscle volume, one point per "
+                             "subject; the line is identity.", "fig-eval-volumes"))
+    return [H.section("Evaluation of predictions", *parts, section_id="evaluation")], evals
+
+
+def _mean_sd(values, digits):
+    a = np.asarray([v for v in values if v is not None], float)
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return "–"
+    sd = a.std(ddof=1) if a.size > 1 else 0.0
+    return f"{a.mean():.{digits}f} ± {sd:.{digits}f}"
+
+
+def _volume_agreement(evals, done):
+    from matplotlib.figure import Figure
+
+    truth = {(r["split"], r["id"]): r["morphology"] for r in done}
+    fig = Figure(figsize=(5, 4.6), layout="constrained")
+    ax = fig.subplots()
+    hi = 0.0
+    for m in lab.MUSCLES:
+        pts = [(truth[(e["split"], e["id"])].muscles[m.name].volume_cm3,
+                e["morphology"].muscles[m.name].volume_cm3)
+               for e in evals if (e["split"], e["id"]) in truth]
+        if pts:
+            t, p = np.asarray(pts).T
+            ax.plot(t, p, "o", color=muscle_colour(m), label=m.name)
+            hi = max(hi, t.max(), p.max())
+    ax.plot([0, hi * 1.05], [0, hi * 1.05], color="grey", linewidth=1)
+    ax.set_xlabel("labelled volume (cm3)")
+    ax.set_ylabel("predicted volume (cm3)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
