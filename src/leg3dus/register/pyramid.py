@@ -1,0 +1,144 @@
+"""Downsampled copies of a large uint8 volume and of where it was scanned, for registration.
+
+A full-size volume (1443 x 632 x 564 voxels) is 0.5 GB as uint8 and 2 GB as float32, the
+type ITK's registration needs; so each pyramid level is made by block averaging
+(``BinShrink``) of the cropped uint8 image and only the small result is cast to float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import GeometryError
+from ..volume import Volume
+
+
+@dataclass
+class Level:
+    """One pyramid level: float32 image and its mask of usable voxels (uint8 0/1)."""
+
+    image: sitk.Image
+    mask: sitk.Image
+    factor: tuple[int, int, int]
+
+    @property
+    def spacing_mm(self) -> float:
+        return float(max(self.image.GetSpacing()))
+
+    @property
+    def usable(self) -> int:
+        return int(sitk.GetArrayViewFromImage(self.mask).sum())
+
+
+def nonzero_box(array: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice] | None:
+    """Bounding box (z, y, x slices) of the non-zero voxels plus ``margin``; None if all zero."""
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(np.any(array, axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(max(int(hit[0]) - margin, 0),
+                         min(int(hit[-1]) + margin + 1, array.shape[axis])))
+    return tuple(box)
+
+
+def level_factors(spacing_zyx, target_mm: float) -> tuple[int, int, int]:
+    """Integer shrink factors (z, y, x) that bring ``spacing_zyx`` close to ``target_mm``."""
+    return tuple(max(1, int(round(target_mm / s))) for s in spacing_zyx)
+
+
+class Pyramid:
+    """Block-averaged levels of one acquisition, with masks of its scanned region.
+
+    ``mask_empty`` leaves out voxels that were never scanned (value 0), together with a
+    one-voxel rim at each level so that the border of the field of view, which differs
+    between acquisitions, does not pull the registration. ``mask`` (same grid, non-zero
+    = use) restricts the region further.
+    """
+
+    def __init__(self, volume: Volume, mask: Volume | None = None, mask_empty: bool = True,
+                 name: str = "image"):
+        if mask is not None and mask.geometry.matches(volume.geometry):
+            raise GeometryError(f"the {name} mask is not on the {name}'s grid: "
+                                + "; ".join(mask.geometry.matches(volume.geometry)))
+        box = nonzero_box(volume.array) if mask_empty else None
+        if mask_empty and box is None:
+            raise GeometryError(f"the {name} is empty (every voxel is 0)")
+        if box is not None:
+            volume = volume.crop(box)
+            mask = mask.crop(box) if mask is not None else None
+        self.name = name
+        self.mask_empty = mask_empty
+        array = volume.array
+        if array.dtype != np.uint8:
+            array = _to_uint8(array)
+        self._image = Volume(array, volume.spacing, volume.origin, volume.direction).to_sitk()
+        self._mask = None
+        if mask is not None:
+            self._mask = sitk.GetImageFromArray((mask.array != 0).astype(np.uint8) * 255)
+            self._mask.CopyInformation(self._image)
+        self.spacing = volume.spacing
+
+    def level(self, target_mm: float) -> Level:
+        """The level whose spacing is closest to ``target_mm`` (never finer than the data)."""
+        factors = level_factors(self.spacing, target_mm)
+        shrink = [int(f) for f in factors[::-1]]
+        small = sitk.BinShrink(self._image, shrink) if max(shrink) > 1 else self._image
+        image = sitk.Cast(small, sitk.sitkFloat32)
+        if self.mask_empty:
+            usable = sitk.BinaryThreshold(small, 1, 255, 1, 0)
+            usable = sitk.BinaryErode(usable, [1, 1, 1], sitk.sitkBall, 0, 1)
+        else:
+            usable = sitk.Image(small.GetSize(), sitk.sitkUInt8) + 1
+            usable.CopyInformation(small)
+        if self._mask is not None:
+            m = sitk.BinShrink(self._mask, shrink) if max(shrink) > 1 else self._mask
+            usable = usable * sitk.BinaryThreshold(m, 128, 255, 1, 0)
+        return Level(image, sitk.Cast(usable, sitk.sitkUInt8), factors)
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Scale another voxel type to 0..255 in chunks, keeping exact zeros (never scanned) at 0."""
+    lo = float(array.min())
+    hi = float(array.max())
+    out = np.empty(array.shape, np.uint8)
+    scale = 254.0 / (hi - lo) if hi > lo else 0.0
+    for z in range(0, array.shape[0], 64):
+        chunk = array[z:z + 64].astype(np.float32)
+        scaled = 1.0 + (chunk - lo) * scale
+        scaled[chunk == 0] = 0
+        out[z:z + 64] = np.clip(np.rint(scaled), 0, 255)
+    return out
+
+
+def overlap_fraction(fixed: Level, moving: Level, transform: sitk.Transform,
+                     max_points: int = 200_000, seed: int = 0) -> float:
+    """Fraction of the fixed level's usable voxels that ``transform`` maps into the moving
+    level's usable region (nearest voxel)."""
+    fmask = sitk.GetArrayViewFromImage(fixed.mask)
+    idx = np.argwhere(fmask)
+    if len(idx) == 0:
+        return 0.0
+    if len(idx) > max_points:
+        idx = idx[np.random.default_rng(seed).choice(len(idx), max_points, replace=False)]
+    from .transform import _affine_of
+
+    # Fixed voxel index (z, y, x) -> physical (x, y, z) -> moving physical -> moving index.
+    f_dir = np.asarray(fixed.image.GetDirection()).reshape(3, 3)
+    pts = (np.asarray(fixed.image.GetOrigin())
+           + (idx[:, ::-1] * np.asarray(fixed.image.GetSpacing())) @ f_dir.T)
+    matrix, offset = _affine_of(transform)
+    pts = pts @ matrix.T + offset
+    m_dir = np.asarray(moving.image.GetDirection()).reshape(3, 3)
+    cont = ((pts - np.asarray(moving.image.GetOrigin())) @ m_dir) / np.asarray(
+        moving.image.GetSpacing())
+    mi = np.rint(cont[:, ::-1]).astype(np.int64)
+    mmask = sitk.GetArrayViewFromImage(moving.mask)
+    inside = np.all((mi >= 0) & (mi < np.asarray(mmask.shape)), axis=1)
+    hit = np.zeros(len(mi), bool)
+    hit[inside] = mmask[tuple(mi[inside].T)] != 0
+    return float(hit.mean())
