@@ -121,11 +121,9 @@ def _resolve(p: ReconParams, opt: Options, labels: bool) -> Options:
         raise OptionError("the torch path (device cpu or cuda) runs vnn with gaussian or "
                           "no hole filling; use device numba for pnn or PLUS hole filling")
     if labels:
-        if p.interpolation != "NEAREST_NEIGHBOR" or p.compounding_mode not in ("LATEST",
-                                                                               "MAXIMUM"):
-            if opt.method == "pnn":
-                raise OptionError("label sequences compound with nearest neighbour and "
-                                  "LATEST compounding only (labels are never averaged)")
+        if p.interpolation != "NEAREST_NEIGHBOR" and opt.method == "pnn":
+            raise OptionError("label sequences compound with nearest neighbour only "
+                              "(labels are never averaged); drop linear interpolation")
         if fill == "plus":
             raise OptionError("label holes are filled by vote (fill gaussian) or not at all")
     if opt.fill_size < 1 or opt.fill_size % 2 == 0 or opt.fill_sigma <= 0:
@@ -140,8 +138,8 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
     """Reconstruct ``seq`` into a volume in the Reference frame.
 
     ``params`` defaults to ``cfg.recon``; ``labels=True`` treats pixels as label values
-    (nearest neighbour, never averaged). The returned volume is (z, y, x) with identity
-    direction, origin and spacing taken from the Reference frame's axes.
+    (nearest neighbour, the latest frame wins: never averaged). The returned volume is
+    (z, y, x) with identity direction, origin and spacing from the Reference frame's axes.
 
     Examples
     --------

@@ -96,10 +96,12 @@ def check_rigid(seq: Sequence, path: str = "sequence", tol: float = 1e-2) -> Non
     """Raise :class:`GeometryError` if a tracked transform (status OK) is not rigid.
 
     The rotation part must be orthonormal with determinant +1 (to ``tol``) and the last
-    row (0, 0, 0, 1). Calibration (ImageToProbe) transforms carry the pixel size and are
-    not checked here.
+    row (0, 0, 0, 1). Transforms from the Image frame carry the pixel size and are not
+    checked.
     """
     for name, mats in seq.transforms.items():
+        if name.startswith("ImageTo"):
+            continue
         ok = seq.transform_ok[name]
         if not ok.any():
             continue
