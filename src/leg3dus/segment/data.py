@@ -1,0 +1,264 @@
+"""Lazy access to training volumes and balanced patch sampling with ultrasound augmentation.
+
+Each subject is read once and cached as two uncompressed ``.npy`` files (image, uint8;
+classes 0..3, uint8) that later runs memory-map, so a cohort of 0.5 GB volumes trains
+on a machine that holds only the patches in memory. Patches are centred on voxels of a
+class drawn uniformly among background and the muscles present, so small muscles (GL)
+are seen as often as large ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..atomic import atomic_path
+from ..errors import GeometryError, InputFileError
+from ..volume import read_volume
+
+#: Sample coordinates kept per class and subject (a sparse grid, not every voxel).
+SAMPLE_GRID_POINTS = 4_000_000
+
+
+@dataclass
+class CachedSubject:
+    """A subject's image and classes as memory-mapped arrays, (z, y, x)."""
+
+    id: str
+    image: np.ndarray
+    classes: np.ndarray
+    spacing: tuple[float, float, float]
+    samples: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def _cache_key(image: Path, label: Path) -> str:
+    parts = []
+    for p in (image, label):
+        st = p.stat()
+        parts.append(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _class_samples(image: np.ndarray, classes: np.ndarray) -> dict[int, np.ndarray]:
+    # A regular sub-grid keeps the cost bounded on full-size volumes.
+    step = max(1, round((classes.size / SAMPLE_GRID_POINTS) ** (1 / 3)))
+    sub = classes[::step, ::step, ::step]
+    inside = image[::step, ::step, ::step] > 0
+    out = {}
+    for k in range(len(lab.MUSCLES) + 1):
+        mask = (sub == k) & inside if k == 0 else sub == k
+        idx = np.argwhere(mask).astype(np.int32) * step
+        if len(idx):
+            out[k] = idx
+    return out
+
+
+def cache_subject(subject_id: str, image_path, label_path, cache_dir) -> CachedSubject:
+    """Read one subject once into ``cache_dir`` and return it memory-mapped.
+
+    The cache entry is keyed by the files' paths, sizes and modification times, so an
+    edited file is read again. Labels are checked against the scheme (stray values raise
+    :class:`leg3dus.errors.LabelError`) and mapped to classes 0..3.
+
+    >>> s = cache_subject("S01", "train/S01/x1.mha", "train/S01/masksX1.mha",
+    ...                   "run/cache")  # doctest: +SKIP
+    >>> s.image.shape, s.classes.dtype  # doctest: +SKIP
+    ((400, 175, 156), dtype('uint8'))
+    """
+    image_path, label_path = Path(image_path), Path(label_path)
+    for p, what in ((image_path, "image"), (label_path, "label")):
+        if not p.is_file():
+            raise InputFileError(f"{p}: no such {what} file for subject {subject_id}")
+    entry = Path(cache_dir) / f"{subject_id}-{_cache_key(image_path, label_path)}"
+    meta_path = entry / "meta.json"
+    if not meta_path.exists():
+        image = read_volume(image_path)
+        _check_intensity(image.array, image_path)
+        labels = read_volume(label_path)
+        if labels.shape != image.shape:
+            raise GeometryError(f"{label_path}: label grid {labels.shape} differs from the "
+                                f"image grid {image.shape} of {image_path}")
+        try:
+            classes = lab.to_index(labels.array)
+        except lab.LabelError as exc:
+            raise lab.LabelError(f"{label_path}: {exc}") from None
+        del labels
+        entry.mkdir(parents=True, exist_ok=True)
+        for name, arr in (("image.npy", image.array.astype(np.uint8, copy=False)),
+                          ("classes.npy", classes)):
+            with atomic_path(entry / name) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, arr)
+        samples = _class_samples(image.array, classes)
+        with atomic_path(entry / "samples.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{str(k): v for k, v in samples.items()})
+        meta = {"id": subject_id, "image": str(image_path), "label": str(label_path),
+                "shape": list(image.shape), "spacing": list(image.spacing)}
+        with atomic_path(meta_path) as tmp:
+            tmp.write_text(json.dumps(meta))
+        del image, classes
+    meta = json.loads(meta_path.read_text())
+    with np.load(entry / "samples.npz") as z:
+        samples = {int(k): z[k] for k in z.files}
+    return CachedSubject(subject_id, np.load(entry / "image.npy", mmap_mode="r"),
+                         np.load(entry / "classes.npy", mmap_mode="r"),
+                         tuple(meta["spacing"]), samples)
+
+
+def _check_intensity(array: np.ndarray, path) -> None:
+    if array.dtype == np.uint8:
+        return
+    if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 255:
+        return
+    raise InputFileError(f"{path}: expected an 8-bit B-mode image (values 0..255), found "
+                         f"{array.dtype} with values {array.min()}..{array.max()}")
+
+
+def extract(array: np.ndarray, start, size, context: int = 0) -> np.ndarray:
+    """The box ``array[start : start + size]`` (z, y, x), zero outside the array.
+
+    With ``context > 0`` (2.5D), ``size[0]`` must be 1 and the result has
+    ``2 * context + 1`` slices centred on ``start[0]``, indices clamped at the ends (edge
+    slices repeat), as the 2D model sees them.
+
+    >>> a = np.arange(8, dtype=np.uint8).reshape(2, 2, 2)
+    >>> extract(a, (1, 1, 1), (2, 2, 2))[0].tolist()
+    [[7, 0], [0, 0]]
+    """
+    start = [int(s) for s in start]
+    size = [int(s) for s in size]
+    if context:
+        zs = np.clip(np.arange(start[0] - context, start[0] + context + 1), 0,
+                     array.shape[0] - 1)
+        out_shape = (len(zs), size[1], size[2])
+    else:
+        out_shape = tuple(size)
+    out = np.zeros(out_shape, dtype=array.dtype)
+    src, dst = [], []
+    axes = (1, 2) if context else (0, 1, 2)
+    for ax in axes:
+        lo, hi = max(start[ax], 0), min(start[ax] + size[ax], array.shape[ax])
+        if hi <= lo:
+            return out
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - start[ax], hi - start[ax]))
+    if context:
+        out[:, dst[0], dst[1]] = np.stack([array[z, src[0], src[1]] for z in zs])
+    else:
+        out[tuple(dst)] = array[tuple(src)]
+    return out
+
+
+class PatchSampler:
+    """Draw training patches from cached subjects, balanced over classes.
+
+    Parameters
+    ----------
+    subjects
+        :class:`CachedSubject` records.
+    spec
+        The model spec (``kind``, ``patch``, ``context``).
+    augment
+        Apply :func:`augmentation` to each patch.
+
+    Examples
+    --------
+    >>> sampler = PatchSampler(subjects, spec)                     # doctest: +SKIP
+    >>> x, y = sampler.batch(8, np.random.default_rng(0))          # doctest: +SKIP
+    >>> x.shape, y.shape                                           # doctest: +SKIP
+    ((8, 5, 128, 128), (8, 1, 128, 128))
+    """
+
+    def __init__(self, subjects: list[CachedSubject], spec: dict, augment: bool = True,
+                 seed: int = 0):
+        if not subjects:
+            raise InputFileError("no training subjects with both an image and labels")
+        self.subjects = subjects
+        self.spec = spec
+        self.transform = augmentation(spec) if augment else None
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation's random streams from ``seed`` (once per epoch)."""
+        if self.transform is not None:
+            self.transform.set_random_state(seed=seed % (2**32))
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One (image float32 (C, *spatial), classes int64 (1, *spatial)) pair."""
+        subject = self.subjects[rng.integers(len(self.subjects))]
+        present = sorted(subject.samples)
+        coords = subject.samples[present[rng.integers(len(present))]]
+        centre = coords[rng.integers(len(coords))]
+        size = np.asarray(self.spec["patch"])
+        jitter = rng.integers(-(size // 4), size // 4 + 1)
+        start = centre - size // 2 + jitter
+        if self.spec["kind"] == "2d":
+            start[0] = centre[0]
+            c = self.spec["context"]
+            image = extract(subject.image, start, size, context=c)
+            classes = extract(subject.classes, start, size)[0][None]
+        else:
+            image = extract(subject.image, start, size)[None]
+            classes = extract(subject.classes, start, size)[None]
+        image = image.astype(np.float32) / 255.0
+        if self.transform is not None:
+            out = self.transform({"image": image, "label": classes.astype(np.float32)})
+            image, classes = np.asarray(out["image"]), np.asarray(out["label"])
+        return image.astype(np.float32), np.rint(classes).astype(np.int64)
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples stacked: image (n, C, *spatial), classes (n, 1, *spatial)."""
+        pairs = [self.sample(rng) for _ in range(n)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def augmentation(spec: dict):
+    """MONAI transforms suited to B-mode patches, on ``{"image", "label"}`` dicts.
+
+    Geometry (image and labels together): small rotations (+-10 degrees; in-plane only
+    for 2d) and scalings (+-10 %), an elastic deformation. Intensity (image only):
+    brightness scaling and shift, gamma 0.7..1.5 (gain and dynamic-range changes),
+    Gaussian noise. Depth (axis 1) is never flipped: attenuation makes it asymmetric.
+    """
+    from monai.transforms import (
+        Compose,
+        Rand2DElasticd,
+        Rand3DElasticd,
+        RandAdjustContrastd,
+        RandAffined,
+        RandGaussianNoised,
+        RandScaleIntensityd,
+        RandShiftIntensityd,
+    )
+
+    keys = ("image", "label")
+    spatial = 2 if spec["kind"] == "2d" else 3
+    angle = np.deg2rad(10)
+    rotate = (angle,) if spatial == 2 else (angle, angle / 2, angle / 2)
+    patch = spec["patch"][1:] if spatial == 2 else spec["patch"]
+    if spatial == 2:
+        elastic = Rand2DElasticd(keys, spacing=(16, 16), magnitude_range=(0.5, 2.0), prob=0.2,
+                                 mode=("bilinear", "nearest"), padding_mode="zeros")
+    else:
+        elastic = Rand3DElasticd(keys, sigma_range=(5, 7), magnitude_range=(20, 60),
+                                 prob=0.1, mode=("bilinear", "nearest"), padding_mode="zeros")
+    return Compose([
+        RandAffined(keys, prob=0.5, rotate_range=rotate, scale_range=(0.1,) * spatial,
+                    spatial_size=tuple(patch), mode=("bilinear", "nearest"),
+                    padding_mode="zeros"),
+        elastic,
+        RandScaleIntensityd("image", factors=0.2, prob=0.5),
+        RandShiftIntensityd("image", offsets=0.05, prob=0.3),
+        RandAdjustContrastd("image", gamma=(0.7, 1.5), prob=0.5),
+        RandGaussianNoised("image", std=0.03, prob=0.3),
+    ], lazy=False)
+
+
+def cache_dir_for(run: os.PathLike, config: dict) -> Path:
+    """The cache folder of a run: ``config["cache_dir"]`` or ``RUN/cache``."""
+    return Path(config.get("cache_dir") or Path(run) / "cache")

@@ -1,0 +1,250 @@
+"""Training a segmentation network into a run folder.
+
+A run folder holds ``config.json`` (settings and model spec), ``last.pt`` (written at the
+end of every epoch: weights, optimizer state, epoch, history), ``best.pt`` (best mean
+validation Dice), ``log.csv`` (per epoch: loss, validation Dice per muscle, seconds),
+``curves.png`` and, at the end, ``model.ts`` (TorchScript of the best weights).
+
+Each epoch's random streams (patch positions, augmentation, torch) are seeded from
+``(seed, epoch)``, so a run resumed from ``last.pt`` continues exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as lab
+from ..atomic import atomic_path
+from ..dataset import find_subjects
+from ..errors import InputFileError, OptionError
+from . import require_seg
+from .config import merge
+from .data import CachedSubject, PatchSampler, cache_dir_for, cache_subject
+from .export import export_torchscript
+from .infer import LoadedModel, default_device, read_checkpoint, sliding_window
+from .models import build_model, check_spec, default_spec
+
+torch, monai = require_seg()
+
+MUSCLE_NAMES = [m.name for m in lab.MUSCLES]
+LOG_FIELDS = ["epoch", "steps", "loss", *[f"dice_{n}" for n in MUSCLE_NAMES], "dice_mean",
+              "lr", "seconds"]
+
+
+def split_subjects(data, config: dict):
+    """(train, val) subjects of the tree ``data``; val is ``config['val_split']`` or, when
+    that split is empty, the last train subject."""
+    subjects = [s for s in find_subjects(data, config["image_name"], config["label_name"])
+                if s.image is not None and s.label is not None]
+    train = [s for s in subjects if s.split in ("train", "")]
+    val = [s for s in subjects if s.split == config["val_split"]]
+    if not val and len(train) > 1:
+        train, val = train[:-1], train[-1:]
+    if not train:
+        raise InputFileError(f"{data}: no training subjects with both "
+                             f"{config['image_name']} and {config['label_name']}")
+    return train, val
+
+
+def dice_per_muscle(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Dice of each muscle between two class volumes (0..3); NaN when absent from both."""
+    out = {}
+    for m in lab.MUSCLES:
+        p, t = pred == m.index, truth == m.index
+        n = int(p.sum()) + int(t.sum())
+        out[m.name] = 2.0 * int((p & t).sum()) / n if n else float("nan")
+    return out
+
+
+def validate(net, spec: dict, subjects: list[CachedSubject], device: str,
+             overlap: float) -> dict[str, float]:
+    """Mean Dice per muscle over ``subjects`` (whole volumes, sliding window)."""
+    if not subjects:
+        return {n: float("nan") for n in MUSCLE_NAMES}
+    net.eval()
+    model = LoadedModel(net, spec, "training", device)
+    scores = {n: [] for n in MUSCLE_NAMES}
+    for s in subjects:
+        pred = sliding_window(s.image, model, overlap=overlap, slab=64)
+        for name, value in dice_per_muscle(pred, np.asarray(s.classes)).items():
+            if name in scores and np.isfinite(value):
+                scores[name].append(value)
+    return {n: float(np.mean(v)) if v else float("nan") for n, v in scores.items()}
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, str(tmp))
+
+
+def _write_log(history: list[dict], run: Path) -> None:
+    with atomic_path(run / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, LOG_FIELDS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k])
+                             for k in LOG_FIELDS})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epochs, [r["loss"] for r in history], "k-o", ms=3)
+    ax1.set(xlabel="epoch", ylabel="training loss (Dice + CE)")
+    for m in lab.MUSCLES:
+        ax2.plot(epochs, [r[f"dice_{m.name}"] for r in history], "-o", ms=3,
+                 color=np.asarray(m.color) / 255, label=m.name)
+    ax2.set(xlabel="epoch", ylabel="validation Dice", ylim=(0, 1))
+    ax2.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(run / "curves.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _prepare(data, kind: str, run: Path, config: dict, resume: bool,
+             overrides: dict) -> tuple[dict, dict, dict | None]:
+    last = run / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise InputFileError(f"{run}: nothing to resume (no last.pt)")
+        ckpt = read_checkpoint(last)
+        if ckpt["spec"].get("kind") != kind:
+            raise OptionError(f"{last}: checkpoint of a {ckpt['spec'].get('kind')} model, "
+                              f"but --model {kind} was asked")
+        saved = json.loads((run / "config.json").read_text())["config"]
+        return merge(saved, overrides, "options"), ckpt["spec"], ckpt
+    if last.exists() or (run / "model.ts").exists():
+        raise OptionError(f"{run}: already holds a training run; use --resume to continue "
+                          f"it or choose another --out")
+    config = merge(config, overrides, "options")
+    spec = check_spec({**default_spec(kind), **config["model"], "kind": kind}, "model config")
+    return config, spec, None
+
+
+def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: dict,
+          resume: bool = False, overrides: dict | None = None,
+          log: Callable[[str], None] | None = None) -> dict:
+    """Train a ``kind`` (``"2d"``/``"3d"``) model on the tree ``data`` into folder ``run``.
+
+    Parameters
+    ----------
+    data
+        A LEG-3D-US tree; the ``train`` split trains, ``val`` validates (see
+        :func:`split_subjects`). ``test`` is never read.
+    config
+        From :func:`leg3dus.segment.config.load_config`.
+    resume
+        Continue from ``run/last.pt`` (same model kind), with the saved settings updated
+        by ``overrides`` (e.g. a larger ``max_epochs``).
+    overrides
+        Settings that win over ``config`` (the command's options).
+
+    Returns
+    -------
+    A summary: epochs run, stop reason, best epoch, best Dice per muscle, paths.
+
+    Examples
+    --------
+    >>> train("phantom", "2d", "runs/p2d", load_config(None),
+    ...       overrides={"max_epochs": 30, "time_limit": 840})  # doctest: +SKIP
+    """
+    t_start = time.monotonic()
+    run = Path(run)
+    say = log or (lambda _m: None)
+    config, spec, ckpt = _prepare(data, kind, run, config, resume, overrides or {})
+    train_s, val_s = split_subjects(data, config)
+    cache = cache_dir_for(run, config)
+    say(f"caching {len(train_s) + len(val_s)} subjects in {cache}")
+    train_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache) for s in train_s]
+    val_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache) for s in val_s]
+    if ckpt is None:
+        spec["spacing"] = [float(v) for v in np.mean([s.spacing for s in train_c], axis=0)]
+        run.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run / "config.json") as tmp:
+            tmp.write_text(json.dumps({"config": config, "spec": spec}, indent=2))
+    device = default_device()
+    seed = int(config["seed"])
+    torch.manual_seed(seed)
+    net = build_model(spec).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config["lr"],
+                            weight_decay=config["weight_decay"])
+    state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "bad": 0}
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = {k: ckpt[k] for k in state}
+    from monai.losses import DiceCELoss
+
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    sampler = PatchSampler(train_c, spec, augment=bool(config["augment"]), seed=seed)
+    limit = config["time_limit"]
+    deadline = t_start + float(limit) if limit else None
+    stop = "max_epochs"
+    for epoch in range(state["epoch"] + 1, int(config["max_epochs"]) + 1):
+        t_epoch = time.monotonic()
+        rng = np.random.default_rng([seed, epoch])
+        sampler.reseed(seed * 100_003 + epoch)
+        torch.manual_seed(seed * 100_003 + epoch)
+        net.train()
+        losses = []
+        for _ in range(int(config["steps_per_epoch"])):
+            if deadline is not None and time.monotonic() > deadline:
+                stop = "time_limit"
+                break
+            x, y = sampler.batch(int(config["batch_size"]), rng)
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            loss = loss_fn(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        if not losses:
+            break
+        dice = validate(net, spec, val_c, device, float(config["val_overlap"]))
+        finite = [v for v in dice.values() if np.isfinite(v)]
+        mean = float(np.mean(finite)) if finite else float("nan")
+        row = {"epoch": epoch, "steps": len(losses), "loss": float(np.mean(losses)),
+               **{f"dice_{n}": dice[n] for n in MUSCLE_NAMES}, "dice_mean": mean,
+               "lr": float(opt.param_groups[0]["lr"]),
+               "seconds": time.monotonic() - t_epoch}
+        state["history"].append(row)
+        state["epoch"] = epoch
+        say(f"epoch {epoch}: loss {row['loss']:.4f}, val Dice "
+            + ", ".join(f"{n} {dice[n]:.3f}" for n in MUSCLE_NAMES)
+            + f" ({row['seconds']:.0f} s)")
+        improved = (np.isfinite(mean) and mean > state["best"] + 1e-4) or not val_c
+        if improved:
+            state.update(best=mean if np.isfinite(mean) else state["best"],
+                         best_epoch=epoch, bad=0)
+            _save({"spec": spec, "model": net.state_dict(), "epoch": epoch}, run / "best.pt")
+        else:
+            state["bad"] += 1
+        _save({"spec": spec, "model": net.state_dict(), "optimizer": opt.state_dict(),
+               **state}, run / "last.pt")
+        _write_log(state["history"], run)
+        if stop == "time_limit":
+            break
+        if state["bad"] >= int(config["patience"]):
+            stop = "early_stopping"
+            break
+    best = run / "best.pt"
+    if best.is_file():
+        net.load_state_dict(read_checkpoint(best)["model"])
+        export_torchscript(net, spec, run / "model.ts")
+    best_row = next((r for r in state["history"] if r["epoch"] == state["best_epoch"]), None)
+    return {"run": str(run), "kind": kind, "epochs": state["epoch"], "stopped_by": stop,
+            "best_epoch": state["best_epoch"],
+            "best_dice": {n: best_row[f"dice_{n}"] for n in MUSCLE_NAMES} if best_row else {},
+            "seconds": time.monotonic() - t_start, "device": device,
+            "model": str(run / "model.ts") if best.is_file() else None}
