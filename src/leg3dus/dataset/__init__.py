@@ -68,7 +68,7 @@ def _flat_subjects(folder: Path, split: str, image_pattern: str, label_pattern: 
     images: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
-        if not f.is_file():
+        if not (f.is_file() or (f.is_dir() and f.name.lower().endswith(".zarr"))):
             continue
         # A label pattern can be a longer form of the image pattern ("{id}.mha" vs
         # "{id}_seg.mha"): the more specific match wins.

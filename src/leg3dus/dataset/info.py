@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import labels as lab
-from ..errors import Leg3dusError
-from ..volume import read_header, read_volume
+from ..errors import InputFileError, Leg3dusError
+from ..volume import read_header, read_volume, volume_format
 from . import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
 
 
 def _file_mb(path: Path | None) -> float:
     if path is None:
         return 0.0
+    if path.is_dir():  # a Zarr volume
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
     total = path.stat().st_size
     if path.suffix.lower() == ".mhd":  # the voxels are in a separate data file
         for sibling in path.parent.glob(path.stem + ".*raw"):
@@ -58,11 +60,29 @@ def list_subjects(
     label_name: str = LABEL_NAME,
     flat: bool = False,
 ) -> list[Subject]:
-    """The subjects of ``root``; a single volume file is one subject of its own."""
+    """The subjects of ``root``; a subject folder or a single volume is one subject.
+
+    A single volume counts as labels when its name is ``label_name`` or holds "mask",
+    "label" or "seg"; otherwise as an image. Raises :class:`InputFileError` when a
+    folder holds no subject.
+    """
     root = Path(root)
-    if root.is_file():
-        return [Subject(root.name, "", root, None)]
-    return find_subjects(root, image_name, label_name, flat)
+    if root.is_file() or (root.is_dir() and root.name.lower().endswith(".zarr")):
+        volume_format(root)
+        name = root.name.lower()
+        is_label = name == label_name.lower() or any(w in name for w in ("mask", "label", "seg"))
+        return [Subject(root.name, "", None if is_label else root, root if is_label else None)]
+    if not flat and root.is_dir() and ((root / image_name).exists()
+                                       or (root / label_name).exists()):
+        image, label = root / image_name, root / label_name
+        return [Subject(root.resolve().name, "", image if image.exists() else None,
+                        label if label.exists() else None)]
+    subjects = find_subjects(root, image_name, label_name, flat)
+    if not subjects:
+        layout = (f"files named like {image_name!r}" if flat else
+                  f"<split>/<subject>/{image_name} and {label_name}")
+        raise InputFileError(f"{root}: no subjects found; expected {layout}")
+    return subjects
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -26,6 +26,9 @@ def info(
     """Describe every subject: split, shape, spacing, voxel type, file size, label values
     and muscle volumes (cm3), then a cohort summary line.
 
+    DATA may also be a single volume file (or .zarr folder): its grid is shown, and its
+    label values when its name says it holds labels (mask, label, seg).
+
     Example: leg3dus info LEG-3D-US --json
     """
     subjects = list_subjects(data, image_name, label_name, flat)
@@ -36,20 +39,37 @@ def info(
     if as_json:
         emit_json({"subjects": rows, "summary": summary})
         return
-    table = Table(box=None, pad_edge=False)
-    for col in ("split", "subject", "shape (z,y,x)", "spacing mm", "dtype", "MB",
-                "labels", "SOL cm3", "GM cm3", "GL cm3"):
-        table.add_column(col, justify="right" if "cm3" in col or col == "MB" else "left")
+    out = console()
+    out.print(_table(rows))
+    for r in rows:
+        if "error" in r:
+            out.print(f"{r['split'] or '-'}/{r['id']}: {r['error']}", markup=False)
+    out.print(summary_line(summary), markup=False)
+
+
+def _spacing(spacing) -> str:
+    # One number when isotropic (the dataset's case) keeps the table within 80 columns.
+    if max(spacing) <= min(spacing) * 1.005:
+        return f"{spacing[0]:.3f}"
+    return "/".join(f"{s:.3g}" for s in spacing)
+
+
+def _table(rows: list[dict]) -> Table:
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0),
+                  caption="spacing in mm (z/y/x when not isotropic), muscle volumes in cm3",
+                  caption_justify="left")
+    for col in ("split", "subject", "shape z,y,x", "spacing", "dtype", "MB", "labels",
+                "SOL", "GM", "GL"):
+        table.add_column(col, justify="right" if col in ("MB", "SOL", "GM", "GL") else "left",
+                         overflow="fold")
     for r in rows:
         vols = r.get("volumes_cm3") or {}
         table.add_row(
             r["split"] or "-", r["id"],
             "x".join(str(n) for n in r["shape"]) if r.get("shape") else "?",
-            "/".join(f"{s:.3f}" for s in r["spacing"]) if r.get("spacing") else "?",
+            _spacing(r["spacing"]) if r.get("spacing") else "?",
             r.get("dtype") or "?", f"{r['file_mb']:.1f}",
-            " ".join(str(v) for v in r.get("label_values") or []) or "-",
+            ",".join(str(v) for v in r.get("label_values") or []) or "-",
             *(f"{vols[m]:.1f}" if m in vols else "-" for m in ("SOL", "GM", "GL")),
         )
-    out = console()
-    out.print(table)
-    out.print(summary_line(summary))
+    return table

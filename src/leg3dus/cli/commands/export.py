@@ -1,0 +1,59 @@
+"""``leg3dus export``: a dataset tree as nnU-Net, NIfTI, Zarr or 2D slices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ...dataset import IMAGE_NAME, LABEL_NAME
+from ...dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
+from ...dataset.info import list_subjects
+from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+
+
+@command("export")
+def export(
+    data: Path = typer.Argument(..., help="A LEG-3D-US tree or a folder of subjects."),
+    out: Path = typer.Argument(..., help="Output folder (for nnunet: the nnUNet_raw folder)."),
+    to: str = typer.Option(..., "--to", metavar="|".join(EXPORT_FORMATS),
+                           help="Output format: "
+                           + "; ".join(f"{k}: {f.description}" for k, f in EXPORT_FORMATS.items())),
+    classes: bool = typer.Option(False, "--classes",
+                                 help="Labels as classes 0..3 (nnunet always does)."),
+    dataset_id: int = typer.Option(501, "--dataset-id", help="nnunet: the NNN of DatasetNNN_Name."),
+    dataset_name: str = typer.Option("LEG3DUS", "--dataset-name",
+                                     help="nnunet: the Name of DatasetNNN_Name."),
+    stride: int = typer.Option(1, "--stride", help="slices: keep every N-th slice along axis 0."),
+    slice_format: str = typer.Option("png", "--slice-format", metavar="png|npz",
+                                     help="slices: PNG image/label pairs or one NPZ per subject."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing output once the new one is complete."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
+    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
+    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
+) -> None:
+    """Export every subject with its geometry: nnU-Net v2 raw layout (train and val in
+    imagesTr/labelsTr, test in imagesTs/labelsTs, labels 0..3, dataset.json), plain NIfTI,
+    OME-Zarr, or 2D transverse slices. The output appears only once complete; stray label
+    values stop the export (clean them with 'leg3dus validate --fix-stray').
+
+    Example: leg3dus export LEG-3D-US --to nnunet nnUNet_raw --dataset-id 501
+    """
+    options = ExportOptions(classes=classes, dataset_id=dataset_id, dataset_name=dataset_name,
+                            stride=stride, slice_format=slice_format, overwrite=overwrite)
+    subjects = list_subjects(data, image_name, label_name, flat)
+
+    def runner(fn, items):
+        return run_batch(fn, items, scheduler, workers, f"exporting to {to}", quiet)
+
+    result = export_dataset(subjects, to, out, options, root=data, runner=runner)
+    if as_json:
+        emit_json(result)
+    else:
+        console().print(f"{len(result['subjects'])} subjects exported to {to}: "
+                        f"{result['output']}", markup=False)

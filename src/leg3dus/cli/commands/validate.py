@@ -1,0 +1,81 @@
+"""``leg3dus validate``: check a dataset tree; exit 0 clean, 1 findings, 2 usage error."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import typer
+
+from ...dataset import IMAGE_NAME, LABEL_NAME
+from ...dataset.info import list_subjects
+from ...dataset.validate import CheckOptions, assemble_report, check_subject
+from ..app import (
+    EXIT_FINDINGS,
+    command,
+    console,
+    emit_json,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
+
+
+@command("validate")
+def validate(
+    data: Path = typer.Argument(..., help="A LEG-3D-US tree, a folder of subjects, or a volume."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    fix_stray: str = typer.Option(
+        None, "--fix-stray", metavar="background|nearest",
+        help="Write label copies with stray values set to background or to the nearest "
+             "scheme value (needs --out; inputs are never modified)."),
+    out: Path = typer.Option(None, "--out", help="Folder for the cleaned label copies."),
+    rtol: float = typer.Option(1e-4, help="Relative tolerance of spacing and direction."),
+    atol_mm: float = typer.Option(1e-3, "--atol-mm", help="Origin tolerance in mm."),
+    iso_tol: float = typer.Option(0.05, help="Allowed relative spread of the spacing."),
+    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
+    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
+    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
+) -> None:
+    """Check that every image has its labels and the reverse, that each pair shares its
+    grid, that label values are 0/100/150/200 (stray values counted), that SOL, GM and GL
+    are present, that spacing is near-isotropic and that no subject id is in two splits.
+    Unreadable or truncated files are reported and the rest is still checked.
+
+    Exit code: 0 no findings, 1 findings, 2 usage or input error.
+
+    Example: leg3dus validate LEG-3D-US --fix-stray nearest --out LEG-3D-US-clean
+    """
+    options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
+                           out=out, root=data)
+    subjects = list_subjects(data, image_name, label_name, flat)
+    results = run_batch(functools.partial(check_subject, options=options), subjects,
+                        scheduler, workers, "checking", quiet)
+    report = assemble_report(subjects, results)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_report(report)
+    if report["findings"]:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _print_report(report: dict) -> None:
+    out = console()
+    for f in report["findings"]:
+        where = (f" {Path(f['file']).name}:"
+                 if f["file"] and not f["message"].startswith(f["file"]) else "")
+        out.print(f"{f['subject']}  {f['check']}{where} {f['message']}", markup=False)
+    for row in report["subjects"]:
+        if row["fixed"]:
+            out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
+    s = report["summary"]
+    if s["clean"]:
+        out.print(f"{s['subjects']} subjects checked: no findings")
+    else:
+        kinds = ", ".join(f"{k} {n}" for k, n in s["by_check"].items())
+        out.print(f"{s['subjects']} subjects checked: {s['findings']} findings in "
+                  f"{s['subjects_with_findings']} subjects ({kinds})")

@@ -1,0 +1,286 @@
+"""Exporting a LEG-3D-US tree to the layouts other tools read.
+
+Each format is one :class:`ExportFormat` entry of :data:`EXPORT_FORMATS`: a per-subject
+writer (a job that can run on Dask), checks made before anything is written, and
+dataset-level files written at the end. The whole output folder is built under a
+temporary name and renamed into place only when every subject succeeded, so a failure
+or an interrupt leaves no partial export.
+
+Formats: ``nnunet`` (nnU-Net v2 raw dataset), ``nifti`` (the same tree as NIfTI),
+``zarr`` (the same tree as OME-Zarr volumes), ``slices`` (2D transverse slices along
+axis 0 as PNG pairs or one NPZ per subject; see :mod:`leg3dus.dataset.slices`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import labels as lab
+from ..atomic import atomic_dir, atomic_path
+from ..errors import GeometryError, LabelError, Leg3dusError, OptionError, OutputError
+from ..volume import Volume, read_header, read_volume, write_volume
+from . import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
+from .slices import SLICE_FORMATS, write_slices
+
+TRAINING_SPLITS = ("", "train", "val")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Options of :func:`export_dataset`.
+
+    classes
+        Write labels as classes 0..3 instead of 0/100/150/200 (``nnunet`` always does).
+    dataset_id, dataset_name
+        nnU-Net's ``DatasetNNN_Name`` folder name.
+    stride, slice_format
+        For ``slices``: every ``stride``-th slice along axis 0, as ``png`` or ``npz``.
+    overwrite
+        Replace an existing output folder (only once the new one is complete).
+    """
+
+    classes: bool = False
+    dataset_id: int = 501
+    dataset_name: str = "LEG3DUS"
+    stride: int = 1
+    slice_format: str = "png"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dataset_id <= 999:
+            raise OptionError(f"--dataset-id must lie in 1..999, found {self.dataset_id}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.dataset_name):
+            raise OptionError(f"--dataset-name must be letters, digits, '_' or '-', "
+                              f"found {self.dataset_name!r}")
+        if self.stride < 1:
+            raise OptionError(f"--stride must be at least 1, found {self.stride}")
+        if self.slice_format not in SLICE_FORMATS:
+            raise OptionError(f"--slice-format must be one of {', '.join(SLICE_FORMATS)}, "
+                              f"found {self.slice_format!r}")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: how to write a subject, what to check first, what to add last."""
+
+    name: str
+    description: str
+    write_subject: Callable[[Subject, Path, ExportOptions], dict]
+    target: Callable[[Path, ExportOptions], Path] = lambda out, options: Path(out)
+    check: Callable[[list[Subject], ExportOptions], None] | None = None
+    finish: Callable[[Path, list[dict], ExportOptions], None] | None = None
+
+
+#: The export formats by name; a new format is one more entry (:func:`register_format`).
+EXPORT_FORMATS: dict[str, ExportFormat] = {}
+
+
+def register_format(fmt: ExportFormat) -> ExportFormat:
+    """Add ``fmt`` to :data:`EXPORT_FORMATS`."""
+    EXPORT_FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def load_pair(subject: Subject, classes: bool) -> tuple[Volume, Volume | None]:
+    """The subject's image and labels (None if absent), labels checked against the scheme.
+
+    Raises :class:`LabelError` for stray values and :class:`GeometryError` when the
+    two grids differ.
+    """
+    if subject.image is None:
+        raise OptionError(f"{subject.key}: no image file; every exported subject needs one")
+    image = read_volume(subject.image)
+    if subject.label is None:
+        return image, None
+    problems = read_header(subject.label).geometry.matches(image.geometry)
+    if problems:
+        raise GeometryError(f"{subject.label}: labels do not lie on the image grid: "
+                            + "; ".join(problems))
+    labels = read_volume(subject.label)
+    stray = lab.stray_values(labels.array)
+    if stray:
+        raise LabelError(f"{subject.label}: expected label values 0/100/150/200, found "
+                         f"{lab.describe_counts(stray)}; clean them first with "
+                         "'leg3dus validate --fix-stray'")
+    if classes:
+        labels = labels.with_array(lab.to_index(labels.array, strict=False))
+    return image, labels
+
+
+def _stem(name: str) -> str:
+    lower = name.lower()
+    for ext in (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr"):
+        if lower.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _tree_writer(ext: str) -> Callable[[Subject, Path, ExportOptions], dict]:
+    def write(subject: Subject, folder: Path, options: ExportOptions) -> dict:
+        image, labels = load_pair(subject, options.classes)
+        dest = subject_folder(folder, subject.split, subject.id)
+        row = {"subject": subject.key, "image": str(dest / (_stem(IMAGE_NAME) + ext)),
+               "label": None}
+        write_volume(image, dest / (_stem(IMAGE_NAME) + ext))
+        if labels is not None:
+            row["label"] = str(dest / (_stem(LABEL_NAME) + ext))
+            write_volume(labels, row["label"])
+        return row
+
+    return write
+
+
+def case_name(subject: Subject) -> str:
+    """nnU-Net case identifier of a subject: its id with unusual characters as '_'."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", subject.id)
+
+
+def _nnunet_target(out: Path, options: ExportOptions) -> Path:
+    return Path(out) / f"Dataset{options.dataset_id:03d}_{options.dataset_name}"
+
+
+def _nnunet_check(subjects: list[Subject], options: ExportOptions) -> None:
+    seen: dict[str, str] = {}
+    for s in subjects:
+        case = case_name(s)
+        if case in seen:
+            raise OptionError(f"subjects {seen[case]} and {s.key} give the same nnU-Net case "
+                              f"name {case!r}; run 'leg3dus validate' (duplicate-id)")
+        seen[case] = s.key
+        if s.split in TRAINING_SPLITS and s.label is None:
+            raise OptionError(f"{s.key}: training subject without labels (expected "
+                              f"{LABEL_NAME} beside {s.image}); nnU-Net needs labels for "
+                              "every training case")
+
+
+def _nnunet_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
+    image, labels = load_pair(subject, classes=True)
+    case = case_name(subject)
+    suffix = "Tr" if subject.split in TRAINING_SPLITS else "Ts"
+    row = {"subject": subject.key, "split": subject.split, "case": case,
+           "image": str(folder / f"images{suffix}" / f"{case}_0000.nii.gz"), "label": None}
+    write_volume(image, row["image"])
+    if labels is not None:
+        row["label"] = str(folder / f"labels{suffix}" / f"{case}.nii.gz")
+        write_volume(labels, row["label"])
+    return row
+
+
+def nnunet_dataset_json(rows: list[dict], options: ExportOptions) -> dict:
+    """The ``dataset.json`` of an nnU-Net v2 raw dataset made from export rows."""
+    return {
+        "channel_names": {"0": "US"},
+        "labels": {"background": 0, **{m.name: m.index for m in lab.MUSCLES}},
+        "numTraining": sum(1 for r in rows if r["split"] in TRAINING_SPLITS),
+        "file_ending": ".nii.gz",
+        "name": options.dataset_name,
+        "description": "LEG-3D-US: 3D freehand ultrasound of the calf with labels of the "
+                       "soleus (SOL), gastrocnemius medialis (GM) and lateralis (GL)",
+    }
+
+
+def _nnunet_finish(folder: Path, rows: list[dict], options: ExportOptions) -> None:
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (folder / sub).mkdir(exist_ok=True)
+    with atomic_path(folder / "dataset.json") as tmp:
+        tmp.write_text(json.dumps(nnunet_dataset_json(rows, options), indent=2) + "\n")
+    val = [r["case"] for r in rows if r["split"] == "val"]
+    if val:
+        # The dataset's own train/val split as one nnU-Net fold, for
+        # nnUNet_preprocessed/<dataset>/splits_final.json.
+        train = [r["case"] for r in rows if r["split"] in ("", "train")]
+        with atomic_path(folder / "splits_final.json") as tmp:
+            tmp.write_text(json.dumps([{"train": train, "val": val}], indent=2) + "\n")
+
+
+def _slices_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
+    image, labels = load_pair(subject, options.classes)
+    files = write_slices(image, labels, subject_folder(folder, subject.split, subject.id),
+                         stride=options.stride, fmt=options.slice_format)
+    return {"subject": subject.key, "files": [str(f) for f in files]}
+
+
+register_format(ExportFormat(
+    "nnunet", "nnU-Net v2 raw dataset (DatasetNNN_Name with imagesTr, labelsTr, imagesTs, "
+    "dataset.json); labels as classes 0..3",
+    _nnunet_subject, target=_nnunet_target, check=_nnunet_check, finish=_nnunet_finish))
+register_format(ExportFormat("nifti", "the same tree as NIfTI (x1.nii.gz, masksX1.nii.gz)",
+                             _tree_writer(".nii.gz")))
+register_format(ExportFormat("zarr", "the same tree as OME-Zarr v3 volumes chunked along "
+                             "axis 0 (x1.zarr, masksX1.zarr)", _tree_writer(".zarr")))
+register_format(ExportFormat("slices", "transverse slices (axis 0) as PNG image/label pairs "
+                             "or one NPZ per subject, every --stride-th slice",
+                             _slices_subject))
+
+
+def export_subject(subject: Subject, to: str, folder: Path, options: ExportOptions) -> dict:
+    """Write one subject in format ``to`` under ``folder`` (a per-subject job)."""
+    return EXPORT_FORMATS[to].write_subject(subject, Path(folder), options)
+
+
+def _check_target(target: Path, root: Path | None, options: ExportOptions) -> None:
+    if root is not None:
+        t, r = target.resolve(), Path(root).resolve()
+        if t == r or t in r.parents:
+            raise OutputError(f"{target}: the export would replace the input dataset {root}; "
+                              "choose another output folder")
+    if target.exists() and not options.overwrite:
+        raise OutputError(f"{target}: already exists; choose another folder or pass "
+                          "--overwrite")
+
+
+def export_dataset(subjects: list[Subject], to: str, out: str | Path,
+                   options: ExportOptions = ExportOptions(), root: Path | None = None,
+                   runner: Callable | None = None) -> dict:
+    """Export ``subjects`` in format ``to`` (a key of :data:`EXPORT_FORMATS`) under ``out``.
+
+    ``runner(fn, subjects)`` runs the per-subject jobs and returns
+    :class:`leg3dus.parallel.JobResult` s (default: :func:`leg3dus.parallel.map_subjects`
+    in-process). Returns ``{"format", "output", "subjects"}``.
+
+    Examples
+    --------
+    >>> from leg3dus.dataset import find_subjects
+    >>> export_dataset(find_subjects("LEG-3D-US"), "nnunet", "nnUNet_raw")  # doctest: +SKIP
+    """
+    if to not in EXPORT_FORMATS:
+        raise OptionError(f"unknown export format {to!r}; expected one of "
+                          f"{', '.join(EXPORT_FORMATS)}")
+    if not subjects:
+        raise OptionError("no subjects to export")
+    missing = [s.key for s in subjects if s.image is None]
+    if missing:
+        raise OptionError(f"no image file for {', '.join(missing)}; every exported subject "
+                          f"needs one (expected {IMAGE_NAME})")
+    fmt = EXPORT_FORMATS[to]
+    target = fmt.target(Path(out), options)
+    _check_target(target, root, options)
+    if fmt.check is not None:
+        fmt.check(subjects, options)
+    if runner is None:
+        from ..parallel import map_subjects
+
+        runner = map_subjects
+    with atomic_dir(target) as tmp:
+        job = functools.partial(export_subject, to=to, folder=tmp, options=options)
+        results = runner(job, subjects)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise Leg3dusError(f"export to {to} failed, nothing written; "
+                               + "; ".join(r.error for r in failed))
+        rows = [r.value for r in results]
+        if fmt.finish is not None:
+            fmt.finish(tmp, rows, options)
+    # Paths were written under the temporary folder's name: report the final ones.
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, str) and value.startswith(str(tmp)):
+                row[key] = str(target) + value[len(str(tmp)):]
+            elif key == "files":
+                row[key] = [str(target) + v[len(str(tmp)):] for v in value]
+    return {"format": to, "output": str(target), "subjects": rows}

@@ -1,0 +1,219 @@
+"""Checking a LEG-3D-US tree: pairs, grids, label values, muscles, spacing and splits.
+
+Each subject is checked on its own (:func:`check_subject`, a per-subject job that can
+run on Dask); checks across subjects (an id in two splits) come after
+(:func:`cohort_findings`). A finding is a dict ``{"subject", "check", "file",
+"message"}``; a file that cannot be read is a finding too, and the other files and
+subjects are still checked.
+
+Checks (the ``check`` field):
+
+``missing-image`` / ``missing-label``
+    a subject has one file of the pair but not the other.
+``unreadable``
+    a file is missing voxel data (truncated), damaged, not 3D or of an unknown type.
+``geometry``
+    image and labels differ in shape, spacing (relative ``rtol``), origin (``atol_mm``)
+    or direction (``rtol`` element-wise).
+``stray-values``
+    label values outside {0, 100, 150, 200}, with their voxel counts.
+``missing-muscle``
+    SOL, GM or GL has no voxel.
+``anisotropic``
+    the largest spacing exceeds the smallest by more than ``iso_tol`` (relative).
+``duplicate-id``
+    one subject id appears in two splits (a leak between training and test).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import labels as lab
+from ..atomic import check_not_input
+from ..errors import Leg3dusError, OptionError
+from ..volume import read_header, read_volume, write_volume
+from . import Subject, subject_folder
+
+CHECKS = ("missing-image", "missing-label", "unreadable", "geometry", "stray-values",
+          "missing-muscle", "anisotropic", "duplicate-id")
+FIX_MODES = ("background", "nearest")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Tolerances of :func:`check_subject` and where cleaned label copies go.
+
+    ``fix_stray`` (``"background"`` or ``"nearest"``, see :func:`leg3dus.labels.clean_stray`)
+    with ``out`` writes a cleaned copy of every label file that holds stray values to
+    ``out``, at the same place relative to ``root`` as the input.
+    """
+
+    rtol: float = 1e-4
+    atol_mm: float = 1e-3
+    iso_tol: float = 0.05
+    fix_stray: str | None = None
+    out: Path | None = None
+    root: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.fix_stray is not None and self.fix_stray not in FIX_MODES:
+            raise OptionError(f"--fix-stray must be one of {', '.join(FIX_MODES)}, "
+                              f"found {self.fix_stray!r}")
+        if (self.fix_stray is None) != (self.out is None):
+            raise OptionError("--fix-stray and --out go together: give both or neither")
+        for name in ("rtol", "atol_mm", "iso_tol"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"{name} must be >= 0, found {getattr(self, name)}")
+        if self.out is not None and self.root is not None:
+            out, root = Path(self.out).resolve(), Path(self.root).resolve()
+            if out == root or (root.is_file() and out == root.parent):
+                raise OptionError(f"{self.out}: --out must not be the input dataset folder")
+
+
+def _finding(subject: Subject, check: str, message: str, file: Path | None = None) -> dict:
+    return {"subject": subject.key, "check": check,
+            "file": str(file) if file is not None else None, "message": message}
+
+
+def fixed_path(subject: Subject, options: CheckOptions) -> Path:
+    """Where the cleaned copy of ``subject``'s label file goes under ``options.out``."""
+    label = Path(subject.label)
+    if options.root is not None:
+        try:
+            return Path(options.out) / label.resolve().relative_to(Path(options.root).resolve())
+        except ValueError:
+            pass
+    return subject_folder(options.out, subject.split, subject.id) / label.name
+
+
+def check_subject(subject: Subject, options: CheckOptions = CheckOptions()) -> dict:
+    """Check one subject; returns ``{"subject", "findings", "label_counts", "fixed"}``.
+
+    Only the label voxels are read: images are checked through their header and the
+    size of their voxel data, which finds truncated files without decompressing.
+
+    Examples
+    --------
+    >>> from leg3dus.dataset import find_subjects
+    >>> row = check_subject(find_subjects("LEG-3D-US")[0])  # doctest: +SKIP
+    >>> [f["check"] for f in row["findings"]]               # doctest: +SKIP
+    ['stray-values']
+    """
+    findings: list[dict] = []
+    row: dict = {"subject": subject.key, "split": subject.split, "id": subject.id,
+                 "findings": findings, "label_counts": None, "fixed": None}
+    if subject.image is None:
+        findings.append(_finding(subject, "missing-image", "label file without an image "
+                                 f"(expected the image beside {Path(subject.label).name})",
+                                 subject.label))
+    if subject.label is None:
+        findings.append(_finding(subject, "missing-label", "image without a label file "
+                                 f"(expected labels beside {Path(subject.image).name})",
+                                 subject.image))
+    headers = {}
+    for role, path in (("image", subject.image), ("label", subject.label)):
+        if path is None:
+            continue
+        try:
+            headers[role] = read_header(path)
+        except Leg3dusError as exc:
+            findings.append(_finding(subject, "unreadable", str(exc), path))
+    if "image" in headers and "label" in headers:
+        problems = headers["label"].geometry.matches(headers["image"].geometry,
+                                                     rtol=options.rtol,
+                                                     atol_mm=options.atol_mm)
+        if problems:
+            findings.append(_finding(subject, "geometry", "labels vs image: "
+                                     + "; ".join(problems), subject.label))
+    header = headers.get("image") or headers.get("label")
+    if header is not None:
+        sp = header.spacing
+        if max(sp) > min(sp) * (1.0 + options.iso_tol):
+            findings.append(_finding(subject, "anisotropic", "spacing (z, y, x) "
+                                     f"{', '.join(f'{s:.4g}' for s in sp)} mm is not "
+                                     f"isotropic within {options.iso_tol:.0%}", header.path))
+    if "label" in headers:
+        _check_labels(subject, options, row)
+    return row
+
+
+def _check_labels(subject: Subject, options: CheckOptions, row: dict) -> None:
+    findings = row["findings"]
+    try:
+        labels = read_volume(subject.label)
+    except Leg3dusError as exc:
+        findings.append(_finding(subject, "unreadable", str(exc), subject.label))
+        return
+    counts = lab.value_counts(labels.array)
+    row["label_counts"] = {str(k): v for k, v in counts.items()}
+    stray = lab.stray_values(labels.array, counts)
+    if stray:
+        findings.append(_finding(subject, "stray-values", "values outside the scheme "
+                                 f"{{0, 100, 150, 200}}: {lab.describe_counts(stray)}",
+                                 subject.label))
+    missing = [m.name for m in lab.MUSCLES if counts.get(m.value, 0) == 0]
+    if missing:
+        findings.append(_finding(subject, "missing-muscle", "no voxel labelled "
+                                 + ", ".join(f"{name} ({lab.BY_NAME[name].value})"
+                                             for name in missing), subject.label))
+    if stray and options.fix_stray:
+        target = fixed_path(subject, options)
+        check_not_input(target, [subject.image, subject.label])
+        cleaned = labels.with_array(lab.clean_stray(labels.array, options.fix_stray))
+        del labels  # keep one full volume in memory, not two
+        write_volume(cleaned, target)
+        row["fixed"] = str(target)
+
+
+def cohort_findings(subjects: list[Subject]) -> list[dict]:
+    """Findings across subjects: an id present in more than one split."""
+    splits: dict[str, list[str]] = {}
+    for s in subjects:
+        splits.setdefault(s.id, []).append(s.split or "-")
+    findings = []
+    for sid, where in sorted(splits.items()):
+        if len(set(where)) > 1:
+            findings.append({"subject": sid, "check": "duplicate-id", "file": None,
+                             "message": f"subject id {sid!r} appears in splits "
+                                        + ", ".join(sorted(set(where)))})
+    return findings
+
+
+def assemble_report(subjects: list[Subject], results: list) -> dict:
+    """The validation report from per-subject :class:`leg3dus.parallel.JobResult` s."""
+    rows = []
+    for subject, result in zip(subjects, results, strict=True):
+        if result.ok:
+            rows.append(result.value)
+        else:
+            rows.append({"subject": subject.key, "split": subject.split, "id": subject.id,
+                         "label_counts": None, "fixed": None,
+                         "findings": [_finding(subject, "unreadable", result.error)]})
+    findings = [f for r in rows for f in r["findings"]] + cohort_findings(subjects)
+    by_check = {c: sum(1 for f in findings if f["check"] == c) for c in CHECKS}
+    summary = {"subjects": len(subjects), "findings": len(findings),
+               "subjects_with_findings": len({f["subject"] for f in findings}),
+               "by_check": {c: n for c, n in by_check.items() if n},
+               "fixed": sum(1 for r in rows if r["fixed"]), "clean": not findings}
+    return {"subjects": rows, "findings": findings, "summary": summary}
+
+
+def validate_dataset(subjects: list[Subject], options: CheckOptions = CheckOptions(),
+                     scheduler: str | None = None, workers: int | None = None) -> dict:
+    """Check every subject (in-process or on Dask) and across subjects; the full report.
+
+    Examples
+    --------
+    >>> from leg3dus.dataset import find_subjects
+    >>> report = validate_dataset(find_subjects("LEG-3D-US"))  # doctest: +SKIP
+    >>> report["summary"]["clean"]                              # doctest: +SKIP
+    True
+    """
+    from ..parallel import map_subjects
+
+    results = map_subjects(functools.partial(check_subject, options=options), subjects,
+                           scheduler, workers)
+    return assemble_report(subjects, results)
