@@ -1,0 +1,191 @@
+"""What every propagation method shares: finding and checking the annotated slices,
+the label values to fill, bounding boxes, and the multi-label rule.
+
+Arrays are (z, y, x); the methods work along ``axis`` (0 = along the leg by default) by
+moving it to the front of a view, so "slice" below means ``labels.take(k, axis)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LabelError, OptionError
+from ..labels import BACKGROUND, VALUES, describe_counts, value_counts
+
+#: What a label present on only one of two consecutive annotated slices does in the gap
+#: between them: "stop" ends it at its last annotated slice (the smaller of a mask and an
+#: empty mask is the empty one: the literal ZOI rule), "half" carries it to the middle of
+#: the gap, "copy" carries it across the whole gap, "taper" (sdf only) shrinks it to
+#: nothing across the gap.
+ONE_SIDE_CHOICES = ("stop", "half", "copy", "taper")
+
+
+def annotated_slices(labels: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Indices of the slices along ``axis`` that hold any non-background voxel.
+
+    Examples
+    --------
+    >>> a = np.zeros((5, 2, 2), np.uint8); a[1, 0, 0] = a[4, 1, 1] = 100
+    >>> annotated_slices(a).tolist()
+    [1, 4]
+    """
+    axis = check_axis(axis, labels.ndim)
+    others = tuple(i for i in range(labels.ndim) if i != axis)
+    return np.flatnonzero(np.any(labels != BACKGROUND, axis=others))
+
+
+def moved_spacing(spacing, axis: int) -> np.ndarray:
+    """``spacing`` (z, y, x) reordered like ``np.moveaxis(labels, axis, 0)``."""
+    sp = np.asarray(spacing, dtype=np.float64)
+    if sp.shape != (3,) or not np.all(sp > 0):
+        raise OptionError(f"spacing must be three positive mm values, found {spacing}")
+    return sp[[axis] + [i for i in range(3) if i != axis]]
+
+
+def check_axis(axis: int, ndim: int = 3) -> int:
+    """``axis`` as a non-negative int, or raise :class:`OptionError`."""
+    if not -ndim <= int(axis) < ndim:
+        raise OptionError(f"axis must be one of 0, 1, 2 (z, y, x), found {axis}")
+    return int(axis) % ndim
+
+
+def parse_annotated(spec: str | os.PathLike | Sequence[int] | None) -> list[int] | None:
+    """Slice indices from a list, a string or a text file.
+
+    A string holds integers and ``start:stop:step`` ranges separated by commas or blanks
+    (``"0,20,40"``, ``"0:1443:20"``); a path names a text file in the same syntax
+    (``#`` starts a comment). None stays None (detect annotated slices from the labels).
+
+    Examples
+    --------
+    >>> parse_annotated("0:50:20, 60")
+    [0, 20, 40, 60]
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and Path(spec).is_file()):
+        path = Path(spec)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(f"{path}: cannot read the annotated slice list: {exc}") from None
+        text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        return _parse_text(text, str(path))
+    if isinstance(spec, str):
+        return _parse_text(spec, "--annotated")
+    try:
+        return [int(i) for i in spec]
+    except (TypeError, ValueError):
+        raise OptionError(f"annotated slices must be integers, found {spec!r}") from None
+
+
+def _parse_text(text: str, where: str) -> list[int]:
+    out: list[int] = []
+    for token in re.split(r"[\s,;]+", text.strip()):
+        if not token:
+            continue
+        try:
+            if ":" in token:
+                parts = [int(p) if p else None for p in token.split(":")]
+                if len(parts) not in (2, 3) or parts[0] is None or parts[1] is None:
+                    raise ValueError
+                out.extend(range(*parts))
+            else:
+                out.append(int(token))
+        except ValueError:
+            raise OptionError(f"{where}: expected slice indices like '0,20,40' or '0:1443:20', "
+                              f"found {token!r}") from None
+    if not out:
+        raise OptionError(f"{where}: no slice index found")
+    return out
+
+
+def check_sparse(
+    labels: np.ndarray,
+    annotated: Iterable[int] | None = None,
+    axis: int = 0,
+    values: Sequence[int] = VALUES,
+) -> tuple[np.ndarray, list[int]]:
+    """Check a sparse label volume; return the sorted annotated indices and the labels.
+
+    Raises :class:`LabelError` for values outside ``values`` or labels on slices not listed
+    as annotated, :class:`OptionError` for indices out of range, and
+    :class:`LabelError` when fewer than two slices are annotated (nothing to interpolate
+    between). The labels returned are the non-background values present, increasing.
+    """
+    if labels.ndim != 3:
+        raise LabelError(f"expected a 3D label volume, found shape {labels.shape}")
+    axis = check_axis(axis, labels.ndim)
+    counts = value_counts(labels)
+    stray = {v: c for v, c in counts.items() if v not in values}
+    if stray:
+        raise LabelError(f"label values outside the scheme {tuple(values)}: "
+                         f"{describe_counts(stray)}")
+    n = labels.shape[axis]
+    with_labels = annotated_slices(labels, axis)
+    if annotated is None:
+        idx = with_labels
+    else:
+        idx = np.unique(np.asarray(list(annotated), dtype=np.int64))
+        bad = idx[(idx < 0) | (idx >= n)]
+        if bad.size:
+            raise OptionError(f"annotated slice indices out of range 0..{n - 1} along axis "
+                              f"{axis}: {', '.join(map(str, bad[:10].tolist()))}")
+        extra = np.setdiff1d(with_labels, idx)
+        if extra.size:
+            raise LabelError(f"labels found on {extra.size} slice(s) not listed as annotated "
+                             f"along axis {axis}, first ones: "
+                             f"{', '.join(map(str, extra[:10].tolist()))}")
+    if idx.size == 0:
+        raise LabelError("no annotated slice: the label volume holds only background")
+    if idx.size == 1:
+        raise LabelError(f"only one annotated slice ({int(idx[0])} along axis {axis}); "
+                         "at least two are needed to interpolate between")
+    present = [int(v) for v in counts if v != BACKGROUND]
+    return idx, present
+
+
+def bbox_2d(masks: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """In-plane bounding box of ``masks`` (k, h, w) or (h, w), grown by ``margin``.
+
+    None when nothing is set. The box is clipped to the array.
+    """
+    flat = masks.reshape(-1, *masks.shape[-2:]).any(axis=0)
+    rows, cols = np.flatnonzero(flat.any(axis=1)), np.flatnonzero(flat.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = flat.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+
+
+def union_box(a: tuple[slice, slice] | None, b: tuple[slice, slice] | None):
+    """The smallest box holding both 2D boxes (either may be None)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return tuple(slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b,
+                                                                                  strict=True))
+
+
+def check_one_side(one_side: str, allowed: Sequence[str]) -> str:
+    if one_side not in allowed:
+        raise OptionError(f"one_side must be one of {', '.join(allowed)}, found {one_side!r}")
+    return one_side
+
+
+def one_side_range(a: int, b: int, present_at_a: bool, one_side: str) -> range:
+    """Slices strictly between annotated slices ``a`` < ``b`` that a label present on only
+    one side fills, for ``one_side`` in "stop", "half", "copy"."""
+    if one_side == "stop":
+        return range(0)
+    if one_side == "copy":
+        return range(a + 1, b)
+    mid = (a + b) / 2.0
+    # "half": the slices nearer the side that holds the label; the middle slice of an even
+    # gap goes to the empty side (a muscle claimed by one annotation only ends early).
+    return range(a + 1, int(np.ceil(mid))) if present_at_a else range(int(np.floor(mid)) + 1, b)
