@@ -99,11 +99,16 @@ class Morphology:
 def slice_statistics(labels: np.ndarray, values=None, chunk: int = _CHUNK):
     """Per slice along axis 0 and per label value: voxel count and sums of y and x indices.
 
-    Returns ``{value: (counts, sum_y, sum_x)}``, each an int64/float64 array of length
-    ``labels.shape[0]``. Works ``chunk`` slices at a time, so a full-size volume needs
-    only a few MB beside itself.
+    Returns ``{value: (counts, sum_y, sum_x)}``, arrays of length ``labels.shape[0]``
+    (int64, float64, float64). uint8 labels take one parallel pass (numba); other types
+    are read ``chunk`` slices at a time. Either way only a few MB are needed beside the
+    volume.
     """
     values = [m.value for m in lab.MUSCLES] if values is None else list(values)
+    if labels.dtype == np.uint8 and all(0 < int(v) < 256 for v in values):
+        counts, sum_y, sum_x = _stats_u8(labels)
+        return {v: (counts[:, v].copy(), sum_y[:, v].copy(), sum_x[:, v].copy())
+                for v in values}
     nz, ny, nx = labels.shape
     ys = np.arange(ny, dtype=np.float64)
     xs = np.arange(nx, dtype=np.float64)
@@ -118,6 +123,12 @@ def slice_statistics(labels: np.ndarray, values=None, chunk: int = _CHUNK):
             sum_y[start:start + len(block)] = per_row @ ys
             sum_x[start:start + len(block)] = mask.sum(axis=1, dtype=np.int64) @ xs
     return out
+
+
+def _stats_u8(labels: np.ndarray):
+    from ._kernels import slice_sums_u8
+
+    return slice_sums_u8(labels)
 
 
 def _extent(present: np.ndarray) -> tuple[int | None, int | None]:
