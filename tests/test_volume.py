@@ -17,7 +17,8 @@ from leg3dus.zarrio import read_zarr, write_zarr
 # NIfTI stores spacing, origin and the rotation as 32-bit floats.
 FORMATS = [(".mha", True, 0.0), (".mha", False, 0.0), (".mhd", True, 0.0),
            (".mhd", False, 0.0), (".nrrd", True, 1e-12), (".nrrd", False, 1e-12),
-           (".nii", False, 1e-6), (".nii.gz", True, 1e-6), (".zarr", True, 0.0)]
+           (".nhdr", True, 1e-12), (".nii", False, 1e-6), (".nii.gz", True, 1e-6),
+           (".zarr", True, 0.0)]
 
 
 def _assert_same_geometry(a, b, atol):
@@ -91,11 +92,13 @@ def test_header_reads_no_voxels(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("ext", "compress"), [(".mha", True), (".mha", False), (".nrrd", True),
                                                (".nrrd", False), (".nii", False),
                                                (".nii.gz", True), (".mhd", False),
-                                               (".mhd", True)])
+                                               (".mhd", True), (".nhdr", True),
+                                               (".nhdr", False)])
 def test_truncated_file_is_an_input_error(tmp_path, ext, compress):
     image, _ = make_pair(shape=(20, 16, 12))
     path = write_volume(image, tmp_path / f"t{ext}", compress=compress)
-    data = path if ext != ".mhd" else next(p for p in tmp_path.iterdir() if "raw" in p.name)
+    data = path if ext not in (".mhd", ".nhdr") else next(
+        p for p in tmp_path.iterdir() if "raw" in p.name)
     blob = data.read_bytes()
     data.write_bytes(blob[: len(blob) * 2 // 3])
     for reader in (read_header, read_volume):

@@ -74,8 +74,12 @@ def _print_report(report: dict) -> None:
             out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
     s = report["summary"]
     if s["clean"]:
-        out.print(f"{s['subjects']} subjects checked: no findings")
+        out.print(f"{_n(s['subjects'], 'subject')} checked: no findings")
     else:
         kinds = ", ".join(f"{k} {n}" for k, n in s["by_check"].items())
-        out.print(f"{s['subjects']} subjects checked: {s['findings']} findings in "
-                  f"{s['subjects_with_findings']} subjects ({kinds})")
+        out.print(f"{_n(s['subjects'], 'subject')} checked: {_n(s['findings'], 'finding')} "
+                  f"in {_n(s['subjects_with_findings'], 'subject')} ({kinds})")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
