@@ -18,38 +18,76 @@ def gaussian_taps(size: int, sigma: float) -> np.ndarray:
     return (t / t.sum()).astype(np.float32)
 
 
+@numba.njit(cache=True)
+def _row(src, dst, taps):
+    # dst[i] = sum_k taps[k] * src[i + k - r], k ascending, out-of-range terms skipped
+    n = src.shape[0]
+    r = taps.shape[0] // 2
+    for i in range(n):
+        dst[i] = np.float32(0.0)
+    for k in range(taps.shape[0]):
+        o = k - r
+        wk = taps[k]
+        lo, hi = max(0, -o), min(n, n - o)
+        d = dst[lo:hi]
+        s = src[lo + o:hi + o]
+        for i in range(hi - lo):  # views and a plain range: no wraparound checks
+            d[i] = d[i] + wk * s[i]
+
+
 @numba.njit(parallel=True, cache=True)
-def _pass(src, dst, taps, axis):
+def _pass_x(src, dst, taps):
+    nz, ny, nx = src.shape
+    for z in numba.prange(nz):
+        for y in range(ny):
+            _row(src[z, y], dst[z, y], taps)
+
+
+@numba.njit(parallel=True, cache=True)
+def _pass_yz(src, dst, taps, axis):
+    # along y or z: whole x rows at a time so the inner loop runs over contiguous memory
     nz, ny, nx = src.shape
     r = taps.shape[0] // 2
     for z in numba.prange(nz):
         for y in range(ny):
-            for x in range(nx):
-                acc = np.float32(0.0)
-                for k in range(taps.shape[0]):
-                    o = k - r
-                    if axis == 0:
-                        zz = z + o
-                        if 0 <= zz < nz:
-                            acc = acc + taps[k] * src[zz, y, x]
-                    elif axis == 1:
-                        yy = y + o
-                        if 0 <= yy < ny:
-                            acc = acc + taps[k] * src[z, yy, x]
-                    else:
-                        xx = x + o
-                        if 0 <= xx < nx:
-                            acc = acc + taps[k] * src[z, y, xx]
-                dst[z, y, x] = acc
+            out = dst[z, y]
+            for i in range(nx):
+                out[i] = np.float32(0.0)
+            for k in range(taps.shape[0]):
+                o = k - r
+                if axis == 1:
+                    yy = y + o
+                    if yy < 0 or yy >= ny:
+                        continue
+                    row = src[z, yy]
+                else:
+                    zz = z + o
+                    if zz < 0 or zz >= nz:
+                        continue
+                    row = src[zz, y]
+                wk = taps[k]
+                for i in range(nx):
+                    out[i] = out[i] + wk * row[i]
 
 
 def smooth3(a: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """Separable 3D convolution of a float32 block with zero padding (x, then y, then z)."""
     b = np.empty_like(a)
-    _pass(a, b, taps, 2)
-    _pass(b, a, taps, 1)
-    _pass(a, b, taps, 0)
+    _pass_x(a, b, taps)
+    _pass_yz(b, a, taps, 1)
+    _pass_yz(a, b, taps, 0)
     return b
+
+
+@numba.njit(parallel=True, cache=True)
+def _weights(vol, hit, num, den):
+    nz, ny, nx = vol.shape
+    for z in numba.prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                k = np.float32(hit[z, y, x] != 0)
+                den[z, y, x] = k
+                num[z, y, x] = np.float32(vol[z, y, x]) * k
 
 
 @numba.njit(parallel=True, cache=True)
@@ -86,9 +124,10 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: flo
     halo = size // 2
     out = np.empty_like(volume)
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
-        known = hit[h0:h1].astype(np.float32)
-        num = smooth3(volume[h0:h1].astype(np.float32) * known, taps)
-        den = smooth3(known, taps)
+        num = np.empty(volume[h0:h1].shape, np.float32)
+        den = np.empty_like(num)
+        _weights(volume[h0:h1], hit[h0:h1], num, den)
+        num, den = smooth3(num, taps), smooth3(den, taps)
         _finish(volume[z0:z1], hit[z0:z1], num, den, out[z0:z1], z0 - h0)
     return out
 

@@ -79,7 +79,20 @@ def _vnn(frames, a, seg, zr, out, hit, oy, oz, sy, sz, maxd):
             bu = a[f, 0, 3] + a[f, 0, 2] * pz
             bv = a[f, 1, 3] + a[f, 1, 2] * pz
             bw = a[f, 2, 3] + a[f, 2, 2] * pz
-            for y in range(zr[f, 2], zr[f, 3] + 1):
+            # rows whose |w| can be <= maxd somewhere in the frame's x range (padded)
+            ylo, yhi = zr[f, 2], zr[f, 3]
+            cy = a[f, 2, 1] * sy
+            wx0 = bw + a[f, 2, 1] * oy + min(zr[f, 4] * dw, zr[f, 5] * dw)
+            wx1 = bw + a[f, 2, 1] * oy + max(zr[f, 4] * dw, zr[f, 5] * dw)
+            if cy > 0:
+                ylo = max(ylo, int(np.floor((-maxd - wx1) / cy)) - 1)
+                yhi = min(yhi, int(np.ceil((maxd - wx0) / cy)) + 1)
+            elif cy < 0:
+                ylo = max(ylo, int(np.floor((maxd - wx0) / cy)) - 1)
+                yhi = min(yhi, int(np.ceil((-maxd - wx1) / cy)) + 1)
+            elif wx0 > maxd or wx1 < -maxd:
+                continue
+            for y in range(ylo, yhi + 1):
                 py = oy + y * sy
                 u0 = bu + a[f, 0, 1] * py
                 v0 = bv + a[f, 1, 1] * py

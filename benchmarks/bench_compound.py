@@ -1,0 +1,133 @@
+"""Benchmark: compound a full-size subject (~3000 tracked frames of 221 x 537 px into a
+564 x 632 x 1443 grid at 0.277 mm) with voxel-based nearest neighbour and Gaussian hole
+filling, and compare with a straightforward numpy/scipy implementation (vectorised
+pixel-to-nearest-voxel insertion + scipy normalised convolution) on a slab of the same
+input.
+
+Example: flock /tmp/leg3dus-heavy.lock python benchmarks/bench_compound.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+
+
+def make_input(frames_target: int, spacing: float, shape_zyx, seed: int):
+    from leg3dus.phantom.sweeps import SweepProtocol, image_to_probe, plan_sweeps
+    from leg3dus.sweep import PlusConfig, ReconParams, Sequence
+
+    extent = tuple(n * spacing for n in shape_zyx)
+    n_sweeps = 5
+    proto = SweepProtocol(n_sweeps=n_sweeps,
+                          frame_spacing_mm=extent[0] * n_sweeps / frames_target)
+    plans = plan_sweeps(extent, proto, seed)
+    poses = np.concatenate([p["recorded"] for p in plans])
+    rng = np.random.default_rng(seed)
+    rows, cols = proto.frame_px
+    # speckle-like content: the timing does not depend on it
+    base = rng.integers(0, 256, (64, rows, cols), dtype=np.uint8)
+    frames = base[np.arange(poses.shape[0]) % 64]
+    seq = Sequence(frames, {"ProbeToReference": poses})
+    nz, ny, nx = shape_zyx
+    recon = ReconParams(output_spacing=(spacing,) * 3, output_origin=(0.5 * spacing,) * 3,
+                        output_extent=(0, nx - 1, 0, ny - 1, 0, nz - 1))
+    return seq, PlusConfig({("Image", "Probe"): image_to_probe(proto)}, recon)
+
+
+def anchor(seq, cfg, size: int, sigma: float) -> np.ndarray:
+    """numpy/scipy: each pixel to its nearest voxel (last write wins), then normalised
+    Gaussian convolution for the empty voxels."""
+    from scipy.ndimage import gaussian_filter
+
+    from leg3dus.sweep import image_to_reference
+
+    p = cfg.recon
+    sp = np.asarray(p.output_spacing)
+    origin = np.asarray(p.output_origin)
+    e = np.asarray(p.output_extent).reshape(3, 2)
+    dims = e[:, 1] - e[:, 0] + 1
+    m, ok = image_to_reference(seq, cfg)
+    rows, cols = seq.frame_shape
+    c, r = np.meshgrid(np.arange(cols, dtype=np.float32), np.arange(rows, dtype=np.float32))
+    pix = np.stack([c.ravel(), r.ravel(), np.ones(c.size, np.float32)])
+    vol = np.zeros(dims[::-1], np.uint8)
+    hit = np.zeros(dims[::-1], bool)
+    for i in np.flatnonzero(ok):
+        a = m[i]
+        xyz = (a[:3, [0, 1, 3]].astype(np.float32) @ pix - origin[:, None]) / sp[:, None]
+        idx = np.rint(xyz).astype(np.int64)
+        good = ((idx >= 0) & (idx < dims[:, None])).all(axis=0)
+        x, y, z = idx[:, good]
+        vol[z, y, x] = seq.frames[i].ravel()[good]
+        hit[z, y, x] = True
+    trunc = (size // 2) / sigma
+    known = hit.astype(np.float32)
+    num = gaussian_filter(vol.astype(np.float32) * known, sigma, truncate=trunc, mode="constant")
+    den = gaussian_filter(known, sigma, truncate=trunc, mode="constant")
+    fill = np.floor(num / np.maximum(den, 1e-12) + 0.5)
+    return np.where(hit, vol, np.where(den > 0, fill, 0)).astype(np.uint8)
+
+
+def slab(seq, cfg, z_slices: int):
+    """The first ``z_slices`` slices of the grid and the frames that can reach them."""
+    import dataclasses
+
+    from leg3dus.sweep import Sequence
+
+    p = dataclasses.replace(cfg.recon)
+    e = list(p.output_extent)
+    e[5] = z_slices - 1
+    p.output_extent = tuple(e)
+    zmax = p.output_origin[2] + z_slices * p.output_spacing[2] + 60.0
+    keep = seq.transforms["ProbeToReference"][:, 2, 3] < zmax
+    sub = Sequence(seq.frames[keep], {"ProbeToReference": seq.transforms["ProbeToReference"][keep]})
+    return sub, dataclasses.replace(cfg, recon=p)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=3000, help="number of frames (about)")
+    ap.add_argument("--shape", type=int, nargs=3, default=(1443, 632, 564),
+                    metavar=("Z", "Y", "X"), help="output grid (z, y, x) voxels")
+    ap.add_argument("--spacing", type=float, default=0.277, help="output spacing (mm)")
+    ap.add_argument("--size", type=int, default=5, help="Gaussian fill cube (voxels)")
+    ap.add_argument("--sigma", type=float, default=1.0, help="Gaussian fill sigma (voxels)")
+    ap.add_argument("--anchor-slices", type=int, default=160,
+                    help="z slices of the slab both implementations run for the ratio")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from leg3dus.compound import Options, reconstruct
+
+    seq, cfg = make_input(args.frames, args.spacing, tuple(args.shape), args.seed)
+    opt = Options(method="vnn", fill="gaussian", fill_size=args.size, fill_sigma=args.sigma)
+    small, small_cfg = slab(seq, cfg, 8)
+    reconstruct(small, small_cfg, options=opt)  # compile / load the kernels
+    t = time.perf_counter()
+    rec = reconstruct(seq, cfg, options=opt)
+    full = time.perf_counter() - t
+    nvox = int(np.prod(args.shape))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"input: {seq.n_frames} frames of {seq.frame_shape[1]} x {seq.frame_shape[0]} px "
+          f"-> {' x '.join(map(str, args.shape[::-1]))} voxels (x, y, z) at {args.spacing} mm")
+    print(f"leg3dus vnn + gaussian fill, full size: {full:.1f} s, "
+          f"{seq.n_frames / full:.0f} frames/s, {nvox / full / 1e6:.1f} Mvoxels/s, "
+          f"{100 * rec.hit.mean():.1f}% voxels hit, peak RSS {peak:.2f} GB")
+    del rec
+    sub, sub_cfg = slab(seq, cfg, args.anchor_slices)
+    t = time.perf_counter()
+    reconstruct(sub, sub_cfg, options=opt)
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    anchor(sub, sub_cfg, args.size, args.sigma)
+    theirs = time.perf_counter() - t
+    print(f"slab of {args.anchor_slices} slices ({sub.n_frames} frames): leg3dus {ours:.2f} s, "
+          f"numpy/scipy anchor {theirs:.2f} s, ratio {theirs / ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
