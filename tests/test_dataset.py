@@ -7,7 +7,7 @@ from conftest import make_pair
 
 from leg3dus import write_volume
 from leg3dus.dataset import Subject, find_subjects, subject_folder
-from leg3dus.dataset.info import list_subjects
+from leg3dus.dataset.info import list_subjects, single_volume_roles
 from leg3dus.errors import InputFileError, OptionError
 
 
@@ -56,7 +56,11 @@ def test_flat_folder_with_patterns(tmp_path):
 def test_list_subjects_single_volume_and_errors(tmp_path, tiny_dataset):
     lone = tiny_dataset / "test" / "S04"
     assert list_subjects(lone / "x1.mha")[0].image == lone / "x1.mha"
-    assert list_subjects(lone / "masksX1.mha")[0].label == lone / "masksX1.mha"
+    assert list_subjects(lone / "masksX1.mha")[0].image == lone / "masksX1.mha"
+    as_label = single_volume_roles(list_subjects(lone / "masksX1.mha"), lone / "masksX1.mha")
+    assert as_label[0].label == lone / "masksX1.mha" and as_label[0].image is None
+    as_image = single_volume_roles(list_subjects(lone / "x1.mha"), lone / "x1.mha")
+    assert as_image[0].image == lone / "x1.mha" and as_image[0].label is None
     one = list_subjects(tiny_dataset / "train" / "S02")
     assert [(s.id, s.image.name, s.label.name) for s in one] == [("S02", "x1.mha",
                                                                   "masksX1.mha")]

@@ -62,16 +62,14 @@ def list_subjects(
 ) -> list[Subject]:
     """The subjects of ``root``; a subject folder or a single volume is one subject.
 
-    A single volume counts as labels when its name is ``label_name`` or holds "mask",
-    "label" or "seg"; otherwise as an image. Raises :class:`InputFileError` when a
-    folder holds no subject.
+    A single volume comes back as the subject's ``image`` (see
+    :func:`single_volume_roles` to read it as labels). Raises :class:`InputFileError`
+    when a folder holds no subject.
     """
     root = Path(root)
     if root.is_file() or (root.is_dir() and root.name.lower().endswith(".zarr")):
         volume_format(root)
-        name = root.name.lower()
-        is_label = name == label_name.lower() or any(w in name for w in ("mask", "label", "seg"))
-        return [Subject(root.name, "", None if is_label else root, root if is_label else None)]
+        return [Subject(root.name, "", root, None)]
     if not flat and root.is_dir() and ((root / image_name).exists()
                                        or (root / label_name).exists()):
         image, label = root / image_name, root / label_name
@@ -82,6 +80,21 @@ def list_subjects(
         layout = (f"files named like {image_name!r}" if flat else
                   f"<split>/<subject>/{image_name} and {label_name}")
         raise InputFileError(f"{root}: no subjects found; expected {layout}")
+    return subjects
+
+
+def single_volume_roles(subjects: list[Subject], root: str | os.PathLike,
+                        label_name: str = LABEL_NAME) -> list[Subject]:
+    """Read a single volume given as ``root`` as labels when its name says so.
+
+    Its name must be ``label_name`` or hold "mask", "label" or "seg"; otherwise, and
+    for a dataset folder, ``subjects`` come back unchanged.
+    """
+    root = Path(root)
+    name = root.name.lower()
+    if (len(subjects) == 1 and subjects[0].image == root and subjects[0].label is None
+            and (name == label_name.lower() or any(w in name for w in ("mask", "label", "seg")))):
+        return [Subject(subjects[0].id, subjects[0].split, None, root)]
     return subjects
 
 

@@ -8,7 +8,13 @@ import typer
 from rich.table import Table
 
 from ...dataset import IMAGE_NAME, LABEL_NAME
-from ...dataset.info import describe_subject, list_subjects, summarise, summary_line
+from ...dataset.info import (
+    describe_subject,
+    list_subjects,
+    single_volume_roles,
+    summarise,
+    summary_line,
+)
 from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
 
 
@@ -31,7 +37,8 @@ def info(
 
     Example: leg3dus info LEG-3D-US --json
     """
-    subjects = list_subjects(data, image_name, label_name, flat)
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
     results = run_batch(describe_subject, subjects, scheduler, workers, "reading", quiet)
     rows = [r.value if r.ok else {"split": r.item.split, "id": r.item.id, "file_mb": 0.0,
                                   "error": r.error} for r in results]

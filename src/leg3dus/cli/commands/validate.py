@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ...dataset import IMAGE_NAME, LABEL_NAME
-from ...dataset.info import list_subjects
+from ...dataset.info import list_subjects, single_volume_roles
 from ...dataset.validate import CheckOptions, assemble_report, check_subject
 from ..app import (
     EXIT_FINDINGS,
@@ -51,7 +51,8 @@ def validate(
     """
     options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
                            out=out, root=data)
-    subjects = list_subjects(data, image_name, label_name, flat)
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
     results = run_batch(functools.partial(check_subject, options=options), subjects,
                         scheduler, workers, "checking", quiet)
     report = assemble_report(subjects, results)
