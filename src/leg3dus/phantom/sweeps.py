@@ -76,16 +76,19 @@ def image_to_probe(protocol: SweepProtocol) -> np.ndarray:
 
 
 def _slow(rng: np.random.Generator, n: int, sigma_frames: float) -> np.ndarray:
-    """Smooth random signal of unit standard deviation."""
-    x = gaussian_filter1d(rng.normal(size=n + 200), sigma_frames)[100:100 + n]
-    return x / max(x.std(), 1e-12)
+    """Smooth random signal of unit standard deviation (in expectation)."""
+    pad = int(4 * sigma_frames) + 1
+    x = gaussian_filter1d(rng.normal(size=n + 2 * pad), sigma_frames)[pad:pad + n]
+    # filtered unit white noise has variance 1 / (2 sqrt(pi) sigma)
+    return x * np.sqrt(2.0 * np.sqrt(np.pi) * sigma_frames)
 
 
-def plan_sweeps(extent_mm, protocol: SweepProtocol | None = None, seed: int = 0
-                ) -> list[dict]:
+def plan_sweeps(extent_mm, protocol: SweepProtocol | None = None, seed: int = 0,
+                z_range_mm: tuple[float, float] | None = None) -> list[dict]:
     """True and recorded probe poses of every sweep over a volume of ``extent_mm``.
 
-    ``extent_mm`` is the (z, y, x) size of the subject's box. Returns one dict per sweep
+    ``extent_mm`` is the (z, y, x) size of the subject's box; the sweeps run from knee
+    to ankle over ``z_range_mm`` (default: the whole length). Returns one dict per sweep
     with ``true`` and ``recorded`` ProbeToReference (n, 4, 4) and ``timestamps`` (n,).
 
     Examples
@@ -96,7 +99,9 @@ def plan_sweeps(extent_mm, protocol: SweepProtocol | None = None, seed: int = 0
     """
     p = protocol or SweepProtocol()
     rng = np.random.default_rng(seed)
-    ez, _, ex = (float(v) for v in extent_mm)
+    _, _, ex = (float(v) for v in extent_mm)
+    z_start, z_stop = z_range_mm or (0.0, float(extent_mm[0]))
+    ez = z_stop - z_start
     width = p.frame_width_mm
     if p.n_sweeps > 1:
         centres = np.linspace(width / 2, ex - width / 2, p.n_sweeps)
@@ -117,7 +122,7 @@ def plan_sweeps(extent_mm, protocol: SweepProtocol | None = None, seed: int = 0
         tremor = rng.normal(0, p.tremor_mm, (n, 3))
         true = np.stack([_rigid(_rotation(tilt[i], yaw[i], rock[i]),
                                 (cx + drift[i] + tremor[i, 0], tremor[i, 1] * 0.3,
-                                 z[i] + tremor[i, 2])) for i in range(n)])
+                                 z_start + z[i] + tremor[i, 2])) for i in range(n)])
         noise = np.stack([_rigid(_rotation(*rng.normal(0, p.tracking_noise_deg * deg, 3)),
                                  rng.normal(0, p.tracking_noise_mm, 3)) for _ in range(n)])
         t = np.arange(n) / p.frame_rate_hz + rng.uniform(0, 0.002, n)
@@ -138,19 +143,18 @@ def frame_points(pose: np.ndarray, protocol: SweepProtocol) -> np.ndarray:
 def render_sweep(anatomy, plan: dict, protocol: SweepProtocol | None = None, seed: int = 0,
                  probe=None) -> tuple[np.ndarray, np.ndarray]:
     """B-mode frames and label frames (n, rows, cols) uint8 at the sweep's true poses."""
-    from . import render_bmode
+    from .bmode import render_bmode
+    from .tissue import label_lut
 
     p = protocol or SweepProtocol()
     n = plan["true"].shape[0]
     frames = np.empty((n,) + tuple(p.frame_px), np.uint8)
     labels = np.empty_like(frames)
-    kwargs = {} if probe is None else {"probe": probe}
+    lut = label_lut()
     for i in range(n):
         tissue = anatomy.tissue_at(frame_points(plan["true"][i], p))
-        frames[i] = render_bmode(tissue, p.pixel_mm, seed=seed * 100003 + i, **kwargs)
-        from .tissue import label_lut
-
-        labels[i] = label_lut()[tissue]
+        frames[i] = render_bmode(tissue, p.pixel_mm, seed=seed, probe=probe, z_offset=i)
+        labels[i] = lut[tissue]
     return frames, labels
 
 
@@ -165,8 +169,8 @@ def sweep_config(protocol: SweepProtocol, origin_xyz, shape_zyx, spacing: float,
 
 
 def write_sweeps(anatomy, out_dir: str | os.PathLike, protocol: SweepProtocol | None = None,
-                 seed: int = 0, spacing: float = 0.277, grid_origin=None, probe=None
-                 ) -> list[Path]:
+                 seed: int = 0, spacing: float = 0.277, probe=None,
+                 z_range_mm: tuple[float, float] | None = None) -> list[Path]:
     """Render and write ``sweepK.igs.mha`` (B-mode), ``labelsK.igs.mha`` (labels) and
     ``calibration.xml`` into ``out_dir``; returns the written paths.
 
@@ -181,7 +185,7 @@ def write_sweeps(anatomy, out_dir: str | os.PathLike, protocol: SweepProtocol | 
                             rng.uniform(-300, 300, 3))
     paths = []
     extent = anatomy.extent_mm
-    for k, plan in enumerate(plan_sweeps(extent, p, seed), start=1):
+    for k, plan in enumerate(plan_sweeps(extent, p, seed, z_range_mm), start=1):
         frames, labels = render_sweep(anatomy, plan, p, seed * 31 + k, probe)
         n = frames.shape[0]
         transforms = {"ProbeToTracker": ref_to_tracker @ plan["recorded"],
@@ -191,6 +195,6 @@ def write_sweeps(anatomy, out_dir: str | os.PathLike, protocol: SweepProtocol | 
                            timestamps=plan["timestamps"])
             paths.append(write_sequence(seq, out / name))
     shape = anatomy.shape_at(spacing)
-    origin = grid_origin if grid_origin is not None else (0.5 * spacing,) * 3
+    origin = (0.5 * spacing,) * 3  # the phantom's voxel centres lie at (i + 0.5) * spacing
     paths.append(write_config(sweep_config(p, origin, shape, spacing), out / "calibration.xml"))
     return paths

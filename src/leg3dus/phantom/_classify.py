@@ -1,0 +1,137 @@
+"""Numba kernels that turn points into tissue codes from the tables of an Anatomy.
+
+The anatomy is stored as smooth surfaces in polar coordinates around the leg's axis:
+``tab[k, iz, j]`` is the radius (mm) of surface ``k`` at table row ``iz`` (along the
+leg) and angle node ``j``; between nodes the model is bilinear, so it is defined at
+every point and any grid samples the same continuous anatomy. One function,
+:func:`classify`, serves arbitrary points and whole grids so they agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import tissue as T
+
+# Surfaces (radii in mm, from the outside in) and other fields of ``tab``.
+R_SKIN, R_FAT, R_FASCIA, R_GAS, R_APO, R_TENDON, R_SOL, R_DFASCIA, R_CORE = range(9)
+SEPTA = (9, 10, 11)
+JITTER, FRAGMENT = 12, 13
+N_FIELDS = 14
+# Per-row scalars of ``zt``: leg axis, GM/GL boundary angle, bone circles (mm, offsets
+# from the axis with x positive towards medial).
+YC, XC, SEP, TIB_Y, TIB_X, TIB_R, FIB_Y, FIB_X, FIB_R = range(9)
+N_ZT = 9
+# Constants of ``c``.
+(C_MIRROR, C_DZ, C_NT, C_GAP, C_SEPTUM, C_PERIOD, C_DUTY, C_GM_COS, C_GM_SIN, C_GL_COS,
+ C_GL_SIN, C_SOL_COS, C_SOL_SIN, C_DEEP_COS, C_DEEP_SIN) = range(15)
+N_C = 15
+
+_TWO_PI = 2.0 * math.pi
+
+
+@numba.njit(inline="always", cache=True)
+def _f(tab, k, iz, j, t, f):
+    a = tab[k, iz, j] * (1.0 - t) + tab[k, iz + 1, j] * t
+    b = tab[k, iz, j + 1] * (1.0 - t) + tab[k, iz + 1, j + 1] * t
+    return a * (1.0 - f) + b * f
+
+
+@numba.njit(inline="always", cache=True)
+def _striated(code, d, z, cos_a, sin_a, c, jitter, fragment):
+    phase = (d * cos_a + z * sin_a) / c[C_PERIOD] + jitter
+    if phase - math.floor(phase) < c[C_DUTY] * fragment:
+        return code | T.STRIATION
+    return code
+
+
+@numba.njit(inline="always", cache=True)
+def classify(z, y, x, tab, zt, c):
+    """Tissue code (uint8) at the point (z, y, x) in mm of the subject frame."""
+    nz = tab.shape[1]
+    s = z / c[C_DZ]
+    iz = int(math.floor(s))
+    iz = min(max(iz, 0), nz - 2)
+    t = min(max(s - iz, 0.0), 1.0)
+    yc = zt[YC, iz] * (1.0 - t) + zt[YC, iz + 1] * t
+    xc = zt[XC, iz] * (1.0 - t) + zt[XC, iz + 1] * t
+    dy = y - yc
+    dx = (x - xc) * c[C_MIRROR]
+    rho = math.sqrt(dy * dy + dx * dx)
+    theta = math.atan2(dx, -dy)  # 0 towards the skin nearest the probe, + towards medial
+    nt = int(c[C_NT])
+    u = (theta + math.pi) * (nt / _TWO_PI)
+    j = min(max(int(math.floor(u)), 0), nt - 1)
+    f = min(max(u - j, 0.0), 1.0)
+    if rho >= _f(tab, R_SKIN, iz, j, t, f):
+        return np.uint8(T.GEL)
+    if rho >= _f(tab, R_FAT, iz, j, t, f):
+        return np.uint8(T.SKIN)
+    if rho >= _f(tab, R_FASCIA, iz, j, t, f):
+        for k in SEPTA:
+            if abs(rho - _f(tab, k, iz, j, t, f)) < c[C_SEPTUM]:
+                return np.uint8(T.SEPTUM)
+        return np.uint8(T.FAT)
+    r_gas = _f(tab, R_GAS, iz, j, t, f)
+    if rho >= r_gas:
+        return np.uint8(T.FASCIA)
+    jit = _f(tab, JITTER, iz, j, t, f)
+    frag = _f(tab, FRAGMENT, iz, j, t, f)
+    if rho >= _f(tab, R_APO, iz, j, t, f):
+        sep = zt[SEP, iz] * (1.0 - t) + zt[SEP, iz + 1] * t
+        if abs(rho * (theta - sep)) < c[C_GAP]:
+            return np.uint8(T.APONEUROSIS)
+        if theta > sep:
+            return np.uint8(_striated(T.GM, r_gas - rho, -z, c[C_GM_COS], c[C_GM_SIN], c,
+                                      jit, frag))
+        return np.uint8(_striated(T.GL, r_gas - rho, -z, c[C_GL_COS], c[C_GL_SIN], c,
+                                  jit, frag))
+    if rho >= _f(tab, R_TENDON, iz, j, t, f):
+        return np.uint8(T.APONEUROSIS)
+    r_sol = _f(tab, R_SOL, iz, j, t, f)
+    if rho >= r_sol:
+        return np.uint8(T.TENDON)
+    if rho >= _f(tab, R_DFASCIA, iz, j, t, f):
+        return np.uint8(_striated(T.SOL, r_sol - rho, z, c[C_SOL_COS], c[C_SOL_SIN], c,
+                                  jit, frag))
+    r_core = _f(tab, R_CORE, iz, j, t, f)
+    if rho >= r_core:
+        return np.uint8(T.FASCIA)
+    for b in (TIB_Y, FIB_Y):
+        by = zt[b, iz] * (1.0 - t) + zt[b, iz + 1] * t
+        bx = zt[b + 1, iz] * (1.0 - t) + zt[b + 1, iz + 1] * t
+        br = zt[b + 2, iz] * (1.0 - t) + zt[b + 2, iz + 1] * t
+        ey = dy - by
+        ex = dx - bx
+        if ey * ey + ex * ex < br * br:
+            return np.uint8(T.BONE)
+    return np.uint8(_striated(T.DEEP, r_core - rho, z, c[C_DEEP_COS], c[C_DEEP_SIN], c,
+                              jit, 0.5 * frag))
+
+
+@numba.njit(parallel=True, cache=True)
+def classify_points(points, tab, zt, c):
+    """Tissue codes of an (n, 3) float32 array of (z, y, x) points in mm."""
+    n = points.shape[0]
+    out = np.empty(n, np.uint8)
+    for i in numba.prange(n):
+        out[i] = classify(points[i, 0], points[i, 1], points[i, 2], tab, zt, c)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c):
+    """Tissue codes of the voxel centres ((i + 0.5) * spacing) of rows z0..z0+nz."""
+    out = np.empty((nz, ny, nx), np.uint8)
+    sz, sy, sx = spacing[0], spacing[1], spacing[2]
+    for k in numba.prange(nz * ny):
+        iz = k // ny
+        iy = k - iz * ny
+        z = np.float32((z0 + iz + 0.5) * sz)
+        y = np.float32((iy + 0.5) * sy)
+        for ix in range(nx):
+            out[iz, iy, ix] = classify(z, y, np.float32((ix + 0.5) * sx), tab, zt, c)
+    return out
