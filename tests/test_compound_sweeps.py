@@ -92,3 +92,27 @@ def test_sweep_config_matches_the_phantom_grid():
     cfg = sweep_config(SweepProtocol(), (0.25, 0.25, 0.25), (10, 20, 30), 0.5)
     assert cfg.recon.output_extent == (0, 29, 0, 19, 0, 9)
     np.testing.assert_allclose(cfg.transforms[("Image", "Probe")][0, 0], 0.172)
+
+
+def test_synth_sweeps_cli(cli, tmp_path, monkeypatch):
+    import leg3dus.phantom.sweeps as sweeps_module
+    from leg3dus.volume import read_volume
+
+    # coarse frames far apart keep this quick; the real protocol is the default
+    monkeypatch.setattr(sweeps_module, "SweepProtocol", lambda: SweepProtocol(
+        n_sweeps=4, frame_px=(62, 27), pixel_mm=1.5, frame_spacing_mm=6.0))
+    out = tmp_path / "cohort"
+    r = cli("synth", out, "--subjects", "1", "--spacing", "3", "--sweeps", "--quiet")
+    assert r.exit_code == 0, r.output
+    subject = next(p for p in out.glob("*/*") if p.is_dir())
+    folder = subject / "sweeps"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["calibration.xml"] + [f"labels{k}.igs.mha" for k in range(1, 5)] + [
+        f"sweep{k}.igs.mha" for k in range(1, 5)]
+    vol = tmp_path / "c.mha"
+    r = cli("compound", *sorted(folder.glob("labels*.igs.mha")), "--config",
+            folder / "calibration.xml", "--method", "vnn", "--labels", "-o", vol)
+    assert r.exit_code == 0, r.output
+    got, ref = read_volume(vol), read_volume(subject / "masksX1.mha")
+    assert got.geometry.matches(ref.geometry) == []
+    assert set(np.unique(got.array)) <= {0, 100, 150, 200}

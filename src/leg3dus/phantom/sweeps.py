@@ -198,3 +198,37 @@ def write_sweeps(anatomy, out_dir: str | os.PathLike, protocol: SweepProtocol | 
     origin = (0.5 * spacing,) * 3  # the phantom's voxel centres lie at (i + 0.5) * spacing
     paths.append(write_config(sweep_config(p, origin, shape, spacing), out / "calibration.xml"))
     return paths
+
+
+#: Folder of a subject's simulated sweeps, beside its volumes.
+SWEEPS_DIR = "sweeps"
+
+
+def write_subject_sweeps(job) -> dict:
+    """Write the sweeps of one cohort subject (a :class:`~leg3dus.phantom.cohort.SubjectJob`)
+    into ``<subject folder>/sweeps`` (atomically); returns a summary row.
+
+    The calibration's output grid is the subject's volume grid at the job's spacing.
+    """
+    from ..atomic import atomic_dir
+    from ..dataset import subject_folder
+    from .anatomy import Anatomy
+    from .subject import speckle_seed
+
+    folder = subject_folder(job.out, job.split, job.params.id) / SWEEPS_DIR
+    anat = Anatomy(job.params)
+    seed = speckle_seed(job.params) % (2**31)
+    with atomic_dir(folder) as tmp:
+        paths = write_sweeps(anat, tmp, seed=seed, spacing=job.spacing, probe=job.probe)
+    frames = sum(read_frame_count(folder / p.name) for p in paths if p.name.startswith("sweep"))
+    return {"id": job.params.id, "split": job.split, "sweeps": str(folder), "frames": frames}
+
+
+def read_frame_count(path: Path) -> int:
+    """Number of frames a sequence file declares (its header only)."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line = raw.decode("latin-1")
+            if line.startswith("DimSize"):
+                return int(line.split("=")[1].split()[2])
+    return 0

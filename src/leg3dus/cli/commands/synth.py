@@ -27,6 +27,8 @@ def synth(
                                           help="zlib level of the .mha files (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the cohort rows as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    sweeps: bool = typer.Option(False, "--sweeps", help="Also write tracked sweeps (PLUS "
+                                "sequence files + calibration) in <subject>/sweeps."),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:
@@ -43,6 +45,12 @@ def synth(
     jobs = cohort_jobs(out, subjects, spacing, seed, fractions, probe, compression_level)
     results = run_batch(write_subject, jobs, scheduler, workers, "synthesising", quiet)
     failed = [r for r in results if not r.ok]
+    if sweeps:
+        from ...phantom.sweeps import write_subject_sweeps
+
+        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
+        swept = run_batch(write_subject_sweeps, done, scheduler, workers, "sweeping", quiet)
+        failed += [r for r in swept if not r.ok]
     rows = [r.value for r in results if r.ok]
     if rows:
         write_cohort_csv(out, rows)
