@@ -184,3 +184,19 @@ def test_cli_compound_and_bad_input(cli, tmp_path, frames):
     assert r.exit_code == 2 and "no frame falls inside" in r.stderr
     assert not bad.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("kind", ["GAUSSIAN", "GAUSSIAN_ACCUMULATION", "NEAREST_NEIGHBOR",
+                                  "DISTANCE_WEIGHT_INVERSE"])
+def test_plus_kernels_fill_a_hole_in_a_constant_block(kind):
+    vol = np.full((5, 5, 5), 90, np.uint8)
+    acc = np.full(vol.shape, 256, np.uint16)
+    vol[2, 2, 2], acc[2, 2, 2] = 0, 0
+    el = HoleFillingElement(kind, size=3, stdev=1.0, min_ratio=0.5)
+    assert fill_holes_plus(vol, acc, [el])[2, 2, 2] == 90
+    # too few known voxels for the ratio: this element fails, the next one fills
+    acc[1:4, 1:4, 1:4] = 0
+    acc[1, 1, 1] = 256
+    out = fill_holes_plus(vol, acc, [el, HoleFillingElement(kind, size=5, stdev=1.0)])
+    assert out[2, 2, 2] == 90
+    assert fill_holes_plus(vol, acc, [el])[2, 2, 2] == 0
