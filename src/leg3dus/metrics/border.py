@@ -64,6 +64,9 @@ def _centroid_steps(spacing) -> np.ndarray:
     for code in range(1, 255):
         inside = np.array([(code >> (7 - k)) & 1 for k in range(8)], bool)
         steps[code] = np.linalg.norm(offsets[inside].mean(0) - offsets[~inside].mean(0))
+    # Saddle cells (e.g. two opposite corners inside) have both centroids at the cell
+    # centre: no direction across the border; use the smallest voxel spacing.
+    steps[1:255][steps[1:255] < 1e-9] = min(spacing)
     return steps
 
 

@@ -124,8 +124,8 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         raise GeometryError(f"prediction shape {pred.shape} differs from truth {truth.shape}")
     if image is not None and np.shape(image) != truth.shape:
         raise GeometryError(f"image shape {np.shape(image)} differs from truth {truth.shape}")
-    hist, box_p, box_t = _kernels.joint_stats(np.ascontiguousarray(pred),
-                                              np.ascontiguousarray(truth))
+    pred, truth = np.ascontiguousarray(pred), np.ascontiguousarray(truth)
+    hist, box_p, box_t = _kernels.joint_stats(pred, truth)
     _check_values(hist.sum(1), "prediction")
     _check_values(hist.sum(0), "truth")
     analyse = image is not None or (border is not None and border.rule == "aponeurosis")

@@ -133,8 +133,8 @@ def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.
     if pred.shape != truth.shape or pred.ndim != 3:
         raise OptionError(f"masks must be 3D arrays of one shape, found {pred.shape} "
                           f"and {truth.shape}")
-    p8 = (pred != 0).view(np.uint8)
-    t8 = (truth != 0).view(np.uint8)
+    p8 = np.ascontiguousarray(pred != 0).view(np.uint8)
+    t8 = np.ascontiguousarray(truth != 0).view(np.uint8)
     member = np.zeros(256, bool)
     member[1] = True
     box_p, box_t = _box(p8), _box(t8)
