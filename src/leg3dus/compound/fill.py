@@ -113,7 +113,7 @@ def _chunks(nz: int, chunk: int, halo: int):
 
 
 def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: float = 1.0,
-                  chunk: int = 32) -> np.ndarray:
+                  chunk: int = 64) -> np.ndarray:
     """Fill voxels where ``hit`` is 0 by normalised Gaussian convolution (uint8 out).
 
     Examples

@@ -83,7 +83,7 @@ def _pass(t, taps, axis):
     return acc
 
 
-def fill_gaussian_torch(volume, hit, size=5, sigma=1.0, device="cpu", chunk=32):
+def fill_gaussian_torch(volume, hit, size=5, sigma=1.0, device="cpu", chunk=64):
     """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result)."""
     import torch
 
