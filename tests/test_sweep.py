@@ -136,3 +136,13 @@ def test_real_plus_sequence():
     np.testing.assert_allclose(m, expected, atol=1e-9)
     assert ok.all()
     check_rigid(seq)
+
+
+def test_frames_are_read_in_plus_orientation(tmp_path):
+    seq = small_sequence()
+    path = write_sequence(seq, tmp_path / "s.igs.mha", compress=False)
+    raw = path.read_bytes().replace(b"UltrasoundImageOrientation = MF",
+                                    b"UltrasoundImageOrientation = UN")
+    (tmp_path / "un.igs.mha").write_bytes(raw)
+    back = read_sequence(tmp_path / "un.igs.mha")
+    assert np.array_equal(back.frames, seq.frames[:, ::-1, ::-1])

@@ -121,7 +121,16 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
     if len(payload) < expected:
         raise InputFileError(f"{path}: truncated pixel data; expected {expected} bytes for "
                              f"{n} frames of {width}x{height}, found {len(payload)}")
-    frames = np.frombuffer(payload[:expected], dtype=dtype).reshape(n, height, width).copy()
+    frames = np.frombuffer(payload[:expected], dtype=dtype).reshape(n, height, width)
+    # PLUS works on MF frames (columns toward the probe's marked side, rows away from the
+    # transducer); U(nmarked) or N(ear) frames are flipped into MF on reading, as PLUS does.
+    orient = fields.get("UltrasoundImageOrientation", "MF").upper()
+    if orient[:1] == "U":
+        frames = frames[:, :, ::-1]
+    if orient[1:2] == "N":
+        frames = frames[:, ::-1, :]
+    frames = np.ascontiguousarray(frames)
+    fields["UltrasoundImageOrientation"] = "MF"
     return _sequence_from_fields(frames, fields, path)
 
 
