@@ -111,6 +111,8 @@ def test_bad_labels_and_shapes_raise(pair):
         evaluate(pred, truth.array, hd95_mode="mean")
     with pytest.raises(OptionError, match="border rule"):
         BorderOptions(rule="visible")
+    with pytest.raises(OptionError, match="needs the ultrasound"):
+        evaluate(pred, truth.array, border=BorderOptions("gradient"))
     assert evaluate(pred.astype(np.int32), truth.array)["SOL"]["dice"] > 0.5
 
 
@@ -226,3 +228,17 @@ def test_cli_tree_reports_failed_subject(tmp_path, cli, tiny_dataset):
     r = cli("evaluate", tmp_path / "p", tiny_dataset, "--csv")
     assert r.exit_code == 2 and "different grids" in r.stderr
     assert ",error," in r.stdout
+
+
+def test_cli_tree_on_dask_workers_matches_in_process(tmp_path, cli, tiny_dataset):
+    pytest.importorskip("distributed")
+    from leg3dus import read_volume
+    from leg3dus.dataset import find_subjects
+
+    for k, s in enumerate(find_subjects(tiny_dataset)[:2]):
+        truth = read_volume(s.label)
+        write_volume(truth.with_array(perturbed(truth.array, k)), tmp_path / "p" / f"{s.id}.mha")
+    local = json.loads(cli("evaluate", tmp_path / "p", tiny_dataset, "--json").stdout)
+    r = cli("evaluate", tmp_path / "p", tiny_dataset, "--json", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["subjects"] == local["subjects"]

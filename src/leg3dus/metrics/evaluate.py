@@ -128,6 +128,8 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     hist, box_p, box_t = _kernels.joint_stats(pred, truth)
     _check_values(hist.sum(1), "prediction")
     _check_values(hist.sum(0), "truth")
+    if image is None and border is not None and border.rule == "gradient":
+        raise OptionError("the gradient rule of border analysis needs the ultrasound image")
     analyse = image is not None or (border is not None and border.rule == "aponeurosis")
     border = border or BorderOptions()
     results: dict[str, dict[str, float]] = {}
