@@ -78,15 +78,15 @@ def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
         for name in STRUCTURES:
             per.add_row(r["split"] or "-", r["id"], name, *(_num(r[name][k]) for k in _SHOWN))
     summ = Table(box=None, pad_edge=False, title="cohort: mean ± sd (median)")
-    summ.add_column("structure")
-    for key in _SHOWN:
-        summ.add_column(key, justify="right")
+    summ.add_column("metric")
     for name in STRUCTURES:
+        summ.add_column(name, justify="right")
+    for key in summary[STRUCTURES[0]]:
         cells = []
-        for key in _SHOWN:
+        for name in STRUCTURES:
             s = summary[name][key]
             cells.append(f"{s['mean']:.4g} ± {s['sd']:.2g} ({s['median']:.4g})")
-        summ.add_row(name, *cells)
+        summ.add_row(key, *cells)
     return per, summ
 
 
