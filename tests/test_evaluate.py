@@ -152,6 +152,9 @@ def test_evaluate_files_checks_geometry(tmp_path, pair):
     write_volume(moved, tmp_path / "moved.mha")
     res = evaluate_files(tmp_path / "pred.mha", tmp_path / "truth.mha")
     assert res == evaluate(pred, truth.array, truth.spacing)
+    assert res == evaluate(truth.with_array(pred), truth)
+    with pytest.raises(GeometryError, match="origin"):
+        evaluate(moved, truth)
     with pytest.raises(GeometryError, match="moved.mha.*origin"):
         evaluate_files(tmp_path / "moved.mha", tmp_path / "truth.mha")
 

@@ -80,9 +80,10 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     ----------
     pred, truth
         Label volumes (z, y, x) with values 0/100/150/200, same shape (uint8 is used
-        as is; other integer types are converted).
+        as is; other integer types are converted); or two :class:`Volume` objects,
+        whose grids are checked and whose spacing is used.
     spacing
-        Voxel size (z, y, x) in mm.
+        Voxel size (z, y, x) in mm (ignored for Volumes).
     image
         The ultrasound volume on the same grid; adds the border analysis keys.
     tolerance_mm
@@ -109,6 +110,14 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     >>> r["SOL"]["dice"], r["GL"]["dice"], r["union"]["hd95"]
     (1.0, 1.0, 0.0)
     """
+    if isinstance(pred, Volume) or isinstance(truth, Volume):
+        if not (isinstance(pred, Volume) and isinstance(truth, Volume)):
+            raise OptionError("give the prediction and the truth both as arrays or both as "
+                              "Volumes")
+        if image is not None and not isinstance(image, Volume):
+            image = truth.with_array(np.asarray(image))
+        return evaluate_volumes(pred, truth, image, tolerance_mm=tolerance_mm,
+                                hd95_mode=hd95_mode, surface=surface, border=border)
     check_surface(surface)
     if hd95_mode not in HD95_MODES:
         raise OptionError(f"unknown HD95 mode {hd95_mode!r}; expected one of "
