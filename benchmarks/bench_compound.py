@@ -96,12 +96,11 @@ def sweep_quality(spacing: float, seed: int) -> None:
     from leg3dus.phantom import Anatomy, cohort_params, make_subject
     from leg3dus.phantom.sweeps import (
         SweepProtocol,
-        image_to_probe,
         plan_sweeps,
         render_sweep,
         sweep_config,
     )
-    from leg3dus.sweep import PlusConfig, Sequence, concat_sequences
+    from leg3dus.sweep import Sequence, concat_sequences
 
     params = cohort_params(1, seed)[0]
     anat = Anatomy(params)
@@ -116,7 +115,6 @@ def sweep_quality(spacing: float, seed: int) -> None:
     render = time.perf_counter() - t
     shape = anat.shape_at(spacing)
     cfg = sweep_config(proto, (0.5 * spacing,) * 3, shape, spacing)
-    cfg = PlusConfig({("Image", "Probe"): image_to_probe(proto)}, cfg.recon)
     opt = Options(method="vnn", fill="gaussian")
     t = time.perf_counter()
     vol = reconstruct(img, cfg, options=opt).volume.array
