@@ -156,6 +156,30 @@ def test_make_report_tables_meshes_and_errors(tiny_dataset, tmp_path):
     assert not (tmp_path / "x.html").exists() and not (tmp_path / "y.html").exists()
 
 
+def make_predictions(root, pred_dir):
+    """Predictions for two subjects: S01 exactly its labels, S02 shifted by one voxel."""
+    from leg3dus import read_volume
+
+    for split, sid, shift in (("train", "S01", 0), ("train", "S02", 1)):
+        truth = read_volume(root / split / sid / "masksX1.mha")
+        write_volume(truth.with_array(np.roll(truth.array, shift, axis=2)),
+                     pred_dir / split / sid / "masksX1.mha")
+    return pred_dir
+
+
+def test_make_report_with_predictions(tiny_dataset, tmp_path):
+    pred = make_predictions(tiny_dataset, tmp_path / "pred")
+    out = tmp_path / "report.html"
+    result = make_report(tiny_dataset, out, predictions=pred, max_figures=1)
+    ev = {e["id"]: e for e in result.evaluation}
+    assert set(ev) == {"S01", "S02"}
+    assert all(ev["S01"]["metrics"][m.name]["dice"] == 1.0 for m in lab.MUSCLES)
+    assert all(ev["S02"]["metrics"][m.name]["dice"] < 1.0 for m in lab.MUSCLES)
+    text = out.read_text()
+    assert 'class="evaluation"' in text and "no prediction for val/S03, test/S04" in text
+    assert text.count("<img ") == result.figures == 2 + 2 + 2
+
+
 def test_find_predictions_layouts(tiny_dataset, tmp_path):
     from leg3dus.dataset import find_subjects
 

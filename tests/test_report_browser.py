@@ -73,11 +73,15 @@ def test_report_renders_in_chromium(tiny_dataset, tmp_path):
     exe = browser_or_skip()
     (tiny_dataset / "cohort.csv").write_text("id,sex,side\nS01,F,left\nS02,M,right\n"
                                              "S03,F,right\nS04,M,left\n")
+    from test_report import make_predictions
+
+    pred = make_predictions(tiny_dataset, tmp_path / "pred")
     out = tmp_path / "report.html"
-    result = make_report(tiny_dataset, out, max_figures=2)
+    result = make_report(tiny_dataset, out, predictions=pred, max_figures=2)
     source = out.read_text()
     n_images = source.count("<img ")
-    assert n_images == result.figures >= 2 + 2 * 2  # profiles, boxes, slices + 3D per subject
+    # profiles, boxes, 2 evaluation plots, slices + 3D per subject
+    assert n_images == result.figures == 2 + 2 + 2 * 2
     assert not re.search(r'(src|href)="(https?:|//)', source)  # self-contained
 
     dom = run_browser(exe, tmp_path, "--virtual-time-budget=10000", "--dump-dom",
@@ -101,6 +105,15 @@ def test_report_renders_in_chromium(tiny_dataset, tmp_path):
         assert cells[col["max CSA (cm2)"]] == fmt(row["max_csa_cm2"], 2)
         assert cells[col["max CSA at (% leg)"]] == fmt(row["max_csa_position_pct"], 1)
         assert float(cells[col["length (mm)"]]) > 0
+    evaluation = tables.tables["evaluation"]
+    col = {h: i for i, h in enumerate(evaluation[0])}
+    by_key = {(r["id"], name): m for r in result.evaluation for name, m in r["metrics"].items()}
+    assert len(evaluation) - 1 == 2 * 4  # two subjects, three muscles and their union
+    for cells in evaluation[1:]:
+        metrics = by_key[(cells[col["subject"]], cells[col["label"]])]
+        assert cells[col["Dice"]] == fmt(metrics["dice"], 3)
+        assert cells[col["HD95 (mm)"]] == fmt(metrics["hd95"], 2)
+        assert cells[col["volume error (%)"]] == fmt(metrics["volume_error_percent"], 2)
     groups = {r[0] for r in tables.tables["summary"][1:]}
     assert {"all", "sex F", "sex M", "side left", "side right"} <= groups
 

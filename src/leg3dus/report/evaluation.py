@@ -12,7 +12,7 @@ import numpy as np
 from .. import labels as lab
 from ..dataset import LABEL_NAME, Subject
 from ..errors import InputFileError, OptionError
-from ..volume import FORMATS, read_volume
+from ..volume import read_volume
 from . import html as H
 from .figures import box_figure, muscle_colour, png_bytes
 
@@ -26,20 +26,20 @@ def find_predictions(folder: str | os.PathLike, subjects: list[Subject],
                      name: str | None = None) -> dict[str, Path]:
     """Predicted label files of ``subjects`` in ``folder``, keyed by ``Subject.key``.
 
-    Looked for, in order: ``folder/<split>/<id>/<name>`` (the layout ``leg3dus predict``
-    writes for a tree), ``folder/<id>/<name>``, and a flat ``folder/<id><ext>`` for any
-    volume ending. ``name`` defaults to the dataset's label name. A folder that matches
+    Matched as ``leg3dus evaluate`` matches them
+    (:func:`leg3dus.metrics.cohort.find_prediction`): ``<split>/<id>/<name>`` (the layout
+    ``leg3dus predict`` writes for a tree), ``<id>/<name>``, ``<split>/<id><ext>`` or
+    ``<id><ext>``, ``name`` defaulting to the dataset's label name. A folder that matches
     no subject is an error.
     """
+    find_prediction = _metrics("cohort", "find_prediction")
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(f"{folder}: no such predictions folder")
     name = name or LABEL_NAME
     found: dict[str, Path] = {}
     for s in subjects:
-        candidates = [folder / s.split / s.id / name, folder / s.id / name]
-        candidates += [folder / f"{s.id}{ext}" for ext in FORMATS]
-        hit = next((c for c in candidates if c.is_file()), None)
+        hit = find_prediction(folder, s, name)
         if hit is not None:
             found[s.key] = hit
     if not found:
@@ -48,33 +48,32 @@ def find_predictions(folder: str | os.PathLike, subjects: list[Subject],
     return found
 
 
-def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels") -> dict:
-    """Metrics of one prediction against its truth, and the prediction's morphology; a
-    picklable per-subject job."""
-    from ..morphology import measure
+def _metrics(module: str, name: str):
+    """A function of :mod:`leg3dus.metrics`, or :class:`OptionError` if it is missing."""
+    import importlib
 
-    evaluate = metrics_api()
-
-    subject, pred_path = pair
-    truth, pred = read_volume(subject.label), read_volume(pred_path)
-    metrics = evaluate(pred, truth)
-    return {"split": subject.split, "id": subject.id, "prediction": str(pred_path),
-            "metrics": metrics, "morphology": measure(pred, leg_extent=leg_extent)}
-
-
-def metrics_api():
-    """The function of :mod:`leg3dus.metrics` that scores a prediction against its truth."""
     try:
-        from ..metrics import evaluate
-    except ImportError:
+        return getattr(importlib.import_module(f"leg3dus.metrics.{module}"), name)
+    except (ImportError, AttributeError):
         raise OptionError("evaluating predictions needs leg3dus.metrics, which this "
                           "installation lacks") from None
-    return evaluate
+
+
+def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels") -> dict:
+    """Metrics of one prediction against its truth (:func:`leg3dus.metrics.evaluate_files`)
+    and the prediction's morphology; a picklable per-subject job."""
+    from ..morphology import measure
+
+    evaluate_files = _metrics("evaluate", "evaluate_files")
+    subject, pred_path = pair
+    metrics = evaluate_files(pred_path, subject.label)
+    return {"split": subject.split, "id": subject.id, "prediction": str(pred_path),
+            "metrics": metrics,
+            "morphology": measure(read_volume(pred_path), leg_extent=leg_extent)}
 
 
 def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
     """The HTML sections of the evaluation and the per-subject results."""
-    metrics_api()
     pairs = [(s, pred_paths[s.key]) for s in subjects if s.key in pred_paths]
     job = functools.partial(evaluate_subject, leg_extent=leg_extent)
     results = run(job, pairs, "evaluating")

@@ -147,8 +147,11 @@ def slice_figure(image, labels, spacing, slices=None, prediction=None,
     ref = labels if labels is not None else image
     k, i, j = default_slices(labels) if (slices is None and labels is not None) else (
         slices or tuple(n // 2 for n in ref.shape))
-    fig = Figure(figsize=(13, 4.6), layout="constrained")
     widths = [ref.shape[2] * spacing[2], ref.shape[0] * spacing[0], ref.shape[0] * spacing[0]]
+    heights = [ref.shape[1] * spacing[1], ref.shape[1] * spacing[1], ref.shape[2] * spacing[2]]
+    # Height from the panels' physical aspect, so little space is left blank.
+    panel_h = 12.0 * max(heights) / max(sum(widths), 1e-6)
+    fig = Figure(figsize=(13, min(max(panel_h, 1.5), 8.0) + 1.6), layout="constrained")
     axes = fig.subplots(1, 3, width_ratios=[max(w, 1e-6) for w in widths])
     for ax, view, idx in zip(axes, VIEWS, (k, j, i), strict=True):
         draw_slice(ax, image, labels, spacing, view, idx, prediction)

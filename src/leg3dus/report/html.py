@@ -72,6 +72,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence], digits=None, cls: st
     if digits is None or isinstance(digits, int):
         digits = [2 if digits is None else digits] * len(columns)
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(columns) else ""
     body = []
     for row in rows:
         cells = []
@@ -80,7 +81,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence], digits=None, cls: st
             cells.append(f'<td class="num">{esc(fmt(v, d))}</td>' if numeric
                          else f"<td>{esc(fmt(v, d))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table class="{esc(cls)}"><thead><tr>{head}</tr></thead>'
+    return (f'<div class="scroll"><table class="{esc(cls)}">{thead}'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 

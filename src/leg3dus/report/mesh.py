@@ -223,7 +223,6 @@ def render_meshes(meshes: list[Mesh], title: str = "", elev: float = 15.0,
         if not len(mesh.faces):
             continue
         xyz = mesh.vertices[:, ::-1].astype(np.float64)
-        xyz[:, 2] *= -1  # knee (small z) at the top
         triangles.append(xyz[mesh.faces[::keep]])
         colours.append(np.tile(np.asarray(mesh.color, float) / 255.0, (len(triangles[-1]), 1)))
         lo, hi = np.minimum(lo, xyz.min(0)), np.maximum(hi, xyz.max(0))
@@ -233,13 +232,18 @@ def render_meshes(meshes: list[Mesh], title: str = "", elev: float = 15.0,
                                              facecolors=np.concatenate(colours), linewidths=0,
                                              shade=True, lightsource=light))
     if np.isfinite(lo).all():
-        for setter, a, b in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), lo, hi, strict=True):
-            setter(a, b)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_zlim(hi[2], lo[2])  # knee (small z) at the top
         ax.set_box_aspect(np.maximum(hi - lo, 1e-6))
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(3))
     ax.view_init(elev=elev, azim=azim)
-    ax.set_xlabel("x mm")
-    ax.set_ylabel("y (depth) mm")
-    ax.set_zlabel("-z mm (knee up)")
+    ax.set_xlabel("x (across) mm")
+    ax.set_ylabel("y (depth) mm", labelpad=8)
+    ax.set_zlabel("z mm, knee at the top", labelpad=10)
     handles = [Patch(facecolor=np.asarray(m.color) / 255.0, label=m.name) for m in meshes]
     if handles:
         ax.legend(handles=handles, loc="upper right")
