@@ -34,7 +34,7 @@ def gauss_table(bits: int = 16) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True)
-def scatter_inplane(tissue, z_offset, key, echo, step, half, gain_step, noise, table,
+def scatter_inplane(tissue, offset, full, key, echo, step, half, gain_step, noise, table,
                     wy, wx, limit, skin_out):
     """Complex scatterer field (re, im) of a (nz, ny, nx) chunk of tissue codes,
     filtered in each (y, x) slice by the axial (``wy``) and lateral (``wx``) PSF.
@@ -47,7 +47,8 @@ def scatter_inplane(tissue, z_offset, key, echo, step, half, gain_step, noise, t
     amplified alike. Gel above the skin and voxels more than ``limit`` below the
     shallowest skin of the slice (the probe plane) hold no scatterers.
     ``skin_out[z, x]`` receives the index of the first non-gel voxel of each column
-    (``ny`` if none).
+    (``ny`` if none). The chunk starts at voxel ``offset`` (z, y, x) of a grid of shape
+    ``full``; the random draw of a voxel depends only on its index in that grid.
     """
     nz, ny, nx = tissue.shape
     ry, rx = wy.shape[0] // 2, wx.shape[0] // 2
@@ -60,11 +61,11 @@ def scatter_inplane(tissue, z_offset, key, echo, step, half, gain_step, noise, t
         gain = np.ones(nx, np.float32)
         skin = np.full(nx, ny, np.int32)
         top = ny
-        base = np.uint64(z_offset + iz) * np.uint64(ny) * np.uint64(nx)
+        base = np.uint64(offset[0] + iz) * np.uint64(full[1])
         for iy in range(ny):
             if iy - top > limit:
                 break
-            row = base + np.uint64(iy) * np.uint64(nx)
+            row = (base + np.uint64(offset[1] + iy)) * np.uint64(full[2]) + np.uint64(offset[2])
             for ix in range(nx):
                 t = tissue[iz, iy, ix]
                 if skin[ix] == ny:

@@ -41,9 +41,14 @@ def _f(tab, k, iz, j, t, f):
 
 
 @numba.njit(inline="always", cache=True)
-def _striated(code, d, z, cos_a, sin_a, c, jitter, fragment):
+def _striated(code, d, z, cos_a, sin_a, c, jitter, present):
+    """``code`` with the striation flag where a fascicle boundary passes: planes at the
+    pennation angle, ``c[C_PERIOD]`` apart, shifted by ``jitter`` (periods) and broken
+    into pieces where ``present`` is false."""
+    if not present:
+        return code
     phase = (d * cos_a + z * sin_a) / c[C_PERIOD] + jitter
-    if phase - math.floor(phase) < c[C_DUTY] * fragment:
+    if phase - math.floor(phase) < c[C_DUTY]:
         return code | T.STRIATION
     return code
 
@@ -66,50 +71,53 @@ def classify(z, y, x, tab, zt, c):
     u = (theta + math.pi) * (nt / _TWO_PI)
     j = min(max(int(math.floor(u)), 0), nt - 1)
     f = min(max(u - j, 0.0), 1.0)
+    # The surfaces are nested (R_SKIN >= R_FAT >= ... >= R_CORE everywhere), so one
+    # comparison with the soleus surface decides whether the outer or inner layers apply.
+    jit = _f(tab, JITTER, iz, j, t, f)
+    frag = _f(tab, FRAGMENT, iz, j, t, f)
+    r_sol = _f(tab, R_SOL, iz, j, t, f)
+    if rho < r_sol:
+        if rho >= _f(tab, R_DFASCIA, iz, j, t, f):
+            return np.uint8(_striated(T.SOL, r_sol - rho, z, c[C_SOL_COS], c[C_SOL_SIN], c,
+                                      jit, frag > 0.0))
+        r_core = _f(tab, R_CORE, iz, j, t, f)
+        if rho >= r_core:
+            return np.uint8(T.FASCIA)
+        for b in (TIB_Y, FIB_Y):
+            by = zt[b, iz] * (1.0 - t) + zt[b, iz + 1] * t
+            bx = zt[b + 1, iz] * (1.0 - t) + zt[b + 1, iz + 1] * t
+            br = zt[b + 2, iz] * (1.0 - t) + zt[b + 2, iz + 1] * t
+            ey = dy - by
+            ex = dx - bx
+            if ey * ey + ex * ex < br * br:
+                return np.uint8(T.BONE)
+        return np.uint8(_striated(T.DEEP, r_core - rho, z, c[C_DEEP_COS], c[C_DEEP_SIN], c,
+                                  jit, frag > 0.8))
     if rho >= _f(tab, R_SKIN, iz, j, t, f):
         return np.uint8(T.GEL)
     if rho >= _f(tab, R_FAT, iz, j, t, f):
         return np.uint8(T.SKIN)
     if rho >= _f(tab, R_FASCIA, iz, j, t, f):
-        for k in SEPTA:
-            if abs(rho - _f(tab, k, iz, j, t, f)) < c[C_SEPTUM]:
-                return np.uint8(T.SEPTUM)
+        if frag > -0.3:  # septa are broken into pieces, like the fascicle boundaries
+            for k in SEPTA:
+                if abs(rho - _f(tab, k, iz, j, t, f)) < c[C_SEPTUM]:
+                    return np.uint8(T.SEPTUM)
         return np.uint8(T.FAT)
     r_gas = _f(tab, R_GAS, iz, j, t, f)
     if rho >= r_gas:
         return np.uint8(T.FASCIA)
-    jit = _f(tab, JITTER, iz, j, t, f)
-    frag = _f(tab, FRAGMENT, iz, j, t, f)
     if rho >= _f(tab, R_APO, iz, j, t, f):
         sep = zt[SEP, iz] * (1.0 - t) + zt[SEP, iz + 1] * t
         if abs(rho * (theta - sep)) < c[C_GAP]:
             return np.uint8(T.APONEUROSIS)
         if theta > sep:
             return np.uint8(_striated(T.GM, r_gas - rho, -z, c[C_GM_COS], c[C_GM_SIN], c,
-                                      jit, frag))
+                                      jit, frag > 0.0))
         return np.uint8(_striated(T.GL, r_gas - rho, -z, c[C_GL_COS], c[C_GL_SIN], c,
-                                  jit, frag))
+                                  jit, frag > 0.0))
     if rho >= _f(tab, R_TENDON, iz, j, t, f):
         return np.uint8(T.APONEUROSIS)
-    r_sol = _f(tab, R_SOL, iz, j, t, f)
-    if rho >= r_sol:
-        return np.uint8(T.TENDON)
-    if rho >= _f(tab, R_DFASCIA, iz, j, t, f):
-        return np.uint8(_striated(T.SOL, r_sol - rho, z, c[C_SOL_COS], c[C_SOL_SIN], c,
-                                  jit, frag))
-    r_core = _f(tab, R_CORE, iz, j, t, f)
-    if rho >= r_core:
-        return np.uint8(T.FASCIA)
-    for b in (TIB_Y, FIB_Y):
-        by = zt[b, iz] * (1.0 - t) + zt[b, iz + 1] * t
-        bx = zt[b + 1, iz] * (1.0 - t) + zt[b + 1, iz + 1] * t
-        br = zt[b + 2, iz] * (1.0 - t) + zt[b + 2, iz + 1] * t
-        ey = dy - by
-        ex = dx - bx
-        if ey * ey + ex * ex < br * br:
-            return np.uint8(T.BONE)
-    return np.uint8(_striated(T.DEEP, r_core - rho, z, c[C_DEEP_COS], c[C_DEEP_SIN], c,
-                              jit, 0.5 * frag))
+    return np.uint8(T.TENDON)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -123,15 +131,32 @@ def classify_points(points, tab, zt, c):
 
 
 @numba.njit(parallel=True, cache=True)
-def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c):
-    """Tissue codes of the voxel centres ((i + 0.5) * spacing) of rows z0..z0+nz."""
-    out = np.empty((nz, ny, nx), np.uint8)
+def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c, rmax):
+    """Tissue codes of the voxel centres ((i + 0.5) * spacing) of rows z0..z0+nz.
+
+    ``rmax[iz]`` bounds the skin radius of table row ``iz``: voxels of a (z, y) row
+    farther than that from the leg's axis are gel without further work.
+    """
+    out = np.zeros((nz, ny, nx), np.uint8)
     sz, sy, sx = spacing[0], spacing[1], spacing[2]
+    ntab = tab.shape[1]
     for k in numba.prange(nz * ny):
         iz = k // ny
         iy = k - iz * ny
         z = np.float32((z0 + iz + 0.5) * sz)
         y = np.float32((iy + 0.5) * sy)
-        for ix in range(nx):
+        s = z / c[C_DZ]
+        it = min(max(int(math.floor(s)), 0), ntab - 2)
+        t = min(max(s - it, 0.0), 1.0)
+        yc = zt[YC, it] * (1.0 - t) + zt[YC, it + 1] * t
+        xc = zt[XC, it] * (1.0 - t) + zt[XC, it + 1] * t
+        rm = max(rmax[it], rmax[it + 1]) + 0.01
+        dy = y - yc
+        if abs(dy) >= rm:
+            continue
+        hw = math.sqrt(rm * rm - dy * dy)
+        lo = max(int(math.floor((xc - hw) / sx - 0.5)), 0)
+        hi = min(int(math.ceil((xc + hw) / sx - 0.5)) + 1, nx)
+        for ix in range(lo, hi):
             out[iz, iy, ix] = classify(z, y, np.float32((ix + 0.5) * sx), tab, zt, c)
     return out

@@ -79,8 +79,8 @@ class _Smooth:
         kk = np.concatenate([k, k[1:]])[:, None]
         jj = np.concatenate([j, j])[None, :]
         coef = self.rng.normal(size=(len(kk), len(jj[0]))) / (1.0 + kk + jj) ** decay
-        out = ds @ coef @ ct
-        return out / (out.std() + 1e-12)
+        out = (ds @ coef).astype(np.float32) @ ct.astype(np.float32)
+        return (out / (out.std(dtype=np.float64) + 1e-12)).astype(np.float64)
 
     def curve(self, kmax: int) -> np.ndarray:
         """Zero-mean smooth function of s alone, about unit standard deviation."""
@@ -168,10 +168,10 @@ class Anatomy:
         tab[K.R_FAT] = tab[K.R_FASCIA] + fat
         tab[K.R_SKIN] = tab[K.R_FAT] + skin
         for i, k in enumerate(K.SEPTA):
-            level = np.clip((i + 1) / 4 + 0.12 * rnd.field(4, 6), 0.08, 0.92)
+            level = np.clip((i + 1) / 4 + 0.2 * rnd.field(6, 10), 0.05, 0.95)
             tab[k] = tab[K.R_FASCIA] + level * fat
         tab[K.JITTER] = 0.6 * rnd.field(40, 60, decay=0.5)
-        tab[K.FRAGMENT] = np.clip(1.0 + 0.8 * rnd.field(30, 50, decay=0.5), 0.0, 2.0)
+        tab[K.FRAGMENT] = rnd.field(50, 120, decay=0.3)  # > 0 on about half the leg
         tab[:, :, -1] = tab[:, :, 0]  # the angle wraps around
 
         # Place the leg: skin top GEL_TOP_MM below the top of the volume, centred across.
@@ -205,6 +205,7 @@ class Anatomy:
                                       (K.C_DEEP_COS, K.C_DEEP_SIN)]):
             c[kc], c[ks] = math.cos(pen[i]), math.sin(pen[i])
         self._c = c.astype(np.float32)
+        self._rmax = np.ascontiguousarray(self._tab[K.R_SKIN].max(axis=1))
 
     @staticmethod
     def _separation(gm, gl, theta, c_gl, c_gm):
@@ -251,7 +252,8 @@ class Anatomy:
         nz, ny, nx = self.shape_at(sp)
         z_stop = nz if z_stop is None else z_stop
         return K.classify_grid(int(z_start), int(z_stop - z_start), ny, nx,
-                               np.asarray(sp, np.float64), self._tab, self._zt, self._c)
+                               np.asarray(sp, np.float64), self._tab, self._zt, self._c,
+                               self._rmax)
 
     def true_volumes_cm3(self) -> dict[str, float]:
         """Volumes of SOL, GM and GL (cm3) integrated from the continuous model over

@@ -154,25 +154,54 @@ class _Plan:
         self.halo = len(self.wz) // 2 + len(self.sz_) // 2
         self.scatter_limit = self.limit + len(self.wy) // 2 + len(self.sy_) // 2 + 1
 
-    def envelope(self, tissue: np.ndarray, z_offset: int, r0: int, r1: int,
+    def _active_box(self, tissue: np.ndarray) -> tuple[slice, slice]:
+        """The (y, x) box outside which the output is 0: gel beyond the reach of the
+        filters around the leg, and what lies deeper than the imaging depth."""
+        ny, nx = tissue.shape[1:]
+        rows = tissue.any(axis=2)
+        if not rows.any():
+            return slice(0, 0), slice(0, 0)
+        cols = tissue.any(axis=1).any(axis=0)
+        tops = np.where(rows.any(axis=1), rows.argmax(axis=1), ny)
+        my = len(self.wy) // 2 + len(self.sy_) // 2 + 1
+        mx = len(self.wx) // 2 + len(self.sx_) // 2 + 1
+        y0 = max(int(tops.min()) - my, 0)
+        y1 = min(int(tops[tops < ny].max()) + self.limit + my, ny)
+        xs = np.flatnonzero(cols)
+        x0, x1 = max(int(xs[0]) - mx, 0), min(int(xs[-1]) + 1 + mx, nx)
+        return slice(y0, y1), slice(x0, x1)
+
+    def envelope(self, tissue: np.ndarray, offset, full, r0: int, r1: int,
                  grey: bool = False):
         """Envelope rows r0..r1 of a chunk (log-compressed grey values with ``grey``),
-        and the skin index of every column of the chunk."""
+        and the skin index of every column of the chunk. ``offset`` and ``full`` place
+        the chunk in its volume (voxel index of its first voxel, volume shape)."""
         skin = np.empty((tissue.shape[0], tissue.shape[2]), np.int32)
-        re, im = B.scatter_inplane(tissue, z_offset, self.key, self.echo, self.step, self.half,
-                                   self.gain_step, self.noise, self.table, self.wy, self.wx,
-                                   self.scatter_limit, skin)
+        re, im = B.scatter_inplane(tissue, np.asarray(offset, np.int64),
+                                   np.asarray(full, np.int64), self.key, self.echo,
+                                   self.step, self.half, self.gain_step, self.noise,
+                                   self.table, self.wy, self.wx, self.scatter_limit, skin)
         return B.envelope_z(re, im, self.wz, r0, r1, np.float32(self.offset),
                             np.float32(self.scale if grey else 0.0)), skin
 
-    def render_chunk(self, tissue: np.ndarray, z_offset: int, r0: int, r1: int) -> np.ndarray:
+    def render_chunk(self, tissue: np.ndarray, z_offset: int, r0: int, r1: int,
+                     full_z: int) -> np.ndarray:
         """uint8 rows r0..r1 of a chunk whose rows extend ``halo`` beyond them where
-        the volume allows (the rows outside are only read)."""
+        the volume (``full_z`` rows) allows; the rows outside r0..r1 are only read."""
+        out = np.zeros((r1 - r0,) + tissue.shape[1:], np.uint8)
+        ys, xs = self._active_box(tissue)
+        if ys.stop <= ys.start or xs.stop <= xs.start:
+            return out
+        crop = np.ascontiguousarray(tissue[:, ys, xs])
         hs = len(self.sz_) // 2
         e0, e1 = max(r0 - hs, 0), min(r1 + hs, tissue.shape[0])
-        grey, skin = self.envelope(tissue, z_offset, e0, e1, grey=True)
+        grey, skin = self.envelope(crop, (z_offset, ys.start, xs.start),
+                                   (full_z,) + tissue.shape[1:], e0, e1, grey=True)
+        del crop
         grey = B.conv_inplane(grey, self.sy_, self.sx_)
-        return B.smooth_z_to_uint8(grey, self.sz_, r0 - e0, r1 - e0, skin[e0:e1], self.limit)
+        out[:, ys, xs] = B.smooth_z_to_uint8(grey, self.sz_, r0 - e0, r1 - e0, skin[e0:e1],
+                                             self.limit)
+        return out
 
 
 def _as_3d(tissue: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -225,7 +254,8 @@ def render_bmode(tissue: np.ndarray, spacing, seed: int = 0, probe: Probe | None
     for z0 in range(0, t3.shape[0], chunk):
         z1 = min(z0 + chunk, t3.shape[0])
         a, b = max(z0 - plan.halo, 0), min(z1 + plan.halo, t3.shape[0])
-        out[z0:z1] = plan.render_chunk(t3[a:b], z_offset + a, z0 - a, z1 - a)
+        out[z0:z1] = plan.render_chunk(t3[a:b], z_offset + a, z0 - a, z1 - a,
+                                       z_offset + t3.shape[0])
     return out if volumetric else out[0]
 
 
@@ -242,5 +272,6 @@ def bmode_envelope(tissue: np.ndarray, spacing, seed: int = 0, probe: Probe | No
     t3, volumetric = _as_3d(tissue)
     sp = _spacing(spacing, tissue.ndim)
     plan = _Plan(probe, sp if volumetric else (1.0,) + sp, seed, volumetric)
-    env, _ = plan.envelope(t3, z_offset, 0, t3.shape[0])
+    env, _ = plan.envelope(t3, (z_offset, 0, 0), (z_offset + t3.shape[0],) + t3.shape[1:], 0,
+                           t3.shape[0])
     return env if volumetric else env[0]

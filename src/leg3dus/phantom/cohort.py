@@ -46,7 +46,7 @@ def assign_splits(n: int, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> list[st
 
     >>> from collections import Counter
     >>> Counter(assign_splits(44))
-    Counter({'train': 31, 'val': 7, 'test': 6})
+    Counter({'train': 30, 'val': 7, 'test': 7})
     """
     _, f_val, f_test = check_fractions(fractions)
     n_val, n_test = int(round(n * f_val)), int(round(n * f_test))

@@ -29,7 +29,8 @@ from ..volume import Volume, write_volume
 IMAGE_NAME = "x2.mha"  #: the second acquisition, beside ``x1.mha``
 LABEL_NAME = "masksX2.mha"  #: its labels (the phantom knows them; the dataset did not)
 TRANSFORM_NAME = "x2_true.tfm"  #: x1 points -> x2 points (ITK, x1 fixed)
-FREQUENCY_MHZ = 6.0  #: probe frequency of the second acquisition
+FREQUENCY_MHZ = 5.0  #: probe frequency of the second acquisition (the first: 7.5 MHz)
+MAX_DEPTH_MM = 110.0  #: its imaging depth (a lower frequency reaches deeper; the first: 90)
 MAX_ANGLE_DEG = 5.0
 MAX_SHIFT_MM = 10.0
 _CHUNK = 16  # z slices of the second grid classified at a time
@@ -73,6 +74,7 @@ def field_of_view(rng: np.random.Generator, extent_mm, spacing) -> tuple[tuple, 
 
 def make_second_acquisition(params, x1: Volume, seed: int = 0,
                             frequency_mhz: float = FREQUENCY_MHZ,
+                            max_depth_mm: float = MAX_DEPTH_MM,
                             transform: sitk.Transform | None = None) -> SecondAcquisition:
     """Render the second acquisition of the subject ``params`` whose first volume is ``x1``.
 
@@ -85,8 +87,10 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
         ``i`` of ``x1`` shows the anatomy at ``(i + 0.5) * spacing`` mm).
     seed
         Seed of the pose, the field of view and the speckle (with the subject index).
-    frequency_mhz
-        Probe frequency of the second acquisition.
+    frequency_mhz, max_depth_mm
+        Probe frequency and imaging depth of the second acquisition (the point-spread
+        function, attenuation and gain follow the frequency, see
+        :class:`~leg3dus.phantom.bmode.Probe`).
     transform
         The true transform (x1 points -> x2 points, ITK); drawn at random when None.
 
@@ -97,7 +101,7 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
     """
     from .anatomy import Anatomy
     from .bmode import Probe, render_bmode
-    from .tissue import label_lut
+    from .tissue import GEL, label_lut
 
     if frequency_mhz <= 0:
         raise OptionError(f"frequency must be positive MHz, found {frequency_mhz}")
@@ -111,13 +115,14 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
              else _as_euler(transform))
     origin, shape = field_of_view(rng, anatomy.extent_mm, spacing)
     tissue = _tissue_on_grid(anatomy, truth, origin, shape, spacing, x1)
-    probe = Probe(frequency_mhz=frequency_mhz)
+    outside = tissue == _OUTSIDE
+    tissue[outside] = GEL
+    probe = Probe(frequency_mhz=frequency_mhz, max_depth_mm=max_depth_mm)
     image = render_bmode(tissue, spacing, seed=int(rng.integers(2**31)), probe=probe)
     # Where the model has no anatomy (outside its box), nothing was scanned.
-    image[tissue == _OUTSIDE] = 0
+    image[outside] = 0
     labels = label_lut()[tissue]
-    labels[tissue == _OUTSIDE] = 0
-    del tissue
+    del tissue, outside
     return SecondAcquisition(Volume(image, spacing, origin), Volume(labels, spacing, origin),
                              truth, frequency_mhz)
 

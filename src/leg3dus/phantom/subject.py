@@ -79,6 +79,6 @@ def make_subject(params: SubjectParams, spacing=1.0, probe: Probe | None = None,
         a, b = max(z0 - plan.halo, 0), min(z1 + plan.halo, nz)
         tissue = anat.tissue_grid(sp, a, b)
         labels[z0:z1] = lut[tissue[z0 - a:z1 - a]]
-        image[z0:z1] = plan.render_chunk(tissue, a, z0 - a, z1 - a)
+        image[z0:z1] = plan.render_chunk(tissue, a, z0 - a, z1 - a, nz)
         del tissue
     return _volume(image, sp), _volume(labels, sp)

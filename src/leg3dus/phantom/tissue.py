@@ -40,13 +40,13 @@ NAMES = {GEL: "gel", SKIN: "skin", FAT: "fat", SEPTUM: "septum", FASCIA: "fascia
 MUSCLES = (GM, GL, SOL, DEEP)  #: tissues that carry fascicle striations
 
 #: Scatterer amplitude in dB relative to muscle, per tissue (striated muscle separately).
-ECHO_DB = {GEL: -80.0, SKIN: 13.0, FAT: -10.0, SEPTUM: 9.0, FASCIA: 16.0, GM: 0.0,
+ECHO_DB = {GEL: -80.0, SKIN: 13.0, FAT: -14.0, SEPTUM: 9.0, FASCIA: 16.0, GM: 0.0,
            GL: 0.0, SOL: -1.0, APONEUROSIS: 15.0, TENDON: 6.0, DEEP: -3.0, BONE: 24.0}
 STRIATION_DB = 8.0  #: extra brightness of a fascicle boundary over its muscle
 
 #: One-way attenuation in dB/cm/MHz (soft tissue 0.5-1.1; cortical bone blocks the beam).
-ATTENUATION_DB_CM_MHZ = {GEL: 0.0, SKIN: 0.8, FAT: 0.5, SEPTUM: 0.8, FASCIA: 0.9,
-                         GM: 0.7, GL: 0.7, SOL: 0.7, APONEUROSIS: 0.9, TENDON: 1.0,
+ATTENUATION_DB_CM_MHZ = {GEL: 0.0, SKIN: 0.8, FAT: 0.5, SEPTUM: 0.8, FASCIA: 0.8,
+                         GM: 0.7, GL: 0.7, SOL: 0.7, APONEUROSIS: 0.8, TENDON: 1.0,
                          DEEP: 0.7, BONE: 20.0}
 
 _LABEL_OF = {GM: BY_NAME["GM"].value, GL: BY_NAME["GL"].value, SOL: BY_NAME["SOL"].value}
