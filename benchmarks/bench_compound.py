@@ -88,10 +88,10 @@ def slab(seq, cfg, z_slices: int):
     return sub, dataclasses.replace(cfg, recon=p)
 
 
-def sweep_quality(spacing: float, seed: int) -> None:
-    """Whole-leg simulated sweeps (default protocol) over one phantom subject,
-    compounded at ``spacing``: Dice per muscle against the phantom's labels and NCC
-    against its B-mode volume, within the frames' depth."""
+def sweep_quality(spacing: float, seed: int, z_range=None) -> None:
+    """Whole-leg (or ``z_range`` mm) simulated sweeps (default protocol) over one phantom
+    subject, compounded at ``spacing``: Dice per muscle against the phantom's labels and
+    NCC against its B-mode volume, within the frames' depth."""
     from leg3dus.compound import Options, reconstruct
     from leg3dus.phantom import Anatomy, cohort_params, make_subject
     from leg3dus.phantom.sweeps import (
@@ -107,7 +107,7 @@ def sweep_quality(spacing: float, seed: int) -> None:
     proto = SweepProtocol()
     t = time.perf_counter()
     images, labels = [], []
-    for k, plan in enumerate(plan_sweeps(anat.extent_mm, proto, seed)):
+    for k, plan in enumerate(plan_sweeps(anat.extent_mm, proto, seed, z_range)):
         f, lab = render_sweep(anat, plan, proto, seed=k)
         images.append(Sequence(f, {"ProbeToReference": plan["recorded"]}))
         labels.append(Sequence(lab, {"ProbeToReference": plan["recorded"]}))
@@ -115,19 +115,33 @@ def sweep_quality(spacing: float, seed: int) -> None:
     render = time.perf_counter() - t
     shape = anat.shape_at(spacing)
     cfg = sweep_config(proto, (0.5 * spacing,) * 3, shape, spacing)
+    z0, z1 = 0, shape[0] - 1
+    if z_range is not None:  # the scanned stretch, 2 mm in from its ends
+        z0, z1 = int(np.ceil((z_range[0] + 2) / spacing)), int((z_range[1] - 2) / spacing)
+        e = list(cfg.recon.output_extent)
+        cfg.recon.output_extent = tuple(e[:4] + [z0, z1])
     opt = Options(method="vnn", fill="gaussian")
     t = time.perf_counter()
     vol = reconstruct(img, cfg, options=opt).volume.array
     seg = reconstruct(lab, cfg, options=opt, labels=True).volume.array
     comp = time.perf_counter() - t
-    ref_img, ref_lab = make_subject(params, spacing)
+    if z_range is None:
+        ref_img, ref_lab = (v.array for v in make_subject(params, spacing))
+    else:
+        from leg3dus.phantom import render_bmode
+        from leg3dus.phantom.subject import speckle_seed
+        from leg3dus.phantom.tissue import label_lut
+
+        tissue = anat.tissue_grid(spacing, z0, z1 + 1)
+        ref_lab = label_lut()[tissue]
+        ref_img = render_bmode(tissue, spacing, seed=speckle_seed(params), z_offset=z0)
     depth = int(85.0 / spacing)  # frames reach ~92 mm below the probe
     dices = {}
     for name, v in (("SOL", 100), ("GM", 150), ("GL", 200)):
-        a, b = seg[:, :depth] == v, ref_lab.array[:, :depth] == v
+        a, b = seg[:, :depth] == v, ref_lab[:, :depth] == v
         dices[name] = 2 * (a & b).sum() / (a.sum() + b.sum())
     x = vol[:, :depth].astype(np.float32)
-    y = ref_img.array[:, :depth].astype(np.float32)
+    y = ref_img[:, :depth].astype(np.float32)
     x -= x.mean()
     y -= y.mean()
     ncc = float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
@@ -153,9 +167,11 @@ def main() -> None:
                     help="instead: whole-leg simulated sweeps over a phantom, compounded at "
                          "--quality-spacing; Dice per muscle and NCC against the phantom")
     ap.add_argument("--quality-spacing", type=float, default=0.5)
+    ap.add_argument("--quality-z-range", type=float, nargs=2, default=None, metavar=("Z0", "Z1"),
+                    help="sweep only this stretch of the leg (mm from the knee)")
     args = ap.parse_args()
     if args.sweep_quality:
-        sweep_quality(args.quality_spacing, args.seed)
+        sweep_quality(args.quality_spacing, args.seed, args.quality_z_range)
         return
 
     from leg3dus.compound import Options, reconstruct
