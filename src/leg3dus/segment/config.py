@@ -29,10 +29,13 @@ DEFAULTS: dict = {
     "time_limit": None,        # seconds for this invocation (training stops cleanly)
     "patience": 10,            # epochs without a better validation Dice before stopping
     "lr": 1e-3,
+    "lr_schedule": "poly",     # poly: lr * (1 - (epoch - 1) / max_epochs) ** 0.9; or constant
     "weight_decay": 1e-5,
     "seed": 0,
+    "threads": None,           # CPU threads for torch (None: torch's default)
     "augment": True,
     "val_overlap": 0.25,       # sliding-window overlap used for validation
+    "val_slice_step": 1,       # 2d: score every n-th slice only (faster epochs)
     "val_split": "val",        # split used for validation; else the last train subject
     "cache_dir": None,         # default RUN/cache
     "image_name": "x1.mha",
@@ -73,9 +76,14 @@ def merge(config: dict, updates: dict, source: str = "config") -> dict:
         if not isinstance(updates["model"], dict):
             raise OptionError(f"{source}: 'model' must be a table of model settings")
         out["model"] = {**config.get("model", {}), **updates["model"]}
-    for key in ("batch_size", "steps_per_epoch", "max_epochs", "patience"):
+    for key in ("batch_size", "steps_per_epoch", "max_epochs", "patience", "val_slice_step"):
         if not isinstance(out[key], int) or out[key] < 1:
             raise OptionError(f"{source}: {key} must be a positive integer, found {out[key]!r}")
+    if out["lr_schedule"] not in ("poly", "constant"):
+        raise OptionError(f"{source}: lr_schedule must be 'poly' or 'constant', "
+                          f"found {out['lr_schedule']!r}")
+    if out["threads"] is not None and (not isinstance(out["threads"], int) or out["threads"] < 1):
+        raise OptionError(f"{source}: threads must be a positive integer, found {out['threads']!r}")
     if out["time_limit"] is not None and float(out["time_limit"]) <= 0:
         raise OptionError(f"{source}: time_limit must be positive seconds, "
                           f"found {out['time_limit']!r}")

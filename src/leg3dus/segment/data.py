@@ -163,30 +163,20 @@ class PatchSampler:
         :class:`CachedSubject` records.
     spec
         The model spec (``kind``, ``patch``, ``context``).
-    augment
-        Apply :func:`augmentation` to each patch.
 
     Examples
     --------
-    >>> sampler = PatchSampler(subjects, spec)                     # doctest: +SKIP
+    >>> sampler = PatchSampler(subjects, spec)                      # doctest: +SKIP
     >>> x, y = sampler.batch(8, np.random.default_rng(0))          # doctest: +SKIP
     >>> x.shape, y.shape                                           # doctest: +SKIP
     ((8, 5, 128, 128), (8, 1, 128, 128))
     """
 
-    def __init__(self, subjects: list[CachedSubject], spec: dict, augment: bool = True,
-                 seed: int = 0):
+    def __init__(self, subjects: list[CachedSubject], spec: dict):
         if not subjects:
             raise InputFileError("no training subjects with both an image and labels")
         self.subjects = subjects
         self.spec = spec
-        self.transform = augmentation(spec) if augment else None
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        """Restart the augmentation's random streams from ``seed`` (once per epoch)."""
-        if self.transform is not None:
-            self.transform.set_random_state(seed=seed % (2**32))
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (image float32 (C, *spatial), classes int64 (1, *spatial)) pair."""
@@ -205,11 +195,7 @@ class PatchSampler:
         else:
             image = extract(subject.image, start, size)[None]
             classes = extract(subject.classes, start, size)[None]
-        image = image.astype(np.float32) / 255.0
-        if self.transform is not None:
-            out = self.transform({"image": image, "label": classes.astype(np.float32)})
-            image, classes = np.asarray(out["image"]), np.asarray(out["label"])
-        return image.astype(np.float32), np.rint(classes).astype(np.int64)
+        return image.astype(np.float32) / 255.0, classes.astype(np.int64)
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples stacked: image (n, C, *spatial), classes (n, 1, *spatial)."""
@@ -217,46 +203,61 @@ class PatchSampler:
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def augmentation(spec: dict):
-    """MONAI transforms suited to B-mode patches, on ``{"image", "label"}`` dicts.
+def augment_batch(image, classes, rng: np.random.Generator, kind: str):
+    """Random ultrasound-style augmentation of a batch of torch tensors, one draw per patch.
 
-    Geometry (image and labels together): small rotations (+-10 degrees; in-plane only
-    for 2d) and scalings (+-10 %), an elastic deformation. Intensity (image only):
-    brightness scaling and shift, gamma 0.7..1.5 (gain and dynamic-range changes),
-    Gaussian noise. Depth (axis 1) is never flipped: attenuation makes it asymmetric.
+    Geometry (image and classes together, one resampling): with probability 0.5 a
+    rotation about axis 0 (+-10 degrees, in the transverse plane) and a scaling
+    (+-10 %); with probability 0.2 a smooth elastic displacement (about 2 voxels).
+    Intensity (image only): gain x0.8..1.2 (p 0.5), offset +-0.05 (p 0.3), gamma
+    0.7..1.5 (p 0.5, changes of dynamic range), Gaussian noise sd 0.03 (p 0.3). Depth
+    (axis 1) is never flipped: attenuation makes it asymmetric.
+
+    ``image`` is (B, C, y, x) for 2d and (B, 1, z, y, x) for 3d, in [0, 1]; ``classes``
+    has one channel and the same spatial size. Returns new tensors.
     """
-    from monai.transforms import (
-        Compose,
-        Rand2DElasticd,
-        Rand3DElasticd,
-        RandAdjustContrastd,
-        RandAffined,
-        RandGaussianNoised,
-        RandScaleIntensityd,
-        RandShiftIntensityd,
-    )
+    import torch
+    import torch.nn.functional as F
 
-    keys = ("image", "label")
-    spatial = 2 if spec["kind"] == "2d" else 3
-    angle = np.deg2rad(10)
-    rotate = (angle,) if spatial == 2 else (angle, angle / 2, angle / 2)
-    patch = spec["patch"][1:] if spatial == 2 else spec["patch"]
-    if spatial == 2:
-        elastic = Rand2DElasticd(keys, spacing=(16, 16), magnitude_range=(0.5, 2.0), prob=0.2,
-                                 mode=("bilinear", "nearest"), padding_mode="zeros")
-    else:
-        elastic = Rand3DElasticd(keys, sigma_range=(5, 7), magnitude_range=(20, 60),
-                                 prob=0.1, mode=("bilinear", "nearest"), padding_mode="zeros")
-    return Compose([
-        RandAffined(keys, prob=0.5, rotate_range=rotate, scale_range=(0.1,) * spatial,
-                    spatial_size=tuple(patch), mode=("bilinear", "nearest"),
-                    padding_mode="zeros"),
-        elastic,
-        RandScaleIntensityd("image", factors=0.2, prob=0.5),
-        RandShiftIntensityd("image", offsets=0.05, prob=0.3),
-        RandAdjustContrastd("image", gamma=(0.7, 1.5), prob=0.5),
-        RandGaussianNoised("image", std=0.03, prob=0.3),
-    ], lazy=False)
+    n, dims = image.shape[0], image.dim() - 2
+    eye = torch.eye(dims, dims + 1).repeat(n, 1, 1)
+    turn = rng.random(n) < 0.5
+    angle = np.where(turn, rng.uniform(-1, 1, n) * np.deg2rad(10), 0.0)
+    scale = np.where(turn, rng.uniform(0.9, 1.1, n), 1.0)
+    cos = torch.tensor(np.cos(angle) / scale, dtype=torch.float32)
+    sin = torch.tensor(np.sin(angle) / scale, dtype=torch.float32)
+    theta = eye.clone()  # rows and columns ordered (x, y[, z]): turn in the (x, y) plane
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    if dims == 3:
+        theta[:, 2, 2] = torch.tensor(1.0 / scale, dtype=torch.float32)
+    size = image.shape
+    grid = F.affine_grid(theta, list(size), align_corners=False)
+    warp = rng.random(n) < 0.2
+    if warp.any():
+        coarse = [max(2, s // 16) for s in size[2:]]
+        field = torch.from_numpy(rng.normal(0, 1, (n, dims, *coarse)).astype(np.float32))
+        field *= torch.from_numpy(warp.astype(np.float32)).view(n, *([1] * (dims + 1)))
+        mode = "bilinear" if dims == 2 else "trilinear"
+        field = F.interpolate(field, size=list(size[2:]), mode=mode, align_corners=False)
+        # 2 voxels in normalised coordinates, per grid axis (x, y[, z]).
+        per_axis = torch.tensor([2.0 * 2.0 / s for s in size[2:][::-1]])
+        grid = grid + field.movedim(1, -1) * per_axis
+    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+    classes = F.grid_sample(classes.float(), grid, mode="nearest", padding_mode="zeros",
+                            align_corners=False).long()
+    shape = (n,) + (1,) * (dims + 1)
+
+    def draw(p, lo, hi, neutral):
+        on = rng.random(n) < p
+        v = np.where(on, rng.uniform(lo, hi, n), neutral).astype(np.float32)
+        return torch.from_numpy(v).view(shape)
+
+    image = image * draw(0.5, 0.8, 1.2, 1.0) + draw(0.3, -0.05, 0.05, 0.0)
+    image = image.clamp(0, 1) ** draw(0.5, 0.7, 1.5, 1.0)
+    noise = torch.from_numpy(rng.normal(0, 0.03, image.shape).astype(np.float32))
+    image = image + noise * torch.from_numpy((rng.random(n) < 0.3).astype(np.float32)).view(shape)
+    return image, classes
 
 
 def cache_dir_for(run: os.PathLike, config: dict) -> Path:

@@ -155,7 +155,7 @@ def _run(model: LoadedModel, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
 
 def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.25,
                    batch_size: int = 8, tta: bool = False, slab: int | None = None,
-                   probabilities: bool = False) -> np.ndarray:
+                   probabilities: bool = False, z_indices=None) -> np.ndarray:
     """Classes (uint8, (z, y, x)) or class scores (float32, (K, z, y, x)) of a uint8 image.
 
     Parameters
@@ -172,6 +172,8 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
     probabilities
         Return the blended softmax instead of the argmax. Voxels covered only by all-zero
         windows (outside the image) score as background.
+    z_indices
+        2d only: predict these slices only (the others are background).
 
     Examples
     --------
@@ -183,7 +185,7 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
         raise GeometryError(f"expected a (z, y, x) volume, found shape {image.shape}")
     nz, ny, nx = image.shape
     if spec["kind"] == "2d":
-        zs = list(range(nz))
+        zs = list(range(nz)) if z_indices is None else sorted(int(z) for z in z_indices)
     else:
         zs = window_starts(nz, patch[0], overlap)
     ys, xs = window_starts(ny, patch[1], overlap), window_starts(nx, patch[2], overlap)

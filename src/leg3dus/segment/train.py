@@ -27,7 +27,7 @@ from ..dataset import find_subjects
 from ..errors import InputFileError, OptionError
 from . import require_seg
 from .config import merge
-from .data import CachedSubject, PatchSampler, cache_dir_for, cache_subject
+from .data import CachedSubject, PatchSampler, augment_batch, cache_dir_for, cache_subject
 from .export import export_torchscript
 from .infer import LoadedModel, default_device, read_checkpoint, sliding_window
 from .models import build_model, check_spec, default_spec
@@ -55,26 +55,26 @@ def split_subjects(data, config: dict):
 
 
 def dice_per_muscle(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Dice of each muscle between two class volumes (0..3); NaN when absent from both."""
-    out = {}
-    for m in lab.MUSCLES:
-        p, t = pred == m.index, truth == m.index
-        n = int(p.sum()) + int(t.sum())
-        out[m.name] = 2.0 * int((p & t).sum()) / n if n else float("nan")
-    return out
+    """Dice of each muscle between two class volumes (0..3), by :func:`leg3dus.metrics.dice`
+    (1 when the muscle is absent from both)."""
+    from ..metrics import dice
+
+    return {m.name: dice(pred == m.index, truth == m.index) for m in lab.MUSCLES}
 
 
 def validate(net, spec: dict, subjects: list[CachedSubject], device: str,
-             overlap: float) -> dict[str, float]:
-    """Mean Dice per muscle over ``subjects`` (whole volumes, sliding window)."""
+             overlap: float, slice_step: int = 1) -> dict[str, float]:
+    """Mean Dice per muscle over ``subjects`` (whole volumes, sliding window; a 2d model
+    can be scored on every ``slice_step``-th slice only, which it predicts independently)."""
     if not subjects:
         return {n: float("nan") for n in MUSCLE_NAMES}
     net.eval()
     model = LoadedModel(net, spec, "training", device)
     scores = {n: [] for n in MUSCLE_NAMES}
     for s in subjects:
-        pred = sliding_window(s.image, model, overlap=overlap, slab=64)
-        for name, value in dice_per_muscle(pred, np.asarray(s.classes)).items():
+        zs = np.arange(0, s.image.shape[0], slice_step if spec["kind"] == "2d" else 1)
+        pred = sliding_window(s.image, model, overlap=overlap, slab=64, z_indices=zs)
+        for name, value in dice_per_muscle(pred[zs], np.asarray(s.classes[zs])).items():
             if name in scores and np.isfinite(value):
                 scores[name].append(value)
     return {n: float(np.mean(v)) if v else float("nan") for n, v in scores.items()}
@@ -174,6 +174,8 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         with atomic_path(run / "config.json") as tmp:
             tmp.write_text(json.dumps({"config": config, "spec": spec}, indent=2))
     device = default_device()
+    if config["threads"]:
+        torch.set_num_threads(int(config["threads"]))
     seed = int(config["seed"])
     torch.manual_seed(seed)
     net = build_model(spec).to(device)
@@ -187,23 +189,27 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     from monai.losses import DiceCELoss
 
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    sampler = PatchSampler(train_c, spec, augment=bool(config["augment"]), seed=seed)
+    sampler = PatchSampler(train_c, spec)
     limit = config["time_limit"]
     deadline = t_start + float(limit) if limit else None
     stop = "max_epochs"
     for epoch in range(state["epoch"] + 1, int(config["max_epochs"]) + 1):
         t_epoch = time.monotonic()
         rng = np.random.default_rng([seed, epoch])
-        sampler.reseed(seed * 100_003 + epoch)
         torch.manual_seed(seed * 100_003 + epoch)
+        if config["lr_schedule"] == "poly":
+            for group in opt.param_groups:
+                group["lr"] = config["lr"] * (1 - (epoch - 1) / config["max_epochs"]) ** 0.9
         net.train()
         losses = []
         for _ in range(int(config["steps_per_epoch"])):
             if deadline is not None and time.monotonic() > deadline:
                 stop = "time_limit"
                 break
-            x, y = sampler.batch(int(config["batch_size"]), rng)
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            x, y = map(torch.from_numpy, sampler.batch(int(config["batch_size"]), rng))
+            if config["augment"]:
+                x, y = augment_batch(x, y, rng, spec["kind"])
+            x, y = x.to(device), y.to(device)
             loss = loss_fn(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -211,7 +217,8 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
             losses.append(float(loss.detach()))
         if not losses:
             break
-        dice = validate(net, spec, val_c, device, float(config["val_overlap"]))
+        dice = validate(net, spec, val_c, device, float(config["val_overlap"]),
+                        int(config["val_slice_step"]))
         finite = [v for v in dice.values() if np.isfinite(v)]
         mean = float(np.mean(finite)) if finite else float("nan")
         row = {"epoch": epoch, "steps": len(losses), "loss": float(np.mean(losses)),
