@@ -146,3 +146,12 @@ def test_frames_are_read_in_plus_orientation(tmp_path):
     (tmp_path / "un.igs.mha").write_bytes(raw)
     back = read_sequence(tmp_path / "un.igs.mha")
     assert np.array_equal(back.frames, seq.frames[:, ::-1, ::-1])
+
+
+def test_transform_names_split_like_plus():
+    from leg3dus.sweep.transforms import split_name
+
+    assert split_name("ToolToTracker") == ("Tool", "Tracker")
+    assert split_name("StylusTipToStylus") == ("StylusTip", "Stylus")
+    assert split_name("ImageToReference") == ("Image", "Reference")
+    assert split_name("Timestamp") is None

@@ -13,6 +13,15 @@ from .config import PlusConfig
 from .seqfile import Sequence
 
 
+def split_name(name: str) -> tuple[str, str] | None:
+    """``"ToolToTracker"`` -> ``("Tool", "Tracker")``: split at the first "To" that
+    follows a frame name and precedes a capital letter, as PLUS names transforms."""
+    for i in range(1, len(name) - 2):
+        if name[i:i + 2] == "To" and name[i + 2].isupper():
+            return name[:i], name[i + 2:]
+    return None
+
+
 def _edges(seq: Sequence, cfg: PlusConfig | None):
     """Adjacency: frame name -> list of (other, per-frame (n,4,4) matrices, ok (n,))."""
     n = seq.n_frames
@@ -22,9 +31,10 @@ def _edges(seq: Sequence, cfg: PlusConfig | None):
         adj.setdefault(src, []).append((dst, mats, ok))
 
     for name, mats in seq.transforms.items():
-        if "To" not in name:
+        parts = split_name(name)
+        if parts is None:
             continue
-        src, dst = name.split("To", 1)
+        src, dst = parts
         ok = seq.transform_ok[name].copy()
         add(src, dst, mats, ok)
         add(dst, src, ("inv", mats), ok)  # inverse computed when used
