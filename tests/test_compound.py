@@ -125,6 +125,21 @@ def test_torch_path_gives_the_same_volume(rng):
     assert np.array_equal(a.hit, b.hit)
     assert np.array_equal(a.volume.array, b.volume.array)
     assert 0.1 < a.hit.mean() < 0.9
+    # slab by slab (as at full size) gives the same volume too
+    from leg3dus.compound.pnn import row_segments
+    from leg3dus.compound.torch_path import vnn_torch
+    from leg3dus.compound.vnn import frame_slabs, voxel_to_frame
+    from leg3dus.sweep import image_to_reference
+
+    m, _ = image_to_reference(seq, cfg)
+    origin = np.asarray(a.volume.origin[::-1])
+    sp = np.asarray(p.output_spacing)
+    maps = voxel_to_frame(m, origin, sp)
+    dims = np.asarray(a.volume.shape[::-1])
+    boxes = frame_slabs(maps, frames.shape[1:], 0.4, origin, sp, dims)
+    out, hit = vnn_torch(frames, maps, row_segments(20, 16, p), boxes, a.volume.shape,
+                         origin, sp, 0.4, "cpu", slab=3)
+    assert np.array_equal(hit, a.hit)
 
 
 def test_labels_are_never_averaged(rng):

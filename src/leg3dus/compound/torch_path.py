@@ -17,50 +17,67 @@ def _device(name: str):
     return torch.device(name)
 
 
-def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance, device):
-    """Voxel-based nearest neighbour on ``device``; returns (volume, hit) numpy uint8."""
+def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance, device,
+              slab=32):
+    """Voxel-based nearest neighbour on ``device``; returns (volume, hit) numpy uint8.
+
+    Works through slabs of ``slab`` z slices, each with its own float64 best-distance
+    buffer, so no full-size float array is made.
+    """
     import torch
 
     dev = _device(device)
     f64 = torch.float64
-    out = torch.zeros(shape, dtype=torch.uint8, device=dev)
-    hit = torch.zeros(shape, dtype=torch.uint8, device=dev)
-    best = torch.full(shape, float("inf"), dtype=f64, device=dev)
+    out = np.zeros(shape, np.uint8)
+    hit = np.zeros(shape, np.uint8)
     ox, oy, oz = (float(v) for v in origin_xyz)
     sx, sy, sz = (float(v) for v in spacing_xyz)
     h, w = frames.shape[1:]
     seg_t = torch.as_tensor(seg, device=dev)
     at = torch.as_tensor(a, dtype=f64, device=dev)
     maxd = float(max_distance)
-    for f in range(frames.shape[0]):
-        z0, z1, y0, y1, x0, x1 = (int(v) for v in boxes[f])
-        if z0 > z1 or y0 > y1 or x0 > x1:
+    for s0 in range(0, shape[0], slab):
+        s1 = min(shape[0], s0 + slab) - 1
+        todo = np.flatnonzero((boxes[:, 0] <= s1) & (boxes[:, 1] >= s0))
+        if todo.size == 0:
             continue
-        img = torch.as_tensor(frames[f], device=dev)
-        zi = torch.arange(z0, z1 + 1, device=dev, dtype=torch.int64).to(f64)
-        yi = torch.arange(y0, y1 + 1, device=dev, dtype=torch.int64).to(f64)
-        xi = torch.arange(x0, x1 + 1, device=dev, dtype=torch.int64).to(f64)
-        pz = (oz + zi * sz)[:, None, None]
-        py = (oy + yi * sy)[None, :, None]
-        xs = xi[None, None, :]
-        m = at[f]
-        u = (m[0, 3] + m[0, 2] * pz + m[0, 1] * py) + xs * m[0, 0]
-        v = (m[1, 3] + m[1, 2] * pz + m[1, 1] * py) + xs * m[1, 0]
-        wv = (m[2, 3] + m[2, 2] * pz + m[2, 1] * py) + xs * m[2, 0]
-        aw = wv.abs()
-        blk = (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
-        col = torch.floor(u + 0.5).to(torch.int64)
-        row = torch.floor(v + 0.5).to(torch.int64)
-        rc = row.clamp(0, h - 1)
-        s = seg_t[rc]
-        ok = (aw <= maxd) & (aw < best[blk]) & (row >= 0) & (row < h)
-        ok &= (col >= s[..., 0]) & (col <= s[..., 1])
-        ok &= ~((col >= s[..., 2]) & (col <= s[..., 3]))
-        vals = img[rc, col.clamp(0, w - 1)]
-        best[blk] = torch.where(ok, aw, best[blk])
-        out[blk] = torch.where(ok, vals, out[blk])
-        hit[blk] = torch.where(ok, torch.ones_like(vals), hit[blk])
-    return out.cpu().numpy(), hit.cpu().numpy()
+        n = s1 - s0 + 1
+        o_t = torch.zeros((n,) + tuple(shape[1:]), dtype=torch.uint8, device=dev)
+        h_t = torch.zeros_like(o_t)
+        best = torch.full(o_t.shape, float("inf"), dtype=f64, device=dev)
+        for f in todo:
+            z0, z1 = max(int(boxes[f, 0]), s0), min(int(boxes[f, 1]), s1)
+            y0, y1, x0, x1 = (int(v) for v in boxes[f, 2:])
+            if z0 > z1 or y0 > y1 or x0 > x1:
+                continue
+            img = torch.as_tensor(frames[f], device=dev)
+            zi = torch.arange(z0, z1 + 1, device=dev, dtype=torch.int64).to(f64)
+            yi = torch.arange(y0, y1 + 1, device=dev, dtype=torch.int64).to(f64)
+            xi = torch.arange(x0, x1 + 1, device=dev, dtype=torch.int64).to(f64)
+            pz = (oz + zi * sz)[:, None, None]
+            py = (oy + yi * sy)[None, :, None]
+            xs = xi[None, None, :]
+            m = at[f]
+            # the same expressions, in the same order, as the numba kernel
+            u = (m[0, 3] + m[0, 2] * pz + m[0, 1] * py) + xs * m[0, 0]
+            v = (m[1, 3] + m[1, 2] * pz + m[1, 1] * py) + xs * m[1, 0]
+            wv = (m[2, 3] + m[2, 2] * pz + m[2, 1] * py) + xs * m[2, 0]
+            aw = wv.abs()
+            blk = (slice(z0 - s0, z1 - s0 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
+            col = torch.floor(u + 0.5).to(torch.int64)
+            row = torch.floor(v + 0.5).to(torch.int64)
+            rc = row.clamp(0, h - 1)
+            sg = seg_t[rc]
+            ok = (aw <= maxd) & (aw < best[blk]) & (row >= 0) & (row < h)
+            ok &= (col >= sg[..., 0]) & (col <= sg[..., 1])
+            ok &= ~((col >= sg[..., 2]) & (col <= sg[..., 3]))
+            vals = img[rc, col.clamp(0, w - 1)]
+            best[blk] = torch.where(ok, aw, best[blk])
+            o_t[blk] = torch.where(ok, vals, o_t[blk])
+            h_t[blk] = torch.where(ok, torch.ones_like(vals), h_t[blk])
+        out[s0:s1 + 1] = o_t.cpu().numpy()
+        hit[s0:s1 + 1] = h_t.cpu().numpy()
+    return out, hit
 
 
 def _pass(t, taps, axis):
