@@ -100,7 +100,7 @@ def test_synth_sweeps_cli(cli, tmp_path, monkeypatch):
 
     # coarse frames far apart keep this quick; the real protocol is the default
     monkeypatch.setattr(sweeps_module, "SweepProtocol", lambda: SweepProtocol(
-        n_sweeps=4, frame_px=(62, 27), pixel_mm=1.5, frame_spacing_mm=6.0))
+        n_sweeps=4, frame_px=(62, 27), pixel_mm=1.5, frame_spacing_mm=15.0))
     out = tmp_path / "cohort"
     r = cli("synth", out, "--subjects", "1", "--spacing", "3", "--sweeps", "--quiet")
     assert r.exit_code == 0, r.output
