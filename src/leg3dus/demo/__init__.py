@@ -47,11 +47,14 @@ class DemoSettings:
     annotate_every_mm: float = 10.0
     annotator_jitter_mm: float = 0.5
     model: str = "2d"
-    model_spec: tuple[tuple[str, object], ...] = ()   # overrides of the model's spec
-    max_epochs: int = 12
-    steps_per_epoch: int = 40
+    # A 4-level U-Net: about 4x fewer weights than the default 5 levels, and faster on CPU.
+    model_spec: tuple[tuple[str, object], ...] = (("channels", (16, 32, 64, 128)),
+                                                  ("patch", (1, 128, 128)))
+    max_epochs: int = 30
+    steps_per_epoch: int = 30
     batch_size: int = 8
-    train_seconds: float = 240.0
+    train_seconds: float = 180.0
+    val_overlap: float = 0.0
     lcc: bool = True
 
 

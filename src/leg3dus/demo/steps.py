@@ -248,7 +248,7 @@ def train(ctx: Context) -> str:
                        overrides={"max_epochs": s.max_epochs, "steps_per_epoch":
                                   s.steps_per_epoch, "batch_size": s.batch_size,
                                   "time_limit": s.train_seconds, "patience": s.max_epochs,
-                                  "seed": s.seed,
+                                  "seed": s.seed, "val_overlap": s.val_overlap,
                                   "model": {k: list(v) if isinstance(v, tuple) else v
                                             for k, v in s.model_spec}},
                        log=lambda m: _say(ctx, m))
