@@ -81,6 +81,7 @@ def main() -> None:
     import SimpleITK as sitk
 
     from leg3dus import write_volume
+    from leg3dus.labels import muscle_volumes_cm3
     from leg3dus.phantom import Anatomy, make_subject, speckle_seed, subject_params
 
     params = subject_params(args.subject, args.seed)
@@ -100,6 +101,11 @@ def main() -> None:
           f"{image.array.nbytes / 1e9:.2f} GB per volume")
     print(f"leg3dus phantom: generate {t_gen:.1f} s + write {t_total - t_gen:.1f} s = "
           f"{t_total:.1f} s, peak memory {peak:.2f} GB")
+    true = Anatomy(params).true_volumes_cm3()
+    counted = muscle_volumes_cm3(labels.array, labels.spacing)
+    print("muscle volumes, voxels vs continuous model: " + ", ".join(
+        f"{m} {counted[m]:.1f} vs {true[m]:.1f} cm3 ({100 * (counted[m] / true[m] - 1):+.2f}%)"
+        for m in ("SOL", "GM", "GL")))
 
     t0 = time.perf_counter()
     for name, vol in (("a.mha", image), ("b.mha", labels)):
@@ -111,15 +117,14 @@ def main() -> None:
     del image, labels
 
     sp = args.anchor_spacing
-    anat = Anatomy(params)
     t0 = time.perf_counter()
-    small, _ = make_subject(params, spacing=sp, anatomy=anat)
+    small, _ = make_subject(params, spacing=sp)  # anatomy included
     t_small = time.perf_counter() - t0
-    tissue = anat.tissue_grid(sp)
+    tissue = Anatomy(params).tissue_grid(sp)
     t0 = time.perf_counter()
     ref = numpy_reference(tissue, sp, speckle_seed(params))
     t_ref = time.perf_counter() - t0
-    print(f"at {sp} mm {small.shape}: leg3dus image+labels {t_small:.2f} s; "
+    print(f"at {sp} mm {small.shape}: leg3dus anatomy+image+labels {t_small:.2f} s; "
           f"NumPy/SciPy image only (tissue grid given) {t_ref:.2f} s  "
           f"(NumPy / leg3dus = {t_ref / t_small:.1f}x); mean grey {small.array.mean():.1f} "
           f"vs {ref.mean():.1f}")

@@ -170,7 +170,7 @@ class Anatomy:
         for i, k in enumerate(K.SEPTA):
             level = np.clip((i + 1) / 4 + 0.2 * rnd.field(6, 10), 0.05, 0.95)
             tab[k] = tab[K.R_FASCIA] + level * fat
-        tab[K.JITTER] = 0.6 * rnd.field(40, 60, decay=0.5)
+        tab[K.JITTER] = 0.6 * rnd.field(2, 12, decay=0.5)  # slow along z: keeps the angle
         tab[K.FRAGMENT] = rnd.field(50, 120, decay=0.3)  # > 0 on about half the leg
         tab[:, :, -1] = tab[:, :, 0]  # the angle wraps around
 
@@ -224,6 +224,13 @@ class Anatomy:
     def extent_mm(self) -> tuple[float, float, float]:
         """(z, y, x) size in mm of the box the subject's volume covers."""
         return self._extent
+
+    def axis_mm(self, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y, x) in mm of the leg's axis (the centre of the polar model) at ``z`` mm.
+        The medial side lies towards +x from it in a right leg, -x in a left leg."""
+        zt = self._zt.astype(np.float64)
+        rows = np.arange(zt.shape[1]) * float(self._c[K.C_DZ])
+        return np.interp(z, rows, zt[K.YC]), np.interp(z, rows, zt[K.XC])
 
     def shape_at(self, spacing: float | tuple) -> tuple[int, int, int]:
         """Grid shape (z, y, x) covering :attr:`extent_mm` at ``spacing`` mm."""

@@ -54,7 +54,7 @@ class SubjectParams:
     sol_scale, gm_scale, gl_scale
         Muscle size factors (1.0 = nominal thickness profile).
     pennation_deg
-        Fascicle angles (GM, GL, SOL) to the aponeuroses, 15-25 degrees.
+        Fascicle angles (GM, GL, SOL) to the aponeuroses, 15-23 degrees.
     shape_seed
         Seed of the smooth random deformations of every surface.
 
@@ -132,8 +132,9 @@ def subject_params(index: int, seed: int = 0) -> SubjectParams:
     skin = float(rng.uniform(1.2, 2.0))
     overall = draw("muscle", 0.65, 1.4)
     own = np.clip(rng.normal(1.0, _MUSCLE_OWN_SD, 3), 0.8, 1.2)
-    pennation = rng.normal((20.0, 17.0, 23.0), 1.5)
-    pennation = tuple(float(np.clip(a, 15.0, 25.0)) for a in pennation)
+    # Angles in the muscle's radial plane; oblique planes show them a few degrees steeper.
+    pennation = rng.normal((18.0, 15.5, 20.5), 1.5)
+    pennation = tuple(float(np.clip(a, 15.0, 23.0)) for a in pennation)
     return SubjectParams(
         id=f"P{index + 1:03d}", index=index, sex=sex, side=side, leg_length_mm=leg,
         core_mm=core, fat_mm=fat, skin_mm=skin, sol_scale=float(overall * own[0]),

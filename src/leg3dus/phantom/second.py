@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import OptionError
-from ..volume import Volume, write_volume
+from ..volume import Geometry, Volume, write_volume
 
 IMAGE_NAME = "x2.mha"  #: the second acquisition, beside ``x1.mha``
 LABEL_NAME = "masksX2.mha"  #: its labels (the phantom knows them; the dataset did not)
@@ -72,10 +72,11 @@ def field_of_view(rng: np.random.Generator, extent_mm, spacing) -> tuple[tuple, 
     return origin, shape
 
 
-def make_second_acquisition(params, x1: Volume, seed: int = 0,
+def make_second_acquisition(params, x1: Volume | Geometry, seed: int = 0,
                             frequency_mhz: float = FREQUENCY_MHZ,
                             max_depth_mm: float = MAX_DEPTH_MM,
-                            transform: sitk.Transform | None = None) -> SecondAcquisition:
+                            transform: sitk.Transform | None = None,
+                            anatomy=None) -> SecondAcquisition:
     """Render the second acquisition of the subject ``params`` whose first volume is ``x1``.
 
     Parameters
@@ -83,8 +84,8 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
     params
         The subject's :class:`~leg3dus.phantom.params.SubjectParams`.
     x1
-        The first acquisition as the phantom wrote it (only its grid is used: voxel
-        ``i`` of ``x1`` shows the anatomy at ``(i + 0.5) * spacing`` mm).
+        The first acquisition as the phantom wrote it, or its grid (only the grid is
+        used: voxel ``i`` of ``x1`` shows the anatomy at ``(i + 0.5) * spacing`` mm).
     seed
         Seed of the pose, the field of view and the speckle (with the subject index).
     frequency_mhz, max_depth_mm
@@ -93,6 +94,8 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
         :class:`~leg3dus.phantom.bmode.Probe`).
     transform
         The true transform (x1 points -> x2 points, ITK); drawn at random when None.
+    anatomy
+        The subject's :class:`~leg3dus.phantom.anatomy.Anatomy` if already built.
 
     Examples
     --------
@@ -105,12 +108,13 @@ def make_second_acquisition(params, x1: Volume, seed: int = 0,
 
     if frequency_mhz <= 0:
         raise OptionError(f"frequency must be positive MHz, found {frequency_mhz}")
+    x1 = x1.geometry if isinstance(x1, Volume) else x1
     if not np.allclose(x1.direction, np.eye(3)):
         raise OptionError("the first acquisition of a phantom subject has an identity direction")
     rng = np.random.default_rng([int(seed), int(params.index), 2])
-    anatomy = Anatomy(params)
+    anatomy = anatomy or Anatomy(params)
     spacing = x1.spacing
-    center = x1.geometry.index_to_physical((np.asarray(x1.shape) - 1) / 2.0)
+    center = x1.index_to_physical((np.asarray(x1.shape) - 1) / 2.0)
     truth = (random_pose(rng, center) if transform is None
              else _as_euler(transform))
     origin, shape = field_of_view(rng, anatomy.extent_mm, spacing)
@@ -136,7 +140,7 @@ def _as_euler(transform):
     return as_euler(transform)
 
 
-def _tissue_on_grid(anatomy, truth, origin, shape, spacing, x1: Volume) -> np.ndarray:
+def _tissue_on_grid(anatomy, truth, origin, shape, spacing, x1: Geometry) -> np.ndarray:
     """Tissue codes of the second grid: x2 voxel -> x1 physical (inverse of ``truth``) ->
     subject frame, classified in slabs so no full-size point array is made."""
     from ..register.transform import rigid_matrix
@@ -163,8 +167,9 @@ def _tissue_on_grid(anatomy, truth, origin, shape, spacing, x1: Volume) -> np.nd
     return out
 
 
-def write_second_acquisition(subject_dir: str | os.PathLike, params, x1: Volume,
-                             seed: int = 0, frequency_mhz: float = FREQUENCY_MHZ) -> dict:
+def write_second_acquisition(subject_dir: str | os.PathLike, params, x1: Volume | Geometry,
+                             seed: int = 0, frequency_mhz: float = FREQUENCY_MHZ,
+                             compression_level: int = 1, anatomy=None) -> dict:
     """Render and write ``x2.mha``, ``masksX2.mha`` and ``x2_true.tfm`` in ``subject_dir``.
 
     Returns the paths written and the true pose (angles in degrees and shift in mm,
@@ -173,13 +178,45 @@ def write_second_acquisition(subject_dir: str | os.PathLike, params, x1: Volume,
     from ..register.transform import write_transform
 
     subject_dir = Path(subject_dir)
-    second = make_second_acquisition(params, x1, seed, frequency_mhz)
+    second = make_second_acquisition(params, x1, seed, frequency_mhz, anatomy=anatomy)
     paths = {"image": subject_dir / IMAGE_NAME, "labels": subject_dir / LABEL_NAME,
              "transform": subject_dir / TRANSFORM_NAME}
-    write_volume(second.image, paths["image"])
-    write_volume(second.labels, paths["labels"])
+    write_volume(second.image, paths["image"], compression_level=compression_level)
+    write_volume(second.labels, paths["labels"], compression_level=compression_level)
     write_transform(second.transform, paths["transform"])
     t = second.transform
     return {**paths, "frequency_mhz": frequency_mhz,
             "rotation_deg_zyx": np.rad2deg([t.GetAngleZ(), t.GetAngleY(), t.GetAngleX()]),
             "translation_mm_zyx": np.asarray(t.GetTranslation())[::-1]}
+
+
+def second_acquisition_subjects(n: int, count: int | None = None) -> list[int]:
+    """Indices of the subjects (of ``n``) that get a second acquisition: ``count`` of them
+    spread evenly over the cohort (default: 15 of every 44, as in LEG-3D-US, at least 1).
+
+    >>> second_acquisition_subjects(44)[:4], len(second_acquisition_subjects(44))
+    ([0, 3, 6, 9], 15)
+    """
+    count = max(1, int(round(n * 15 / 44))) if count is None else int(count)
+    if not 0 <= count <= n:
+        raise OptionError(f"second acquisitions: expected 0..{n} subjects, found {count}")
+    if count == 0:
+        return []
+    return sorted({int(round(i)) for i in np.linspace(0, n - 1, count)})
+
+
+def write_subject_second(job) -> dict:
+    """Write the second acquisition of one cohort subject (a
+    :class:`~leg3dus.phantom.cohort.SubjectJob`) beside its ``x1.mha``; returns a row."""
+    from ..dataset import subject_folder
+    from .anatomy import Anatomy
+
+    sp = (job.spacing,) * 3
+    anatomy = Anatomy(job.params)
+    grid = Geometry(anatomy.shape_at(sp), sp, tuple(0.5 * s for s in sp))
+    folder = subject_folder(job.out, job.split, job.params.id)
+    info = write_second_acquisition(folder, job.params, grid, seed=int(job.params.shape_seed),
+                                    compression_level=job.compression_level, anatomy=anatomy)
+    return {"id": job.params.id, "split": job.split, "x2": str(info["image"]),
+            "rotation_deg_zyx": info["rotation_deg_zyx"].round(3).tolist(),
+            "translation_mm_zyx": info["translation_mm_zyx"].round(3).tolist()}
