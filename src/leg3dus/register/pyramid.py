@@ -15,22 +15,22 @@ import SimpleITK as sitk
 from ..errors import GeometryError
 from ..volume import Volume
 
+MASK_MM = 1.0  #: finest voxel size (mm) of the masks of usable voxels
+
 
 @dataclass
 class Level:
-    """One pyramid level: float32 image and its mask of usable voxels (uint8 0/1)."""
+    """One pyramid level: float32 image, mask of usable voxels (uint8 0/1, on its own
+    grid, possibly coarser than the image) and the number of usable image voxels."""
 
     image: sitk.Image
     mask: sitk.Image
     factor: tuple[int, int, int]
+    usable: int
 
     @property
     def spacing_mm(self) -> float:
         return float(max(self.image.GetSpacing()))
-
-    @property
-    def usable(self) -> int:
-        return int(sitk.GetArrayViewFromImage(self.mask).sum())
 
 
 def nonzero_box(array: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice] | None:
@@ -82,23 +82,48 @@ class Pyramid:
             self._mask = sitk.GetImageFromArray((mask.array != 0).astype(np.uint8) * 255)
             self._mask.CopyInformation(self._image)
         self.spacing = volume.spacing
+        self._masks: dict[tuple, sitk.Image] = {}
 
     def level(self, target_mm: float) -> Level:
-        """The level whose spacing is closest to ``target_mm`` (never finer than the data)."""
+        """The level whose spacing is closest to ``target_mm`` (never finer than the data).
+
+        Its mask has the voxel size of the level or :data:`MASK_MM`, whichever is coarser:
+        ITK looks a mask up at physical points, so a coarse mask serves a fine image and
+        spares the erosion of a large one.
+        """
         factors = level_factors(self.spacing, target_mm)
-        shrink = [int(f) for f in factors[::-1]]
-        small = sitk.BinShrink(self._image, shrink) if max(shrink) > 1 else self._image
+        small = self._shrunk(factors)
         image = sitk.Cast(small, sitk.sitkFloat32)
+        mask_factors = tuple(max(f, m) for f, m in
+                             zip(factors, level_factors(self.spacing, MASK_MM), strict=True))
+        mask = self._mask_at(mask_factors)
+        count = int(sitk.GetArrayViewFromImage(mask).sum())
+        usable = int(count * np.prod(mask_factors) / np.prod(factors))
+        return Level(image, mask, factors, usable)
+
+    def _shrunk(self, factors) -> sitk.Image:
+        shrink = [int(f) for f in factors[::-1]]
+        return sitk.BinShrink(self._image, shrink) if max(shrink) > 1 else self._image
+
+    def _mask_at(self, factors) -> sitk.Image:
+        if factors in self._masks:
+            return self._masks[factors]
+        small = self._shrunk(factors)
         if self.mask_empty:
+            # A block with any scanned voxel, less a one-block rim: the rim mixes in
+            # never-scanned zeros and traces the field of view, not the anatomy.
             usable = sitk.BinaryThreshold(small, 1, 255, 1, 0)
             usable = sitk.BinaryErode(usable, [1, 1, 1], sitk.sitkBall, 0, 1)
         else:
             usable = sitk.Image(small.GetSize(), sitk.sitkUInt8) + 1
             usable.CopyInformation(small)
         if self._mask is not None:
+            shrink = [int(f) for f in factors[::-1]]
             m = sitk.BinShrink(self._mask, shrink) if max(shrink) > 1 else self._mask
             usable = usable * sitk.BinaryThreshold(m, 128, 255, 1, 0)
-        return Level(image, sitk.Cast(usable, sitk.sitkUInt8), factors)
+        usable = sitk.Cast(usable, sitk.sitkUInt8)
+        self._masks[factors] = usable
+        return usable
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -127,15 +152,14 @@ def overlap_fraction(fixed: Level, moving: Level, transform: sitk.Transform,
         idx = idx[np.random.default_rng(seed).choice(len(idx), max_points, replace=False)]
     from .transform import _affine_of
 
-    # Fixed voxel index (z, y, x) -> physical (x, y, z) -> moving physical -> moving index.
-    f_dir = np.asarray(fixed.image.GetDirection()).reshape(3, 3)
-    pts = (np.asarray(fixed.image.GetOrigin())
-           + (idx[:, ::-1] * np.asarray(fixed.image.GetSpacing())) @ f_dir.T)
+    # Fixed mask index (z, y, x) -> physical (x, y, z) -> moving physical -> moving index.
+    fm, mm = fixed.mask, moving.mask
+    f_dir = np.asarray(fm.GetDirection()).reshape(3, 3)
+    pts = np.asarray(fm.GetOrigin()) + (idx[:, ::-1] * np.asarray(fm.GetSpacing())) @ f_dir.T
     matrix, offset = _affine_of(transform)
     pts = pts @ matrix.T + offset
-    m_dir = np.asarray(moving.image.GetDirection()).reshape(3, 3)
-    cont = ((pts - np.asarray(moving.image.GetOrigin())) @ m_dir) / np.asarray(
-        moving.image.GetSpacing())
+    m_dir = np.asarray(mm.GetDirection()).reshape(3, 3)
+    cont = ((pts - np.asarray(mm.GetOrigin())) @ m_dir) / np.asarray(mm.GetSpacing())
     mi = np.rint(cont[:, ::-1]).astype(np.int64)
     mmask = sitk.GetArrayViewFromImage(moving.mask)
     inside = np.all((mi >= 0) & (mi < np.asarray(mmask.shape)), axis=1)

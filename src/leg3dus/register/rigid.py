@@ -126,7 +126,7 @@ def register_rigid(
     moving_mask: Volume | None = None,
     mask_empty: bool = True,
     levels_mm: tuple[float, ...] = (4.0, 2.0, 1.0, 0.6),
-    samples: int = 100_000,
+    samples: int = 50_000,
     iterations: int = 200,
     histogram_bins: int = 32,
     search_mm: float = 12.0,
@@ -195,11 +195,12 @@ def register_rigid(
     transform = start_transform = None
     reports: list[LevelReport] = []
     initial_metric = float("nan")
-    targets = sorted(levels_mm, reverse=True)
-    fl = ml = None
+    targets = _distinct_levels(levels_mm, min(fixed.spacing), min(moving.spacing))
+    coarse = None
     for i, target in enumerate(targets):
         fl, ml = fp.level(target), mp.level(target)
         if i == 0:
+            coarse = (fl, ml)
             transform = start_transform = _initial(init, fl, ml)
             ov = overlap_fraction(fl, ml, transform, seed=seed)
             if ov < min_overlap:
@@ -217,7 +218,7 @@ def register_rigid(
                                       histogram_bins, seed + i)
         reports.append(level)
     final = reports[-1]
-    overlap = overlap_fraction(fl, ml, transform, seed=seed)
+    overlap = overlap_fraction(*coarse, transform, seed=seed)
     if overlap < min_overlap:
         raise RegistrationError(
             f"no overlap after registration: {overlap:.0%} of the fixed scanned region "
@@ -232,6 +233,17 @@ def register_rigid(
             f"{max_metric:.4g} ({metric}); the images may not show the same anatomy")
     return RegistrationResult(transform, metric, final.metric, initial_metric, overlap,
                               reports, time.perf_counter() - start)
+
+
+def _distinct_levels(levels_mm, fixed_mm: float, moving_mm: float) -> list[float]:
+    """Levels coarse to fine, without those that the data's spacing makes identical."""
+    finest = max(fixed_mm, moving_mm)
+    out: list[float] = []
+    for target in sorted(levels_mm, reverse=True):
+        size = max(target, finest)
+        if not out or round(size / finest) < round(out[-1] / finest):
+            out.append(size)
+    return out
 
 
 def _init_name(init) -> str:
@@ -257,15 +269,22 @@ def _metric_method(fl: Level, ml: Level, metric, samples, bins, seed):
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(min(1.0, n / usable), int(seed) + 1)
     reg.SetInterpolator(sitk.sitkLinear)
+    # Gradients at the samples only, rather than a float gradient image of the whole level.
+    reg.MetricUseFixedImageGradientFilterOff()
+    reg.MetricUseMovingImageGradientFilterOff()
     return reg, n
 
 
 def _evaluate(fl, ml, transform, metric, samples, bins, seed) -> float:
-    """The metric of ``transform`` at a level (NaN when too few points overlap)."""
+    """The metric of ``transform`` at a level on the random samples (NaN when too few
+    points overlap). An exhaustive search of one position: ``MetricEvaluate`` would use
+    every voxel."""
     reg, _ = _metric_method(fl, ml, metric, samples, bins, seed)
+    reg.SetOptimizerAsExhaustive([0] * 6, stepLength=1.0)
     reg.SetInitialTransform(transform, inPlace=False)
     try:
-        return float(reg.MetricEvaluate(fl.image, ml.image))
+        reg.Execute(fl.image, ml.image)
+        return float(reg.GetMetricValue())
     except RuntimeError:
         return float("nan")
 
@@ -294,13 +313,20 @@ def _search_translation(fl, ml, transform, metric, samples, bins, search_mm, see
     return out
 
 
+def _rsgd(reg, step, iterations, relax=0.5, minstep=0.01):
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=step, minStep=minstep * step, numberOfIterations=int(iterations),
+        relaxationFactor=relax, gradientMagnitudeTolerance=1e-8)
+    reg.SetOptimizerScalesFromPhysicalShift()
+
+
+OPT = _rsgd
+
+
 def _run_level(fl: Level, ml: Level, transform, metric, samples, iterations, bins, seed):
     reg, n = _metric_method(fl, ml, metric, samples, bins, seed)
     step = fl.spacing_mm
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=step, minStep=0.01 * step, numberOfIterations=int(iterations),
-        relaxationFactor=0.5, gradientMagnitudeTolerance=1e-8)
-    reg.SetOptimizerScalesFromPhysicalShift()
+    OPT(reg, step, iterations)
     reg.SetInitialTransform(transform, inPlace=False)
     try:
         out = reg.Execute(fl.image, ml.image)
