@@ -29,6 +29,13 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     sweeps: bool = typer.Option(False, "--sweeps", help="Also write tracked sweeps (PLUS "
                                 "sequence files + calibration) in <subject>/sweeps."),
+    second: bool = typer.Option(False, "--second-acquisition",
+                                help="Also write x2.mha (5 MHz, another field of view, a known "
+                                     "rigid offset), masksX2.mha and x2_true.tfm for some "
+                                     "subjects."),
+    second_count: int = typer.Option(None, "--second-acquisition-subjects", min=0,
+                                     help="How many subjects get one, spread over the cohort "
+                                          "(default 15 of every 44)."),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:
@@ -43,6 +50,10 @@ def synth(
 
     probe = Probe(frequency_mhz=frequency, max_depth_mm=max_depth)
     jobs = cohort_jobs(out, subjects, spacing, seed, fractions, probe, compression_level)
+    if second:
+        from ...phantom.second import second_acquisition_subjects, write_subject_second
+
+        second_jobs = [jobs[i] for i in second_acquisition_subjects(len(jobs), second_count)]
     results = run_batch(write_subject, jobs, scheduler, workers, "synthesising", quiet)
     failed = [r for r in results if not r.ok]
     if sweeps:
@@ -51,6 +62,11 @@ def synth(
         done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
         swept = run_batch(write_subject_sweeps, done, scheduler, workers, "sweeping", quiet)
         failed += [r for r in swept if not r.ok]
+    if second:
+        ok = {j.id for j, r in zip(jobs, results, strict=True) if r.ok}
+        seconds = run_batch(write_subject_second, [j for j in second_jobs if j.id in ok],
+                            scheduler, workers, "second acquisitions", quiet)
+        failed += [r for r in seconds if not r.ok]
     rows = [r.value for r in results if r.ok]
     if rows:
         write_cohort_csv(out, rows)
