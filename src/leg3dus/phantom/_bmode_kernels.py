@@ -15,6 +15,7 @@ import numpy as np
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_DB_PER_NEPER = np.float32(10.0 / math.log(10.0))
 
 
 @numba.njit(inline="always", cache=True)
@@ -98,14 +99,22 @@ def _filter_slice(src, wy, wx, ry, rx, dst):
                 w = wy[k]
                 for ix in range(nx):
                     tmp[iy, ix] += w * src[yy, ix]
+    _filter_rows_x(tmp, wx, rx, dst)
+
+
+@numba.njit(inline="always", cache=True)
+def _filter_rows_x(src, wx, rx, dst):
+    """dst[iy] = src[iy] filtered along x by ``wx`` (zero padding), written so that the
+    inner loop runs along contiguous memory."""
+    ny, nx = src.shape
     for iy in range(ny):
         for ix in range(nx):
-            acc = np.float32(0.0)
-            for k in range(wx.shape[0]):
-                xx = ix + k - rx
-                if 0 <= xx < nx:
-                    acc += wx[k] * tmp[iy, xx]
-            dst[iy, ix] = acc
+            dst[iy, ix] = 0.0
+        for k in range(wx.shape[0]):
+            off = k - rx
+            w = wx[k]
+            for ix in range(max(0, -off), min(nx, nx - off)):
+                dst[iy, ix] += w * src[iy, ix + off]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -123,14 +132,7 @@ def conv_inplane(a, wy, wx):
                     w = wy[k]
                     for ix in range(nx):
                         tmp[iy, ix] += w * a[iz, yy, ix]
-        for iy in range(ny):
-            for ix in range(nx):
-                acc = np.float32(0.0)
-                for k in range(wx.shape[0]):
-                    xx = ix + k - rx
-                    if 0 <= xx < nx:
-                        acc += wx[k] * tmp[iy, xx]
-                out[iz, iy, ix] = acc
+        _filter_rows_x(tmp, wx, rx, out[iz])
     return out
 
 
@@ -160,7 +162,7 @@ def envelope_z(re, im, wz, r0, r1, offset, scale):
                 if scale == 0.0:
                     out[r, iy, ix] = math.sqrt(p)
                 elif p > np.float32(1e-30):
-                    v = offset + scale * np.float32(10.0) * math.log10(p)
+                    v = offset + scale * _DB_PER_NEPER * math.log(p)  # 10 log10(p)
                     out[r, iy, ix] = min(max(v, np.float32(0.0)), np.float32(255.0))
                 else:
                     out[r, iy, ix] = 0.0

@@ -35,9 +35,31 @@ _TWO_PI = 2.0 * math.pi
 
 @numba.njit(inline="always", cache=True)
 def _f(tab, k, iz, j, t, f):
-    a = tab[k, iz, j] * (1.0 - t) + tab[k, iz + 1, j] * t
-    b = tab[k, iz, j + 1] * (1.0 - t) + tab[k, iz + 1, j + 1] * t
+    # t == 0 reads one row: what grids use, with rows interpolated once per slice
+    # (the same numbers as the formula, which gives tab * 1 + next * 0 there).
+    if t == 0.0:
+        a = np.float64(tab[k, iz, j])
+        b = np.float64(tab[k, iz, j + 1])
+    else:
+        a = tab[k, iz, j] * (1.0 - t) + tab[k, iz + 1, j] * t
+        b = tab[k, iz, j + 1] * (1.0 - t) + tab[k, iz + 1, j + 1] * t
     return a * (1.0 - f) + b * f
+
+
+@numba.njit(inline="always", cache=True)
+def _zv(zt, k, iz, t):
+    if t == 0.0:
+        return np.float64(zt[k, iz])
+    return zt[k, iz] * (1.0 - t) + zt[k, iz + 1] * t
+
+
+@numba.njit(inline="always", cache=True)
+def _zpos(z, nz, c):
+    """Table row and weight of the next row at ``z`` mm."""
+    s = z / c[C_DZ]
+    iz = min(max(int(math.floor(s)), 0), nz - 2)
+    t = min(max(s - iz, 0.0), 1.0)
+    return iz, t
 
 
 @numba.njit(inline="always", cache=True)
@@ -56,13 +78,15 @@ def _striated(code, d, z, cos_a, sin_a, c, jitter, present):
 @numba.njit(inline="always", cache=True)
 def classify(z, y, x, tab, zt, c):
     """Tissue code (uint8) at the point (z, y, x) in mm of the subject frame."""
-    nz = tab.shape[1]
-    s = z / c[C_DZ]
-    iz = int(math.floor(s))
-    iz = min(max(iz, 0), nz - 2)
-    t = min(max(s - iz, 0.0), 1.0)
-    yc = zt[YC, iz] * (1.0 - t) + zt[YC, iz + 1] * t
-    xc = zt[XC, iz] * (1.0 - t) + zt[XC, iz + 1] * t
+    iz, t = _zpos(z, tab.shape[1], c)
+    return classify_at(z, y, x, iz, t, tab, zt, c)
+
+
+@numba.njit(inline="always", cache=True)
+def classify_at(z, y, x, iz, t, tab, zt, c):
+    """:func:`classify` with the table row ``iz`` and weight ``t`` of the next row given."""
+    yc = _zv(zt, YC, iz, t)
+    xc = _zv(zt, XC, iz, t)
     dy = y - yc
     dx = (x - xc) * c[C_MIRROR]
     rho = math.sqrt(dy * dy + dx * dx)
@@ -84,9 +108,9 @@ def classify(z, y, x, tab, zt, c):
         if rho >= r_core:
             return np.uint8(T.FASCIA)
         for b in (TIB_Y, FIB_Y):
-            by = zt[b, iz] * (1.0 - t) + zt[b, iz + 1] * t
-            bx = zt[b + 1, iz] * (1.0 - t) + zt[b + 1, iz + 1] * t
-            br = zt[b + 2, iz] * (1.0 - t) + zt[b + 2, iz + 1] * t
+            by = _zv(zt, b, iz, t)
+            bx = _zv(zt, b + 1, iz, t)
+            br = _zv(zt, b + 2, iz, t)
             ey = dy - by
             ex = dx - bx
             if ey * ey + ex * ex < br * br:
@@ -107,7 +131,7 @@ def classify(z, y, x, tab, zt, c):
     if rho >= r_gas:
         return np.uint8(T.FASCIA)
     if rho >= _f(tab, R_APO, iz, j, t, f):
-        sep = zt[SEP, iz] * (1.0 - t) + zt[SEP, iz + 1] * t
+        sep = _zv(zt, SEP, iz, t)
         if abs(rho * (theta - sep)) < c[C_GAP]:
             return np.uint8(T.APONEUROSIS)
         if theta > sep:
@@ -131,6 +155,24 @@ def classify_points(points, tab, zt, c):
 
 
 @numba.njit(parallel=True, cache=True)
+def _slice_rows(z0, nz, sz, tab, zt, c):
+    """The tables interpolated to the z of each slice (float64, one row each), computed
+    exactly as :func:`_f` and :func:`_zv` interpolate between rows."""
+    nf, ntab, nt1 = tab.shape
+    rows = np.empty((nz, nf, 1, nt1), np.float64)
+    zrows = np.empty((nz, zt.shape[0], 1), np.float64)
+    for iz in numba.prange(nz):
+        z = np.float32((z0 + iz + 0.5) * sz)
+        it, t = _zpos(z, ntab, c)
+        for k in range(nf):
+            for j in range(nt1):
+                rows[iz, k, 0, j] = tab[k, it, j] * (1.0 - t) + tab[k, it + 1, j] * t
+        for k in range(zt.shape[0]):
+            zrows[iz, k, 0] = zt[k, it] * (1.0 - t) + zt[k, it + 1] * t
+    return rows, zrows
+
+
+@numba.njit(parallel=True, cache=True)
 def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c, rmax):
     """Tissue codes of the voxel centres ((i + 0.5) * spacing) of rows z0..z0+nz.
 
@@ -139,17 +181,15 @@ def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c, rmax):
     """
     out = np.zeros((nz, ny, nx), np.uint8)
     sz, sy, sx = spacing[0], spacing[1], spacing[2]
-    ntab = tab.shape[1]
+    rows, zrows = _slice_rows(z0, nz, sz, tab, zt, c)
     for k in numba.prange(nz * ny):
         iz = k // ny
         iy = k - iz * ny
         z = np.float32((z0 + iz + 0.5) * sz)
         y = np.float32((iy + 0.5) * sy)
-        s = z / c[C_DZ]
-        it = min(max(int(math.floor(s)), 0), ntab - 2)
-        t = min(max(s - it, 0.0), 1.0)
-        yc = zt[YC, it] * (1.0 - t) + zt[YC, it + 1] * t
-        xc = zt[XC, it] * (1.0 - t) + zt[XC, it + 1] * t
+        it, _ = _zpos(z, tab.shape[1], c)
+        row, zrow = rows[iz], zrows[iz]
+        yc, xc = zrow[YC, 0], zrow[XC, 0]
         rm = max(rmax[it], rmax[it + 1]) + 0.01
         dy = y - yc
         if abs(dy) >= rm:
@@ -158,5 +198,6 @@ def classify_grid(z0, nz, ny, nx, spacing, tab, zt, c, rmax):
         lo = max(int(math.floor((xc - hw) / sx - 0.5)), 0)
         hi = min(int(math.ceil((xc + hw) / sx - 0.5)) + 1, nx)
         for ix in range(lo, hi):
-            out[iz, iy, ix] = classify(z, y, np.float32((ix + 0.5) * sx), tab, zt, c)
+            out[iz, iy, ix] = classify_at(z, y, np.float32((ix + 0.5) * sx), 0, 0.0, row, zrow,
+                                          c)
     return out

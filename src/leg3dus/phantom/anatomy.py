@@ -157,7 +157,7 @@ class Anatomy:
         fat = np.maximum(fat, 1.5)
         skin = p.skin_mm * (1.0 + 0.1 * rnd.field(2, 3))
 
-        tab = np.empty((K.N_FIELDS, nz, N_THETA + 1), np.float64)
+        tab = np.empty((K.N_FIELDS, nz, N_THETA + 1), np.float32)
         tab[K.R_CORE] = r_core
         tab[K.R_DFASCIA] = r_core + t_dfascia
         tab[K.R_SOL] = tab[K.R_DFASCIA] + t_sol

@@ -103,11 +103,11 @@ def _gauss_table() -> np.ndarray:
 
 
 def gaussian_taps(sigma_vox: float, power: bool) -> np.ndarray:
-    """Gaussian FIR taps (float32) out to 3 sigma; normalised to unit energy
+    """Gaussian FIR taps (float32) out to 2.5 sigma; normalised to unit energy
     (``power=True``, a PSF that keeps speckle power) or unit sum (a smoothing filter)."""
     if sigma_vox < 0.2:
         return np.ones(1, np.float32)
-    r = int(math.ceil(3.0 * sigma_vox))
+    r = int(math.ceil(2.5 * sigma_vox))
     x = np.arange(-r, r + 1, dtype=np.float64)
     w = np.exp(-0.5 * (x / sigma_vox) ** 2)
     w /= math.sqrt(np.sum(w * w)) if power else np.sum(w)

@@ -54,12 +54,17 @@ def _areas(tab: np.ndarray, sep: np.ndarray, gap: float) -> dict[str, np.ndarray
 
 def integrate_volumes(tab: np.ndarray, zt: np.ndarray, c: np.ndarray) -> dict[str, float]:
     """Volumes (cm3) of SOL, GM and GL from the tables of an :class:`Anatomy`."""
-    tab64 = tab.astype(np.float64)
+    tab64 = np.zeros((K.N_FIELDS,) + tab.shape[1:], np.float64)
+    for k in (K.R_GAS, K.R_APO, K.R_SOL, K.R_DFASCIA):  # the only surfaces needed
+        tab64[k] = tab[k]
     sep = zt[K.SEP].astype(np.float64)
     gap = float(c[K.C_GAP])
     dz = float(c[K.C_DZ])
     at_rows = _areas(tab64, sep, gap)
-    mid = _areas(0.5 * (tab64[:, 1:] + tab64[:, :-1]), 0.5 * (sep[1:] + sep[:-1]), gap)
+    mid_tab = np.zeros((K.N_FIELDS, tab.shape[1] - 1, tab.shape[2]), np.float64)
+    for k in (K.R_GAS, K.R_APO, K.R_SOL, K.R_DFASCIA):
+        mid_tab[k] = 0.5 * (tab64[k, 1:] + tab64[k, :-1])
+    mid = _areas(mid_tab, 0.5 * (sep[1:] + sep[:-1]), gap)
     out = {}
     for name in ("SOL", "GM", "GL"):
         a = at_rows[name]
