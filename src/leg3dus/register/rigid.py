@@ -102,10 +102,16 @@ def _initial(init, fixed: Level, moving: Level) -> sitk.Euler3DTransform:
         t.SetCenter(c_f.tolist())
         t.SetTranslation((c_m - c_f).tolist())
         return t
-    f = sitk.Mask(fixed.image, fixed.mask)
-    m = sitk.Mask(moving.image, moving.mask)
+    f = sitk.Mask(fixed.image, _on_grid(fixed.mask, fixed.image))
+    m = sitk.Mask(moving.image, _on_grid(moving.mask, moving.image))
     return sitk.Euler3DTransform(sitk.CenteredTransformInitializer(
         f, m, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS))
+
+
+def _on_grid(mask: sitk.Image, image: sitk.Image) -> sitk.Image:
+    if mask.GetSize() == image.GetSize() and mask.GetSpacing() == image.GetSpacing():
+        return mask
+    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
 
 
 def _mask_center(level: Level) -> list[float]:
@@ -160,9 +166,10 @@ def register_rigid(
     iterations
         Maximum gradient-descent iterations per level.
     search_mm
-        Before the coarsest level's descent, try every translation on a grid of that
-        level's voxel size within +-``search_mm`` of the initial one and start from the
-        best (0: no search). This widens the capture range beyond local optima.
+        Before the coarsest level's descent, try every translation on a grid (that
+        level's voxel size, or ``search_mm / 3`` if coarser) within +-``search_mm`` of the
+        initial one and start from the best (0: no search). This widens the capture
+        range beyond local optima.
     min_overlap
         Smallest accepted fraction of the fixed scanned region that maps into the moving
         one, before and after registration.
@@ -291,7 +298,8 @@ def _evaluate(fl, ml, transform, metric, samples, bins, seed) -> float:
 
 def _search_translation(fl, ml, transform, metric, samples, bins, search_mm, seed):
     reg, _ = _metric_method(fl, ml, metric, min(samples, 20_000), bins, seed)
-    step = fl.spacing_mm
+    # At most 7 positions per axis (343 in all), at least one level voxel apart.
+    step = max(fl.spacing_mm, search_mm / 3.0)
     n = max(1, int(round(search_mm / step)))
     reg.SetOptimizerAsExhaustive([0, 0, 0, n, n, n], stepLength=step)
     reg.SetOptimizerScales([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
