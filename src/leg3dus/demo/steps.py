@@ -340,7 +340,8 @@ def report(ctx: Context) -> str:
         except Skip:
             predictions = None
     path = ctx["out"] / "report.html"
-    result = make_report(data, path, predictions=predictions, max_figures=3,
+    result = make_report(data, path, predictions=predictions,
+                         max_figures=ctx["settings"].report_figures,
                          meshes_dir=ctx["out"] / "meshes", mesh_step=2,
                          title="leg3dus demo report")
     ctx["report"] = path

@@ -80,7 +80,8 @@ def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
     evals = [r.value for r in results if r.ok]
     errors = [f"{r.item[0].key}: {r.error}" for r in results if not r.ok]
     missing = [s.key for s in subjects if s.key not in pred_paths]
-    parts = [H.paragraph(f"{len(evals)} predictions evaluated against their labels"
+    plural = "s" if len(evals) != 1 else ""
+    parts = [H.paragraph(f"{len(evals)} prediction{plural} evaluated against their labels"
                          + (f"; no prediction for {', '.join(missing)}" if missing else "")
                          + ".")]
     parts += [H.paragraph(f"Not evaluated: {e}") for e in errors]

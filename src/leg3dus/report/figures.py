@@ -182,7 +182,11 @@ def profile_figure(profiles: dict[str, list[tuple[np.ndarray, np.ndarray]]],
         resampled = []
         for pos, csa in curves:
             ax.plot(pos, csa, color=colour, alpha=0.45, linewidth=0.9)
-            resampled.append(np.interp(grid, pos, csa, left=0.0, right=0.0))
+            # Outside the muscle the area is 0, but a muscle reaching an end of the leg
+            # extent keeps its end value up to 0 % / 100 % (slice centres lie inside).
+            left = csa[0] if pos[0] <= grid[1] else 0.0
+            right = csa[-1] if pos[-1] >= grid[-2] else 0.0
+            resampled.append(np.interp(grid, pos, csa, left=left, right=right))
         if len(resampled) > 1:
             ax.plot(grid, np.mean(resampled, axis=0), color="black", linewidth=1.8,
                     label=f"mean of {len(resampled)}")
