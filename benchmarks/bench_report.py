@@ -61,14 +61,18 @@ def main(argv=None) -> None:
     labels = timed("read labels", read_volume, subject.label)
     print(f"grid {labels.shape} at {labels.spacing} mm")
     timed("morphology (leg3dus.morphology.measure)", measure, labels)
-    timed("slice figure + PNG", lambda: png_bytes(slice_figure(image.array, labels.array,
-                                                                labels.spacing)))
-    step = int(np.ceil(max(labels.shape) / 160))
-    small = labels.array[::step, ::step, ::step]
-    timed("3D picture (meshes at 1/%d) + PNG" % step, lambda: png_bytes(render_meshes(
-        label_meshes(small, tuple(s * step for s in labels.spacing), physical=False,
-                     smooth_sigma=1.0))))
+    def slices(img, lab):
+        return png_bytes(slice_figure(img, lab.array, lab.spacing))
+
+    def picture(lab, step):
+        small = lab.array[::step, ::step, ::step]
+        return png_bytes(render_meshes(label_meshes(
+            small, tuple(s * step for s in lab.spacing), physical=False, smooth_sigma=1.0)))
+
+    timed("slice figure + PNG", slices, image.array, labels)
     del image
+    step = int(np.ceil(max(labels.shape) / 160))
+    timed(f"3D picture (meshes at 1/{step}) + PNG", picture, labels, step)
     for s in (2, 1):
         meshes = timed(f"meshes of 3 muscles, step {s} (leg3dus, cropped)", label_meshes,
                        labels.array, labels.spacing, step_size=s)
