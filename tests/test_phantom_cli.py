@@ -104,3 +104,11 @@ def test_split_counts_follow_the_fractions():
     assert Counter(assign_splits(44)) == {"train": 30, "val": 7, "test": 7}
     assert Counter(assign_splits(20, (0.5, 0.25, 0.25))) == {"train": 10, "val": 5, "test": 5}
     assert assign_splits(3, seed=1) == ["train"] * 3
+
+
+def test_figures_command_writes_a_png(tmp_path):
+    from leg3dus.phantom.figures import main
+
+    main([str(tmp_path), "--subjects", "1", "--spacing", "2.5"])
+    png = tmp_path / "phantom_P001.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
