@@ -27,6 +27,10 @@ def _loop(ctx: Context, items, description: str):
     return ctx["progress"](items, total=len(items), description=description)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _fmt_muscles(values: dict, spec: str = ".3f") -> str:
     return ", ".join(f"{k} {format(v, spec)}" for k, v in values.items())
 
@@ -199,7 +203,7 @@ def propagate(ctx: Context) -> str:
     note = "" if np.isfinite(_mean(results["sdf"], "dice")) else (
         " (Dice needs leg3dus.metrics, not in this installation)")
     ctx["propagation"] = results
-    return (f"filled {len(annotations)} sparse label volumes to dense 3D labels against the "
+    return (f"filled {_n(len(annotations), 'sparse label volume')} to dense 3D labels; against the "
             f"phantom truth: {'; '.join(parts)}{note}")
 
 
@@ -277,8 +281,8 @@ def predict(ctx: Context) -> str:
         write_volume(labels, subject_folder(pred_dir, sub.split, sub.id) / "masksX1.mha")
     ctx["predictions"] = pred_dir
     ctx["predicted"] = subjects
-    return (f"segmented {len(subjects)} held-out volumes ({', '.join(x.id for x in subjects)}) "
-            f"into {pred_dir}")
+    return (f"segmented {_n(len(subjects), 'held-out volume')} "
+            f"({', '.join(x.id for x in subjects)}) into {pred_dir}")
 
 
 def evaluate(ctx: Context) -> str:
@@ -297,7 +301,7 @@ def evaluate(ctx: Context) -> str:
             for m in lab.MUSCLES}
     hd95 = {m.name: float(np.mean([r["metrics"][m.name]["hd95"] for r in rows]))
             for m in lab.MUSCLES}
-    return (f"scored {len(rows)} predictions against their labels: mean Dice "
+    return (f"scored {_n(len(rows), 'prediction')} against their labels: mean Dice "
             f"{_fmt_muscles(dice)}; mean HD95 {_fmt_muscles(hd95, '.1f')} mm; "
             f"table in evaluation.json")
 
@@ -345,7 +349,7 @@ def report(ctx: Context) -> str:
                          meshes_dir=ctx["out"] / "meshes", mesh_step=2,
                          title="leg3dus demo report")
     ctx["report"] = path
-    evaluated = (f", evaluation of {len(result.evaluation)} predictions"
+    evaluated = (f", evaluation of {_n(len(result.evaluation), 'prediction')}"
                  if result.evaluation else "")
     return (f"wrote {path} ({result.subjects} subjects, {result.figures} figures"
             f"{evaluated}) and {len(result.meshes)} surface meshes in {ctx['out'] / 'meshes'}")
