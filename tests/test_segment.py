@@ -304,3 +304,10 @@ def test_augmentation_moves_image_and_labels_together(kind):
         assert np.median(inside) > np.median(other)
     moved = np.mean(y != classes)
     assert 0 < moved < 0.2
+
+
+def test_missing_seg_extra_is_one_clear_line(cli, seg_data, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    result = cli("train", seg_data, "--model", "2d", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "pip install 'leg3dus[seg]'" in result.stderr
+    assert not (tmp_path / "r").exists()
