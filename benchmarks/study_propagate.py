@@ -99,8 +99,8 @@ def run(args) -> list[dict]:
 
 def summarise(rows: list[dict]) -> str:
     """Markdown table: mean over subjects per spacing, method and muscle."""
-    lines = ["| every (mm) | method | muscle | Dice | HD95 mm | volume error % | abs vol. err. % |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| every (mm) | method | muscle | n | Dice | HD95 mm | volume error % | "
+             "abs vol. err. % |", "|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["every"], r["method"], r["muscle"]) for r in rows},
                   key=lambda k: (k[0], list(METHOD_OPTIONS).index(k[1]),
                                  [m.name for m in MUSCLES].index(k[2])))
@@ -110,9 +110,31 @@ def summarise(rows: list[dict]) -> str:
         dice = np.array([float(r["dice"]) for r in sel])
         hd = np.array([float(r["hd95_mm"]) for r in sel])
         ve = np.array([float(r["volume_error_percent"]) for r in sel])
-        lines.append(f"| {every} ({sel[0]['every_mm']:.2f}) | {method} | {muscle} | "
+        lines.append(f"| {every} ({sel[0]['every_mm']:.2f}) | {method} | {muscle} | {len(sel)} | "
                      f"{dice.mean():.3f} ± {dice.std():.3f} | {hd.mean():.2f} | "
                      f"{ve.mean():+.1f} ± {ve.std():.1f} | {np.abs(ve).mean():.1f} |")
+    return "\n".join(lines)
+
+
+def summarise_compact(rows: list[dict]) -> str:
+    """Markdown table, one row per spacing and method, muscles side by side (means)."""
+    names = [m.name for m in MUSCLES]
+    lines = ["| every | mm | method | n | Dice " + "/".join(names) + " | volume error % "
+             + "/".join(names) + " | HD95 mm " + "/".join(names) + " |",
+             "|---|---|---|---|---|---|---|"]
+    for every, method in sorted({(r["every"], r["method"]) for r in rows},
+                                key=lambda k: (k[0], list(METHOD_OPTIONS).index(k[1]))):
+        cell = {n: [r for r in rows if (r["every"], r["method"], r["muscle"]) ==
+                    (every, method, n)] for n in names}
+
+        def mean(key, n, fmt, cell=cell):
+            return format(np.mean([float(r[key]) for r in cell[n]]), fmt)
+
+        lines.append(
+            f"| {every} | {cell[names[0]][0]['every_mm']:.2f} | {method} | "
+            f"{len(cell[names[0]])} | " + "/".join(mean("dice", n, ".3f") for n in names)
+            + " | " + "/".join(mean("volume_error_percent", n, "+.1f") for n in names)
+            + " | " + "/".join(mean("hd95_mm", n, ".2f") for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -132,21 +154,28 @@ def main(argv=None) -> int:
                     help=f"comma-separated, from {', '.join(METHOD_OPTIONS)}")
     ap.add_argument("--jitter", type=float, default=0.0, help="annotator jitter in mm (0)")
     ap.add_argument("--margin", type=int, default=8, help="crop margin in voxels (8)")
-    ap.add_argument("--csv", type=Path, default=Path("benchmarks/_data/study_propagate.csv"))
+    ap.add_argument("--csv", type=Path, nargs="+",
+                    default=[Path("benchmarks/_data/study_propagate.csv")],
+                    help="CSV written (first one), or CSVs read with --from-csv")
+    ap.add_argument("--compact", action="store_true",
+                    help="summary with one row per spacing and method")
     ap.add_argument("--from-csv", action="store_true", help="only summarise an existing CSV")
     args = ap.parse_args(argv)
     bad = [m for m in args.methods if m not in METHOD_OPTIONS]
     if bad:
         ap.error(f"unknown method(s) {bad}")
     if args.from_csv:
-        with open(args.csv) as fh:
-            rows = list(csv.DictReader(fh))
+        rows = []
+        for path in args.csv:
+            with open(path) as fh:
+                rows.extend(csv.DictReader(fh))
         for r in rows:
             r["every"] = int(r["every"])
             r["every_mm"] = float(r["every_mm"])
     else:
+        args.csv = args.csv[0]
         rows = run(args)
-    print(summarise(rows))
+    print(summarise_compact(rows) if args.compact else summarise(rows))
     return 0
 
 

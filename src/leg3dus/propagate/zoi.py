@@ -114,12 +114,13 @@ def _zero_order(lab, idx, values, one_side, equal_area):
     """Per-label zero-order indicators packed as bits (bit i: ``values[i]``), in a box.
 
     Returns ((z, y, x) start of the box, its bit array) and per label index its 3D box
-    relative to the box; ({}, None) when no annotated slice holds a label.
+    relative to the box; (None, {}) when no annotated slice holds a label.
     """
     # In-plane box of each label over its annotated slices.
     per_label = {}
+    drawn = lab[idx]
     for i, v in enumerate(values):
-        masks = lab[idx] == v
+        masks = drawn == v
         box = bbox_2d(masks)
         if box is None:
             continue
