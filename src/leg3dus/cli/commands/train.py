@@ -49,7 +49,10 @@ def train(
 
     Example: leg3dus train phantom --model 2d --out runs/p2d --time-limit 14m
     """
+    from ...segment import require_seg
     from ...segment.config import load_config
+
+    require_seg()
     from ...segment.models import KINDS
 
     if model not in KINDS:
