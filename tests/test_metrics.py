@@ -201,3 +201,24 @@ def test_matches_deepmind_surface_distance():
                     sdm.compute_surface_dice_at_tolerance(ref, 1.0)]
         got = [hausdorff(sd), hausdorff_percentile(sd, 95), *directed_means(sd), nsd(sd, 1.0)]
         assert np.allclose(got, expected, rtol=1e-10)
+
+
+def test_far_outlier_and_bounded_search_are_exact():
+    from leg3dus.metrics._kernels import nearest_distances
+
+    # An outlier 60 voxels away is beyond the ring search: the k-d tree settles it.
+    mask = np.zeros((80, 20, 20), bool)
+    mask[5:12, 5:12, 5:12] = True
+    pred = mask.copy()
+    pred[75, 10, 10] = True
+    spacing = (0.5, 0.3, 0.4)
+    sd = surface_distances(pred, mask, spacing)
+    d = cdist(surfel_corners_bruteforce(pred) * spacing, surfel_corners_bruteforce(mask) * spacing)
+    assert hausdorff(sd) == pytest.approx(d.min(1).max(), rel=1e-12)
+    rng = np.random.default_rng(2)
+    q = rng.integers(-40, 80, (500, 3)).astype(np.int32)
+    p = rng.integers(0, 40, (60, 3)).astype(np.int32)
+    ref = cdist(q * spacing, p * spacing).min(1)
+    got = nearest_distances(q, p, spacing, max_mm=3.0)
+    assert np.array_equal(got <= 3.0, ref <= 3.0)
+    assert np.allclose(got[ref <= 3.0], ref[ref <= 3.0], rtol=1e-12)

@@ -188,11 +188,13 @@ def _scan_cell(q, points, order, starts, cid, s2, best):
 
 
 @numba.njit(cache=True, parallel=True)
-def nearest_distances(queries, points, spacing, cell):
+def ring_search(queries, points, spacing, cell, max_rings):
     """Euclidean distance (mm) from each query to the nearest of ``points``; both are
-    integer (z, y, x) grid indices, ``spacing`` in mm. Exact: the points are bucketed in
-    cubic cells of ``cell`` indices and each query scans rings of cells outwards until
-    no unvisited cell can hold a nearer point. ``inf`` when there are no points."""
+    integer (z, y, x) grid indices, ``spacing`` in mm. The points are bucketed in cubic
+    cells of ``cell`` indices and each query scans rings of cells outwards until no
+    unvisited cell can hold a nearer point, or until ``max_rings`` rings: a query not
+    settled by then gets minus the nearest distance found so far (-inf if none).
+    ``inf`` for every query when there are no points."""
     out = np.empty(len(queries), np.float64)
     if len(points) == 0:
         out[:] = np.inf
@@ -207,36 +209,60 @@ def nearest_distances(queries, points, spacing, cell):
     smin = spacing.min()
     for k in numba.prange(len(queries)):
         q = queries[k]
-        qc = np.empty(3, np.int64)
-        r0 = 0
-        for a in range(3):
-            qc[a] = (q[a] - origin[a]) // cell
-            gap = max(-qc[a], qc[a] - dims[a] + 1, 0)
-            r0 = max(r0, gap)
+        q0 = (q[0] - origin[0]) // cell
+        q1 = (q[1] - origin[1]) // cell
+        q2 = (q[2] - origin[2]) // cell
+        r = max(-q0, q0 - dims[0] + 1, -q1, q1 - dims[1] + 1, -q2, q2 - dims[2] + 1, 0)
+        r_end = r + max_rings
         best = np.inf
-        r = r0
-        while True:
+        settled = False
+        while r <= r_end:
             if r >= 1:
                 bound = ((r - 1) * cell + 1) * smin
                 if best <= bound * bound:
+                    settled = True
                     break
-            lo0, hi0 = max(qc[0] - r, 0), min(qc[0] + r, dims[0] - 1)
-            lo1, hi1 = max(qc[1] - r, 0), min(qc[1] + r, dims[1] - 1)
-            lo2, hi2 = max(qc[2] - r, 0), min(qc[2] + r, dims[2] - 1)
-            if lo0 > hi0 or lo1 > hi1 or lo2 > hi2:
-                break
+            lo0, hi0 = max(q0 - r, 0), min(q0 + r, dims[0] - 1)
+            lo1, hi1 = max(q1 - r, 0), min(q1 + r, dims[1] - 1)
+            lo2, hi2 = max(q2 - r, 0), min(q2 + r, dims[2] - 1)
             for c0 in range(lo0, hi0 + 1):
-                edge0 = abs(c0 - qc[0]) == r
+                edge0 = abs(c0 - q0) == r
                 for c1 in range(lo1, hi1 + 1):
-                    if edge0 or abs(c1 - qc[1]) == r:
+                    if edge0 or abs(c1 - q1) == r:
                         for c2 in range(lo2, hi2 + 1):
                             cid = (c0 * dims[1] + c1) * dims[2] + c2
                             best = _scan_cell(q, points, order, starts, cid, s2, best)
                     else:
-                        for c2 in (qc[2] - r, qc[2] + r):
+                        for c2 in (q2 - r, q2 + r):
                             if lo2 <= c2 <= hi2:
                                 cid = (c0 * dims[1] + c1) * dims[2] + c2
                                 best = _scan_cell(q, points, order, starts, cid, s2, best)
             r += 1
-        out[k] = np.sqrt(best)
+        if not settled:
+            bound = ((r - 1) * cell + 1) * smin
+            settled = best <= bound * bound
+        out[k] = np.sqrt(best) if settled else -np.sqrt(best)
+    return out
+
+
+def nearest_distances(queries, points, spacing, cell=4, max_rings=3, max_mm=None):
+    """Exact distance (mm) from each query to the nearest point: a ring search over
+    bucketed points settles the near queries; the few far ones (an outlier, a missed
+    part) go to a k-d tree. With ``max_mm``, far queries get ``inf`` instead (enough to
+    know that they lie farther than ``max_mm``)."""
+    spacing = np.asarray(spacing, np.float64)
+    if max_mm is not None:
+        max_rings = int(np.ceil(max_mm / (cell * spacing.min()))) + 1
+    out = ring_search(queries, points, spacing, cell, max_rings)
+    far = out < 0
+    if max_mm is not None:
+        # Unsettled queries with nothing found within max_mm lie farther than max_mm.
+        beyond = far & (-out > max_mm)
+        out[beyond] = np.inf
+        far &= ~beyond
+    if far.any():
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(points * spacing, balanced_tree=False, compact_nodes=False)
+        out[far] = tree.query(queries[far] * spacing)[0]
     return out

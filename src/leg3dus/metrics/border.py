@@ -129,8 +129,8 @@ def distinct_mask(sd: SurfaceDistances, spacing, image: np.ndarray | None = None
         distinct |= grad >= options.gradient_threshold
     if options.rule in ("either", "aponeurosis") and other_points is not None \
             and len(other_points):
-        d = _kernels.nearest_distances(sd.truth_points, other_points,
-                                       np.asarray(spacing, np.float64), 4)
+        d = _kernels.nearest_distances(sd.truth_points, other_points, spacing,
+                                       max_mm=options.aponeurosis_mm)
         distinct |= d <= options.aponeurosis_mm
     return distinct
 
