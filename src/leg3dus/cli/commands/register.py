@@ -49,7 +49,7 @@ def register(
                                    help="Let never-scanned voxels (value 0) count too."),
     levels: str = typer.Option("4,2,1,0.6", "--levels",
                                help="Pyramid voxel sizes in mm, coarse to fine."),
-    samples: int = typer.Option(100_000, "--samples", min=1000,
+    samples: int = typer.Option(50_000, "--samples", min=1000,
                                 help="Random metric samples per level."),
     iterations: int = typer.Option(200, "--iterations", min=1, help="Iterations per level."),
     search_mm: float = typer.Option(12.0, "--search-mm", min=0.0,
