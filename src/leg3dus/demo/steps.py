@@ -261,7 +261,7 @@ def train(ctx: Context) -> str:
     ctx["model"] = summary["model"]
     ctx["train"] = summary
     dice = summary.get("best_dice") or {}
-    return (f"trained a {s.model} network for {summary['epochs']} epochs in "
+    return (f"trained a {s.model} network for {_n(summary['epochs'], 'epoch')} in "
             f"{summary['seconds']:.0f} s on {summary['device']} (stopped by "
             f"{summary['stopped_by']}); best validation Dice {_fmt_muscles(dice)}; "
             f"model {summary['model']}")
