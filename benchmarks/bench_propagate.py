@@ -23,7 +23,7 @@ from _propagate_metrics import label_metrics  # noqa: E402
 
 from leg3dus.labels import MUSCLES  # noqa: E402
 from leg3dus.phantom.annotations import sparse_annotations  # noqa: E402
-from leg3dus.propagate import propagate  # noqa: E402
+from leg3dus.propagate import morph, propagate  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -55,11 +55,8 @@ def main(argv=None) -> int:
 
     runs = [("sdf", {}), ("sdf+align", {"align": True}), ("zoi", {"sigma": args.sigma})]
     if not args.no_itk:
-        t = time.perf_counter()
-        import itk  # noqa: F401 - loading ITK's wrappers takes seconds; not counted
-
-        _ = itk.MorphologicalContourInterpolator
-        print(f"(ITK import: {time.perf_counter() - t:.1f} s, not counted)")
+        # ITK runs in its own process (see leg3dus.propagate.morph); only the time of its
+        # filter counts, not the process start, ITK's import or the array transfer.
         runs.append(("morph (ITK)", {}))
     values = [m.value for m in MUSCLES]
     rows = {}
@@ -69,7 +66,12 @@ def main(argv=None) -> int:
         for _ in range(args.repeat):
             t = time.perf_counter()
             out = propagate(sparse, method, spacing=truth.spacing, annotated=idx, **opts)
-            best = min(best, time.perf_counter() - t)
+            took = time.perf_counter() - t
+            if method == "morph":
+                print(f"  (ITK process in all: {took:.1f} s; its filter: "
+                      f"{morph.last_filter_seconds:.1f} s)")
+                took = morph.last_filter_seconds
+            best = min(best, took)
         rows[name] = (best, label_metrics(out, truth.array, truth.spacing, values))
         print(f"  {name}: {best:.1f} s", flush=True)
         del out

@@ -1,30 +1,60 @@
 """Morphological contour interpolation with ITK (Zukić et al., Insight Journal 2016).
 
 A thin wrapper over ``itk.MorphologicalContourInterpolator`` from the
-itk-morphologicalcontourinterpolation package (the ``interp`` extra), imported only when
-called. The labels are cropped to the bounding box of the annotations first; ITK is told
-which slices are annotated, so a listed slice without a muscle ends that muscle. ITK
+itk-morphologicalcontourinterpolation package (the ``interp`` extra). ITK runs in a
+separate process (:mod:`._itk_morph_worker`): its libraries and SimpleITK's cannot share
+one process without corrupting the heap. The labels are cropped to the bounding box of
+the annotations first; ITK is told which slices are annotated, so a listed slice without a muscle ends that muscle. ITK
 writes one label per voxel; annotated slices are returned as drawn.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import OptionError
 from .common import bbox_2d, check_axis, check_sparse, moved_spacing
 
+_WORKER = Path(__file__).with_name("_itk_morph_worker.py")
 
-def _itk():
+#: Seconds ITK's filter itself took in the last call (process start and I/O excluded).
+last_filter_seconds: float | None = None
+
+
+def _check_itk() -> None:
     try:
-        import itk
-
-        return itk, itk.MorphologicalContourInterpolator
-    except (ImportError, AttributeError):
+        found = importlib.util.find_spec("itk") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
         raise OptionError("method 'morph' needs ITK's morphological contour interpolation: "
-                          "pip install 'leg3dus[interp]'") from None
+                          "pip install 'leg3dus[interp]'")
+
+
+def _run_itk(crop: np.ndarray, params: dict) -> np.ndarray:
+    global last_filter_seconds
+    with tempfile.TemporaryDirectory(prefix="leg3dus-morph-") as tmp:
+        src, dst, cfg = Path(tmp, "in.npy"), Path(tmp, "out.npy"), Path(tmp, "params.json")
+        np.save(src, crop)
+        cfg.write_text(json.dumps(params))
+        done = subprocess.run([sys.executable, str(_WORKER), str(src), str(dst), str(cfg)],
+                              capture_output=True, text=True)
+        if done.returncode != 0 or not dst.exists():
+            lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+            if any("No module named 'itk'" in ln for ln in lines):
+                _check_itk()
+            raise RuntimeError("ITK's morphological contour interpolation failed: "
+                               + (lines[-1] if lines else f"exit code {done.returncode}"))
+        last_filter_seconds = json.loads(done.stdout.strip().splitlines()[-1])["filter_seconds"]
+        return np.load(dst)
 
 
 def morph_interpolate(
@@ -67,7 +97,7 @@ def morph_interpolate(
     """
     axis = check_axis(axis)
     idx, values = check_sparse(labels, annotated, axis)
-    itk, interpolator = _itk()
+    _check_itk()
     lab = np.moveaxis(labels, axis, 0)
     sp = moved_spacing(spacing, axis)
     out = np.zeros_like(labels)
@@ -78,20 +108,12 @@ def morph_interpolate(
         return out
     z0, z1 = int(idx[0]), int(idx[-1]) + 1
     crop = np.ascontiguousarray(lab[z0:z1][(slice(None),) + plane], dtype=np.uint8)
-    image = itk.image_from_array(crop)
     # ITK indexes (x, y, z): the moved axis 0 of ``crop`` is ITK's axis 2.
-    image.SetSpacing([float(s) for s in sp[::-1]])
-    filt = interpolator.New(image)
-    filt.SetAxis(2)
-    filt.SetUseDistanceTransform(bool(use_distance_transform))
-    filt.SetUseBallStructuringElement(bool(ball))
-    filt.SetHeuristicAlignment(bool(heuristic_alignment))
-    filt.SetUseCustomSlicePositions(True)
-    rel = [int(k) - z0 for k in idx]
-    for v in values:
-        filt.SetLabeledSliceIndices(2, int(v), rel)
-    filt.Update()
-    result = itk.array_from_image(filt.GetOutput())
+    params = {"spacing_xyz": [float(s) for s in sp[::-1]],
+              "use_distance_transform": bool(use_distance_transform), "ball": bool(ball),
+              "heuristic_alignment": bool(heuristic_alignment),
+              "values": [int(v) for v in values], "slices": [int(k) - z0 for k in idx]}
+    result = _run_itk(crop, params)
     view[z0:z1][(slice(None),) + plane] = result.astype(labels.dtype, copy=False)
     view[idx] = lab[idx]
     return out
