@@ -4,8 +4,9 @@ A thin wrapper over ``itk.MorphologicalContourInterpolator`` from the
 itk-morphologicalcontourinterpolation package (the ``interp`` extra). ITK runs in a
 separate process (:mod:`._itk_morph_worker`): its libraries and SimpleITK's cannot share
 one process without corrupting the heap. The labels are cropped to the bounding box of
-the annotations first; ITK is told which slices are annotated, so a listed slice without a muscle ends that muscle. ITK
-writes one label per voxel; annotated slices are returned as drawn.
+the annotations first; ITK is told which slices are annotated, so a listed slice without
+a muscle ends that muscle. ITK writes one label per voxel; annotated slices are returned
+as drawn.
 """
 
 from __future__ import annotations
