@@ -1,12 +1,15 @@
 """Run ITK's MorphologicalContourInterpolator on one array, as a script in its own process.
 
-ITK's Python wrapping and SimpleITK each carry a copy of the ITK libraries; loaded into
-one process they corrupt the heap (the process aborts at exit). This file is therefore run
-by path (``python _itk_morph_worker.py IN.npy OUT.npy PARAMS.json``), so that it imports
-nothing of leg3dus and so no SimpleITK. It prints the seconds the filter took as JSON.
+A process that has run ITK's wrapped filter sometimes aborts while the interpreter tears
+down ("malloc_consolidate(): unaligned fastbin chunk detected"), more often when
+SimpleITK's own copy of the ITK libraries is loaded too. This file is therefore run by
+path (``python _itk_morph_worker.py IN.npy OUT.npy PARAMS.json``), so that it imports
+nothing of leg3dus, and it leaves with ``os._exit`` once its output is complete, skipping
+the teardown. It prints the seconds the filter took as JSON.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -31,8 +34,13 @@ def main(src: str, dst: str, params_path: str) -> None:
     start = time.perf_counter()
     filt.Update()
     seconds = time.perf_counter() - start
-    np.save(dst, itk.array_from_image(filt.GetOutput()))
-    print(json.dumps({"filter_seconds": seconds}))
+    tmp = dst + ".part.npy"
+    np.save(tmp, itk.array_from_image(filt.GetOutput()))
+    os.replace(tmp, dst)
+    print(json.dumps({"filter_seconds": seconds}), flush=True)
+    sys.stderr.flush()
+    # Leave before ITK's objects are released: the abort happens in that clean-up.
+    os._exit(0)
 
 
 if __name__ == "__main__":
