@@ -4,7 +4,7 @@ filling, and compare with a straightforward numpy/scipy implementation (vectoris
 pixel-to-nearest-voxel insertion + scipy normalised convolution) on a slab of the same
 input.
 
-Example: flock /tmp/leg3dus-heavy.lock python benchmarks/bench_compound.py
+Example: python benchmarks/bench_compound.py
 """
 
 from __future__ import annotations

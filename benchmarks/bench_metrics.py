@@ -8,7 +8,7 @@ included) is its own. DeepMind's functions take full-volume boolean masks, as th
 asks; MONAI's metrics get each structure cropped to its bounding box plus a margin (their
 full-volume float tensors would need 2 GB per structure and change no value).
 
-Example: flock /tmp/leg3dus-heavy.lock python benchmarks/bench_metrics.py
+Example: python benchmarks/bench_metrics.py
 """
 
 from __future__ import annotations

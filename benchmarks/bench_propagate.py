@@ -5,7 +5,7 @@ slices in between are filled by leg3dus's sdf and ZOI and by ITK's morphological
 interpolation (the anchor) on the same input, in one run. Prints time, the ITK/leg3dus
 ratio and Dice against the dense truth per muscle.
 
-    flock /tmp/leg3dus-heavy.lock python benchmarks/bench_propagate.py --every 20
+    python benchmarks/bench_propagate.py --every 20
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the last slice holding a muscle, both included), and filled by each method. Dice
 subject, spacing, method and muscle, written as the study goes; a summary table (mean
 over subjects) is printed in Markdown.
 
-    flock /tmp/leg3dus-heavy.lock python benchmarks/study_propagate.py --subjects 5
+    python benchmarks/study_propagate.py --subjects 5
 """
 
 from __future__ import annotations
