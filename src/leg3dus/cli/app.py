@@ -159,3 +159,28 @@ def run_batch(fn, items, scheduler=None, workers=None, description="", quiet=Fal
         task = bar.add_task(description, total=len(items))
         return map_subjects(fn, items, scheduler, workers,
                             on_done=lambda _r: bar.advance(task))
+
+
+def image_name_option():
+    """The ``--image-name`` option of commands that read a dataset tree."""
+    from ..dataset import IMAGE_NAME
+
+    return typer.Option(IMAGE_NAME, "--image-name", help="Image file name in a subject folder.")
+
+
+def label_name_option():
+    """The ``--label-name`` option of commands that read a dataset tree."""
+    from ..dataset import LABEL_NAME
+
+    return typer.Option(LABEL_NAME, "--label-name", help="Label file name in a subject folder.")
+
+
+def flat_option():
+    """The ``--flat`` option of commands that read a dataset tree."""
+    return typer.Option(False, "--flat/--no-flat",
+                        help="DATA is a flat folder; names are patterns with {id}.")
+
+
+def quiet_option():
+    """The ``--quiet`` option of commands that show a progress bar."""
+    return typer.Option(False, "--quiet", "-q", help="No progress bar.")

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ...dataset import IMAGE_NAME, LABEL_NAME
+from ...dataset import LABEL_NAME
 from ...errors import OptionError
 from ..app import (
     EXIT_USAGE,
@@ -18,6 +18,9 @@ from ..app import (
     command,
     console,
     emit_json,
+    image_name_option,
+    label_name_option,
+    quiet_option,
     run_batch,
     scheduler_option,
     workers_option,
@@ -121,11 +124,11 @@ def evaluate(
                                     "(repeat the option)."),
     pred_name: str = typer.Option(LABEL_NAME, help="Prediction file name inside subject "
                                   "folders of PRED."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
     flat: bool = typer.Option(False, help="The tree is a flat folder; names are patterns "
                               "with {id}."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

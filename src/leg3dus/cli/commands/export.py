@@ -6,10 +6,20 @@ from pathlib import Path
 
 import typer
 
-from ...dataset import IMAGE_NAME, LABEL_NAME
 from ...dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
 from ...dataset.info import list_subjects
-from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    flat_option,
+    image_name_option,
+    label_name_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @command("export")
@@ -30,10 +40,10 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an existing output once the new one is complete."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
-    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    flat: bool = flat_option(),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

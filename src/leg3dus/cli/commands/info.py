@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ...dataset import IMAGE_NAME, LABEL_NAME
 from ...dataset.info import (
     describe_subject,
     list_subjects,
@@ -15,17 +14,28 @@ from ...dataset.info import (
     summarise,
     summary_line,
 )
-from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    flat_option,
+    image_name_option,
+    label_name_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @command("info")
 def info(
     data: Path = typer.Argument(..., help="A LEG-3D-US tree, a folder of subjects, or a volume."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
-    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    flat: bool = flat_option(),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

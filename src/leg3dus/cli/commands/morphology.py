@@ -10,10 +10,20 @@ import typer
 from rich.table import Table
 
 from ...atomic import check_not_input
-from ...dataset import IMAGE_NAME, LABEL_NAME
+from ...dataset import IMAGE_NAME
 from ...dataset.info import list_subjects
 from ...errors import InputFileError
-from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    flat_option,
+    label_name_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @command("morphology")
@@ -33,9 +43,9 @@ def morphology(
                                    "all muscles along axis 0) or 'volume' (the whole grid)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with profiles) instead of "
                                  "tables."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
-    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    label_name: str = label_name_option(),
+    flat: bool = flat_option(),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

@@ -8,9 +8,19 @@ from pathlib import Path
 import typer
 
 from ...atomic import check_not_input
-from ...dataset import IMAGE_NAME, LABEL_NAME, find_subjects, subject_folder
+from ...dataset import LABEL_NAME, find_subjects, subject_folder
 from ...errors import GeometryError, InputFileError
-from ..app import command, console, emit_json, fail, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    fail,
+    image_name_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,10 @@ def predict(
     native: bool = typer.Option(False, "--native", help="Apply at the image's spacing even "
                                 "if the model was trained at another."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if seen)."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
+    image_name: str = image_name_option(),
     output_name: str = typer.Option(LABEL_NAME, help="Label file name written per subject."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

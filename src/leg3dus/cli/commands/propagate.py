@@ -13,6 +13,7 @@ from ..app import (
     command,
     console,
     emit_json,
+    quiet_option,
     run_batch,
     scheduler_option,
     workers_option,
@@ -92,7 +93,7 @@ def propagate_cmd(
                                help="sdf: move shapes along their centroid path."),
     label_name: str = typer.Option("masksX1.mha", help="Label file name in a tree."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

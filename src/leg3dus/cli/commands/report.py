@@ -6,8 +6,18 @@ from pathlib import Path
 
 import typer
 
-from ...dataset import IMAGE_NAME, LABEL_NAME
-from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    flat_option,
+    image_name_option,
+    label_name_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @command("report")
@@ -30,11 +40,11 @@ def report(
                                     "3D picture."),
     leg_extent: str = typer.Option("labels", help="100 % of leg length: 'labels' or 'volume'."),
     title: str = typer.Option("leg3dus report", help="Title of the page."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
-    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    flat: bool = flat_option(),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:

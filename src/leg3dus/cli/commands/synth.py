@@ -8,7 +8,15 @@ import typer
 from rich.table import Table
 
 from ...errors import Leg3dusError
-from ..app import command, console, emit_json, run_batch, scheduler_option, workers_option
+from ..app import (
+    command,
+    console,
+    emit_json,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 @command("synth")
@@ -26,7 +34,7 @@ def synth(
     compression_level: int = typer.Option(1, "--compression-level",
                                           help="zlib level of the .mha files (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the cohort rows as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option(),
     sweeps: bool = typer.Option(False, "--sweeps", help="Also write tracked sweeps (PLUS "
                                 "sequence files + calibration) in <subject>/sweeps."),
     second: bool = typer.Option(False, "--second-acquisition",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ...dataset import IMAGE_NAME, LABEL_NAME
 from ...dataset.info import list_subjects, single_volume_roles
 from ...dataset.validate import CheckOptions, assemble_report, check_subject
 from ..app import (
@@ -15,6 +14,10 @@ from ..app import (
     command,
     console,
     emit_json,
+    flat_option,
+    image_name_option,
+    label_name_option,
+    quiet_option,
     run_batch,
     scheduler_option,
     workers_option,
@@ -33,10 +36,10 @@ def validate(
     rtol: float = typer.Option(1e-4, help="Relative tolerance of spacing and direction."),
     atol_mm: float = typer.Option(1e-3, "--atol-mm", help="Origin tolerance in mm."),
     iso_tol: float = typer.Option(0.05, help="Allowed relative spread of the spacing."),
-    image_name: str = typer.Option(IMAGE_NAME, help="Image file name in a subject folder."),
-    label_name: str = typer.Option(LABEL_NAME, help="Label file name in a subject folder."),
-    flat: bool = typer.Option(False, help="DATA is a flat folder; names are patterns with {id}."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    flat: bool = flat_option(),
+    quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:
