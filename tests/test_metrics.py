@@ -136,6 +136,28 @@ def test_surfel_table_flat_faces():
     assert table[0] == table[255] == 0.0
 
 
+def test_surfel_table_corner_and_complement():
+    spacing = (0.7, 1.3, 2.1)
+    table = surfel_area_table(spacing)
+    # One inside voxel: the triangle through the midpoints of its three edges.
+    s = np.array(spacing) / 2
+    tri = np.diag(s)
+    corner = 0.5 * np.linalg.norm(np.cross(tri[1] - tri[0], tri[2] - tri[0]))
+    for bit in range(8):
+        assert table[1 << bit] == pytest.approx(corner, rel=1e-12)
+    codes = np.arange(256)
+    assert np.allclose(table, table[255 - codes], rtol=1e-12)
+
+
+def test_surfel_table_equals_deepmind():
+    lookup = pytest.importorskip("surface_distance.lookup_tables")
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        spacing = rng.uniform(0.1, 3.0, 3)
+        ref = lookup.create_table_neighbour_code_to_surface_area(spacing)
+        np.testing.assert_allclose(surfel_area_table(spacing), ref, rtol=1e-12, atol=0)
+
+
 def test_overlap_known_counts():
     p = np.array([1, 1, 1, 0, 0, 1], bool)
     t = np.array([1, 1, 0, 1, 0, 0], bool)
