@@ -1,14 +1,28 @@
-"""``leg3dus compound``: tracked sweeps (PLUS sequence files) -> a compounded volume."""
+"""``leg3dus compound``: tracked sweeps (PLUS sequence files) -> a compounded volume, or
+every subject of a dataset folder with sweeps -> a dataset tree of volumes."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
 import time
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
-from ..app import command, console, emit_json
+from ..app import (
+    EXIT_FINDINGS,
+    command,
+    console,
+    emit_json,
+    image_name_option,
+    label_name_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
 
 
 def _floats(text: str | None, n: int, what: str) -> tuple | None:
@@ -51,13 +65,51 @@ def _hole_element(text: str):
     return el
 
 
+def _overrides(spacing, origin, extent, clip_origin, clip_size, fan_angles, fan_origin,
+               fan_radius_start, fan_radius_stop, image_frame, reference_frame, interpolation,
+               compounding, hole_element) -> dict:
+    """The ReconParams fields the options set (those not given keep the configuration's)."""
+    given = {
+        "output_spacing": _floats(spacing, 3, "--spacing"),
+        "output_origin": _floats(origin, 3, "--origin"),
+        "output_extent": _floats(extent, 6, "--extent"),
+        "clip_rectangle_origin": _floats(clip_origin, 2, "--clip-origin"),
+        "clip_rectangle_size": _floats(clip_size, 2, "--clip-size"),
+        "fan_angles_deg": _floats(fan_angles, 2, "--fan-angles"),
+        "fan_origin_pixel": _floats(fan_origin, 2, "--fan-origin"),
+        "fan_radius_start_pixel": fan_radius_start,
+        "fan_radius_stop_pixel": fan_radius_stop,
+        "image_frame": image_frame, "reference_frame": reference_frame,
+    }
+    out = {}
+    for key, value in given.items():
+        if value is not None:
+            if key in ("output_extent", "clip_rectangle_origin", "clip_rectangle_size"):
+                value = tuple(int(v) for v in value)
+            out[key] = value
+    if interpolation:
+        out["interpolation"] = {"nearest": "NEAREST_NEIGHBOR"}.get(interpolation.lower(),
+                                                                    interpolation.upper())
+    if compounding:
+        out["compounding_mode"] = compounding.upper()
+    if hole_element:
+        out["hole_filling"] = [_hole_element(t) for t in hole_element]
+        out["fill_holes"] = True
+    return out
+
+
 @command("compound")
 def compound(
-    sequences: list[Path] = typer.Argument(..., help="PLUS sequence files (.igs.mha/.seq.mha)."),
+    sequences: list[Path] = typer.Argument(..., metavar="SEQUENCES... | TREE",
+                                           help="PLUS sequence files (.igs.mha/.seq.mha), "
+                                           "or one dataset folder whose subjects have "
+                                           "sweeps/ folders."),
     output: Path = typer.Option(..., "--output", "-o",
-                                help="Output volume (.mha, .nrrd, .nii.gz)."),
+                                help="Output volume (.mha, .nrrd, .nii.gz), or output "
+                                "folder for a dataset folder."),
     config: Path = typer.Option(None, "--config", help="PLUS configuration XML (calibration "
-                                "and VolumeReconstruction attributes)."),
+                                "and VolumeReconstruction attributes); for a dataset folder, "
+                                "default each subject's sweeps/calibration.xml."),
     method: str = typer.Option("pnn", help="pnn (pixel-based, PLUS) or vnn (voxel-based "
                                "nearest neighbour)."),
     interpolation: str = typer.Option(None, help="nearest or linear (pnn)."),
@@ -81,57 +133,69 @@ def compound(
                                        "(default: one voxel)."),
     device: str = typer.Option("numba", help="numba (CPU kernels), or cpu / cuda (torch; vnn)."),
     labels: bool = typer.Option(False, "--labels", help="Frames hold label values: nearest "
-                                "neighbour only, never averaged."),
+                                "neighbour only, never averaged (sequence files; a dataset "
+                                "folder's labelsK.igs.mha are always compounded so)."),
     image_frame: str = typer.Option(None, help="Image coordinate frame name."),
     reference_frame: str = typer.Option(None, help="Reference coordinate frame name."),
     max_memory_gb: float = typer.Option(None, help="Refuse output grids needing more memory."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (a list of rows "
+                                 "for a dataset folder)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line, table or "
+                               "progress bar."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Compound tracked frames into a volume in the Reference frame, as PLUS does (pnn,
     with its clip rectangle, fan mask, compounding and hole filling) or voxel-based
     nearest neighbour with Gaussian hole filling (vnn, as the LEG-3D-US volumes were made).
 
+    Given a dataset folder instead of files, every subject with a sweeps/ folder is
+    compounded: sweepK.igs.mha into OUTPUT/<split>/<subject>/x1.mha and labelsK.igs.mha
+    (nearest neighbour) into masksX1.mha, one subject per task (--workers, --scheduler);
+    a subject that fails is listed and the others are written (exit 1).
+
     Example: leg3dus compound s1.igs.mha s2.igs.mha --config calib.xml --method vnn -o x1.mha
+
+    Example: leg3dus compound cohort -o compounded --method vnn --fill gaussian --workers 4
     """
+    from ...compound import Options
+    from ...errors import OptionError
+
+    overrides = _overrides(spacing, origin, extent, clip_origin, clip_size, fan_angles,
+                           fan_origin, fan_radius_start, fan_radius_stop, image_frame,
+                           reference_frame, interpolation, compounding, hole_element)
+    opt = Options(method=method, fill=fill, fill_size=fill_size, fill_sigma=fill_sigma,
+                  max_distance=max_distance, device=device, max_memory_gb=max_memory_gb)
+    folders = [s for s in sequences if s.is_dir()]
+    if folders:
+        if len(sequences) > 1:
+            raise OptionError(f"{folders[0]} is a folder: give one dataset folder, or "
+                              "sequence files, not both")
+        if labels:
+            raise OptionError("--labels applies to sequence files; in a dataset folder the "
+                              "labelsK.igs.mha sequences are compounded as labels")
+        _compound_tree(folders[0], output, config, overrides, opt, image_name, label_name,
+                       as_json, quiet, scheduler, workers)
+        return
+    if scheduler is not None or workers is not None:
+        raise OptionError("--scheduler and --workers apply to a dataset folder")
+    _compound_files(sequences, output, config, overrides, opt, labels, as_json, quiet)
+
+
+def _compound_files(sequences, output, config, overrides, opt, labels, as_json, quiet) -> None:
     from ...atomic import check_not_input
-    from ...compound import Options, reconstruct
+    from ...compound import reconstruct
     from ...sweep import ReconParams, concat_sequences, read_config, read_sequence
     from ...volume import write_volume
 
     check_not_input(output, [*sequences, config])
     cfg = read_config(config) if config else None
-    p = dataclasses.replace(cfg.recon) if cfg else ReconParams()
-    overrides = {
-        "output_spacing": _floats(spacing, 3, "--spacing"),
-        "output_origin": _floats(origin, 3, "--origin"),
-        "output_extent": _floats(extent, 6, "--extent"),
-        "clip_rectangle_origin": _floats(clip_origin, 2, "--clip-origin"),
-        "clip_rectangle_size": _floats(clip_size, 2, "--clip-size"),
-        "fan_angles_deg": _floats(fan_angles, 2, "--fan-angles"),
-        "fan_origin_pixel": _floats(fan_origin, 2, "--fan-origin"),
-        "fan_radius_start_pixel": fan_radius_start,
-        "fan_radius_stop_pixel": fan_radius_stop,
-        "image_frame": image_frame, "reference_frame": reference_frame,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            if key in ("output_extent", "clip_rectangle_origin", "clip_rectangle_size"):
-                value = tuple(int(v) for v in value)
-            setattr(p, key, value)
-    if interpolation:
-        p.interpolation = {"nearest": "NEAREST_NEIGHBOR"}.get(interpolation.lower(),
-                                                                interpolation.upper())
-    if compounding:
-        p.compounding_mode = compounding.upper()
-    if hole_element:
-        p.hole_filling = [_hole_element(t) for t in hole_element]
-        p.fill_holes = True
+    p = dataclasses.replace(cfg.recon if cfg else ReconParams(), **overrides)
     names = [str(s) for s in sequences]
     seqs = [read_sequence(s) for s in sequences]
     seq = concat_sequences(seqs, names) if len(seqs) > 1 else seqs[0]
-    opt = Options(method=method, fill=fill, fill_size=fill_size, fill_sigma=fill_sigma,
-                  max_distance=max_distance, device=device, max_memory_gb=max_memory_gb)
     start = time.perf_counter()
     rec = reconstruct(seq, cfg, p, opt, labels=labels, path=", ".join(names))
     seconds = time.perf_counter() - start
@@ -147,3 +211,61 @@ def compound(
             f"{output}: {' x '.join(map(str, rec.volume.shape))} voxels (z, y, x) from "
             f"{rec.frames_used}/{seq.n_frames} frames, {100 * summary['coverage']:.1f}% hit, "
             f"{seconds:.1f} s")
+
+
+_VOLUME_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".gz", ".zarr")
+
+
+def _compound_tree(tree, output, config, overrides, opt, image_name, label_name, as_json,
+                   quiet, scheduler, workers) -> None:
+    from ...compound import compound_subject, find_sweep_subjects
+    from ...compound.reconstruct import DEVICES, FILLS, METHODS
+    from ...errors import OptionError, OutputError
+    from ...sweep import read_config
+
+    for what, value, allowed in (("--method", opt.method, METHODS),
+                                 ("--fill", opt.fill, FILLS), ("--device", opt.device, DEVICES)):
+        if value is not None and value not in allowed:
+            raise OptionError(f"{what} must be one of {', '.join(allowed)}, found {value!r}")
+    if output.suffix.lower() in _VOLUME_SUFFIXES or (output.exists() and not output.is_dir()):
+        raise OutputError(f"{output}: a dataset folder is compounded into an output folder, "
+                          "not a volume file")
+    if image_name == label_name:
+        raise OptionError(f"--image-name and --label-name are both {image_name!r}")
+    if config is not None:
+        read_config(config)  # fail once, before any subject, on a bad configuration
+    subjects = find_sweep_subjects(tree, output)
+    job = functools.partial(compound_subject, overrides=overrides, options=opt,
+                            config=config, image_name=image_name, label_name=label_name)
+    results = run_batch(job, subjects, scheduler, workers, "compounding", quiet)
+    rows = [{**r.value, "error": None} if r.ok else
+            {"split": r.item.split, "id": r.item.id, "error": r.error} for r in results]
+    failed = [r for r in rows if r["error"]]
+    if as_json:
+        emit_json(rows)
+    elif not quiet:
+        console().print(_tree_table(rows))
+    for r in failed:
+        key = f"{r['split']}/{r['id']}" if r["split"] else r["id"]
+        print(f"error: {key}: {' '.join(r['error'].split())}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _tree_table(rows: list[dict]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for col in ("split", "subject", "frames", "shape zyx", "hit %", "labels hit %", "s",
+                "written to"):
+        table.add_column(col, justify="right" if col in ("frames", "hit %", "labels hit %",
+                                                         "s") else "left")
+    for r in rows:
+        if r["error"]:
+            table.add_row(r["split"] or "-", r["id"], "", "", "", "", "", "FAILED")
+            continue
+        lab = "-" if r["label_coverage"] is None else f"{100 * r['label_coverage']:.1f}"
+        names = [Path(r["image"]).name] + ([Path(r["labels"]).name] if r["labels"] else [])
+        outs = f"{Path(r['image']).parent}/{{{','.join(names)}}}"
+        table.add_row(r["split"] or "-", r["id"], f"{r['frames_used']}/{r['frames']}",
+                      " x ".join(map(str, r["shape_zyx"])), f"{100 * r['coverage']:.1f}",
+                      lab, f"{r['seconds']:.1f}", outs)
+    return table

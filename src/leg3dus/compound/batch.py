@@ -1,0 +1,187 @@
+"""Compounding every subject of a dataset tree: each subject's simulated or recorded
+sweeps (``<subject>/sweeps/sweepK.igs.mha``, ``labelsK.igs.mha``, ``calibration.xml``)
+into its image and label volumes in an output tree with the same layout.
+
+:func:`find_sweep_subjects` lists the jobs and :func:`compound_subject` runs one; it is a
+module-level function so that Dask workers can import it
+(:func:`leg3dus.parallel.map_subjects`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..dataset import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES
+from ..errors import InputFileError, OutputError
+from .reconstruct import Options, reconstruct
+
+#: Name of the folder holding a subject's sweeps, beside its volumes.
+SWEEPS_DIR = "sweeps"
+#: File name patterns of the B-mode and label sequences in a sweeps folder.
+IMAGE_GLOBS = ("sweep*.igs.mha", "sweep*.seq.mha")
+LABEL_GLOBS = ("labels*.igs.mha", "labels*.seq.mha")
+CONFIG_NAME = "calibration.xml"
+
+
+@dataclass(frozen=True)
+class SweepSubject:
+    """One subject to compound: its id, split, sweeps folder and output subject folder."""
+
+    id: str
+    split: str
+    sweeps: Path
+    output: Path
+
+    @property
+    def key(self) -> str:
+        """``split/id`` (or ``id`` outside split folders)."""
+        return f"{self.split}/{self.id}" if self.split else self.id
+
+
+def _natural(path: Path) -> tuple:
+    """Sort key putting ``sweep2`` before ``sweep10``."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
+
+
+def sequence_files(folder: str | os.PathLike, globs=IMAGE_GLOBS) -> list[Path]:
+    """The sequence files of a sweeps folder matching ``globs``, in natural order."""
+    folder = Path(folder)
+    found = {p for g in globs for p in folder.glob(g) if p.is_file()}
+    return sorted(found, key=_natural)
+
+
+def find_sweep_subjects(root: str | os.PathLike, out_root: str | os.PathLike
+                        ) -> list[SweepSubject]:
+    """Every subject folder under ``root`` that has a ``sweeps`` folder, sorted by path.
+
+    Each subject's output folder is ``out_root`` / (its folder relative to ``root``), so
+    the output tree has the input's layout. Hidden folders (temporary outputs) are
+    skipped. Raises :class:`InputFileError` when ``root`` holds no sweeps folder, and
+    :class:`OutputError` when ``out_root`` is ``root`` or lies inside it.
+
+    Examples
+    --------
+    >>> [s.key for s in find_sweep_subjects("cohort", "compounded")]  # doctest: +SKIP
+    ['train/P001', 'train/P002', 'val/P003']
+    """
+    root, out_root = Path(root), Path(out_root)
+    if not root.is_dir():
+        raise InputFileError(f"{root}: expected a dataset folder")
+    r, o = root.resolve(), out_root.resolve()
+    if o == r or r in o.parents:
+        raise OutputError(f"{out_root}: the output folder is inside the input tree {root}; "
+                          "choose a folder outside it")
+    subjects = []
+    for folder in sorted(root.rglob(SWEEPS_DIR)):
+        rel = folder.parent.relative_to(root)
+        if not folder.is_dir() or any(part.startswith(".") for part in folder.parts[
+                len(root.parts):]):
+            continue
+        parts = rel.parts
+        split = SPLIT_ALIASES.get(parts[-2].lower(), "") if len(parts) >= 2 else ""
+        sid = parts[-1] if parts else root.resolve().name
+        subjects.append(SweepSubject(sid, split, folder, out_root / rel))
+    if not subjects:
+        raise InputFileError(f"{root}: no sweeps folders found; expected "
+                             f"<split>/<subject>/{SWEEPS_DIR}/sweep1.igs.mha ... as "
+                             "'leg3dus synth --sweeps' writes them")
+    return subjects
+
+
+def label_options(options: Options, fill: str) -> Options:
+    """The options for a subject's label sequences, given those of its image and the
+    image's resolved hole filling: no fill stays none, any other fill becomes the
+    Gaussian-weighted vote (labels are never averaged)."""
+    return dataclasses.replace(options, fill="none" if fill == "none" else "gaussian")
+
+
+def compound_subject(subject: SweepSubject, overrides: dict | None = None,
+                     options: Options | None = None, config: str | os.PathLike | None = None,
+                     image_name: str = IMAGE_NAME, label_name: str = LABEL_NAME) -> dict:
+    """Compound one subject's sweeps into ``subject.output / image_name`` and, when label
+    sequences are present, ``subject.output / label_name``; returns a summary row.
+
+    Parameters
+    ----------
+    subject
+        From :func:`find_sweep_subjects`.
+    overrides
+        :class:`~leg3dus.sweep.ReconParams` fields that replace the configuration's
+        (spacing, extent, clip rectangle, ...), as the command's options give them.
+    options
+        How to reconstruct (:class:`Options`); the label pass uses nearest-neighbour
+        insertion and :func:`label_options`.
+    config
+        A PLUS configuration for every subject; default the subject's
+        ``sweeps/calibration.xml``.
+    image_name, label_name
+        Output file names in the subject's output folder.
+
+    Both volumes are reconstructed before either is written, and both are written
+    under temporary names and renamed together, so a failing subject leaves nothing
+    behind. The row holds ``frames``/``frames_used``, ``shape_zyx``, ``spacing_zyx``,
+    ``origin_zyx``, ``coverage`` (fraction of voxels hit by a pixel), the same for the
+    labels (``label_*``, None without label sequences), ``seconds`` and the outputs.
+
+    Examples
+    --------
+    >>> subjects = find_sweep_subjects("cohort", "compounded")           # doctest: +SKIP
+    >>> compound_subject(subjects[0], options=Options(method="vnn", fill="gaussian"))
+    ... # doctest: +SKIP
+    """
+    from ..atomic import atomic_path, check_not_input
+    from ..sweep import concat_sequences, read_config, read_sequence
+    from ..volume import write_volume
+
+    start = time.perf_counter()
+    images = sequence_files(subject.sweeps, IMAGE_GLOBS)
+    if not images:
+        raise InputFileError(f"{subject.sweeps}: no B-mode sequences (expected "
+                             f"{' or '.join(IMAGE_GLOBS)})")
+    label_files = sequence_files(subject.sweeps, LABEL_GLOBS)
+    cfg_path = Path(config) if config is not None else subject.sweeps / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise InputFileError(f"{cfg_path}: no configuration; give --config or put the "
+                             f"calibration in {subject.sweeps / CONFIG_NAME}")
+    image_out, label_out = subject.output / image_name, subject.output / label_name
+    inputs = [*images, *label_files, cfg_path]
+    check_not_input(image_out, inputs)
+    check_not_input(label_out, inputs)
+    cfg = read_config(cfg_path)
+    p = dataclasses.replace(cfg.recon, **(overrides or {}))
+    opt = options or Options()
+    seq = _read_all(images, read_sequence, concat_sequences)
+    n_frames = seq.n_frames
+    rec = reconstruct(seq, cfg, p, opt, path=str(subject.sweeps))
+    del seq
+    lrec = None
+    if label_files:
+        lp = dataclasses.replace(p, interpolation="NEAREST_NEIGHBOR")
+        lopt = label_options(opt, opt.fill or ("plus" if p.fill_holes else "none"))
+        lrec = reconstruct(_read_all(label_files, read_sequence, concat_sequences), cfg, lp,
+                           lopt, labels=True, path=f"{subject.sweeps} (labels)")
+    with atomic_path(image_out) as tmp_image:
+        write_volume(rec.volume, tmp_image)
+        if lrec is not None:
+            with atomic_path(label_out) as tmp_label:
+                write_volume(lrec.volume, tmp_label)
+    return {
+        "split": subject.split, "id": subject.id, "sweeps": len(images),
+        "frames": n_frames, "frames_used": rec.frames_used,
+        "shape_zyx": list(rec.volume.shape), "spacing_zyx": list(rec.volume.spacing),
+        "origin_zyx": list(rec.volume.origin), "coverage": float((rec.hit > 0).mean()),
+        "label_frames_used": lrec.frames_used if lrec else None,
+        "label_coverage": float((lrec.hit > 0).mean()) if lrec else None,
+        "seconds": round(time.perf_counter() - start, 3),
+        "image": str(image_out), "labels": str(label_out) if lrec else None,
+    }
+
+
+def _read_all(paths: list[Path], read_sequence, concat_sequences):
+    seqs = [read_sequence(x) for x in paths]
+    return concat_sequences(seqs, [str(x) for x in paths]) if len(seqs) > 1 else seqs[0]
