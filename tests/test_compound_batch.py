@@ -113,9 +113,10 @@ def test_a_corrupt_sweep_fails_its_subject_only(cli, tree, serial, tmp_path, bro
         np.testing.assert_array_equal(read_volume(out / "train" / "A" / name).array,
                                       read_volume(ref_out / "train" / "A" / name).array)
     # nothing of the failed subject: not its image (even when only its labels broke),
-    # no temporary file
-    failed = out / "val" / "B"
-    assert not failed.exists() or list(failed.iterdir()) == []
+    # no temporary file, no empty folder
+    assert not (out / "val" / "B").exists()
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["train/A/masksX1.mha", "train/A/x1.mha"]
 
 
 def test_bad_input_is_one_clear_line(cli, tree, tmp_path):

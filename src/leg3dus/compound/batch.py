@@ -9,6 +9,7 @@ module-level function so that Dask workers can import it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -122,11 +123,14 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     image_name, label_name
         Output file names in the subject's output folder.
 
-    Both volumes are reconstructed before either is written, and both are written
-    under temporary names and renamed together, so a failing subject leaves nothing
-    behind. The row holds ``frames``/``frames_used``, ``shape_zyx``, ``spacing_zyx``,
+    The image is written under a temporary name and renamed only once the labels are
+    written too, so a failing subject leaves nothing behind (not even its folder); the
+    image's memory is freed before the labels are compounded.
+
+    The row holds ``frames``/``frames_used``, ``shape_zyx``, ``spacing_zyx``,
     ``origin_zyx``, ``coverage`` (fraction of voxels hit by a pixel), the same for the
-    labels (``label_*``, None without label sequences), ``seconds`` and the outputs.
+    labels (``label_frames_used``, ``label_coverage``; None without label sequences),
+    ``seconds`` and the outputs (``image``, ``labels``).
 
     Examples
     --------
@@ -156,30 +160,38 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     p = dataclasses.replace(cfg.recon, **(overrides or {}))
     opt = options or Options()
     seq = _read_all(images, read_sequence, concat_sequences)
-    n_frames = seq.n_frames
     rec = reconstruct(seq, cfg, p, opt, path=str(subject.sweeps))
+    row = {"split": subject.split, "id": subject.id, "sweeps": len(images),
+           "frames": seq.n_frames, "frames_used": rec.frames_used,
+           "shape_zyx": list(rec.volume.shape), "spacing_zyx": list(rec.volume.spacing),
+           "origin_zyx": list(rec.volume.origin), "coverage": float((rec.hit > 0).mean()),
+           "label_frames_used": None, "label_coverage": None}
     del seq
-    lrec = None
-    if label_files:
-        lp = dataclasses.replace(p, interpolation="NEAREST_NEIGHBOR")
-        lopt = label_options(opt, opt.fill or ("plus" if p.fill_holes else "none"))
-        lrec = reconstruct(_read_all(label_files, read_sequence, concat_sequences), cfg, lp,
-                           lopt, labels=True, path=f"{subject.sweeps} (labels)")
-    with atomic_path(image_out) as tmp_image:
-        write_volume(rec.volume, tmp_image)
-        if lrec is not None:
-            with atomic_path(label_out) as tmp_label:
-                write_volume(lrec.volume, tmp_label)
-    return {
-        "split": subject.split, "id": subject.id, "sweeps": len(images),
-        "frames": n_frames, "frames_used": rec.frames_used,
-        "shape_zyx": list(rec.volume.shape), "spacing_zyx": list(rec.volume.spacing),
-        "origin_zyx": list(rec.volume.origin), "coverage": float((rec.hit > 0).mean()),
-        "label_frames_used": lrec.frames_used if lrec else None,
-        "label_coverage": float((lrec.hit > 0).mean()) if lrec else None,
-        "seconds": round(time.perf_counter() - start, 3),
-        "image": str(image_out), "labels": str(label_out) if lrec else None,
-    }
+    created = not subject.output.exists()
+    try:
+        # The image waits under its temporary name while the labels are compounded: it
+        # is renamed only if they succeed, and its memory is free for them meanwhile.
+        with atomic_path(image_out) as tmp_image:
+            write_volume(rec.volume, tmp_image)
+            del rec
+            if label_files:
+                lp = dataclasses.replace(p, interpolation="NEAREST_NEIGHBOR")
+                lopt = label_options(opt, opt.fill or ("plus" if p.fill_holes else "none"))
+                lrec = reconstruct(_read_all(label_files, read_sequence, concat_sequences),
+                                   cfg, lp, lopt, labels=True, path=f"{subject.sweeps} (labels)")
+                row["label_frames_used"] = lrec.frames_used
+                row["label_coverage"] = float((lrec.hit > 0).mean())
+                with atomic_path(label_out) as tmp_label:
+                    write_volume(lrec.volume, tmp_label)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                subject.output.rmdir()  # only when empty: never another run's files
+        raise
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    row["image"] = str(image_out)
+    row["labels"] = str(label_out) if label_files else None
+    return row
 
 
 def _read_all(paths: list[Path], read_sequence, concat_sequences):
