@@ -162,3 +162,18 @@ def test_subjects_sweeps_found_in_natural_order(tree, tmp_path):
         (folder / f"labels{k}.igs.mha").write_bytes(b"")
     assert [p.name for p in sequence_files(folder)] == [
         "sweep1.igs.mha", "sweep2.igs.mha", "sweep10.igs.mha"]
+
+
+def test_rerun_replaces_outputs_also_zarr_folders(cli, tree, serial, tmp_path):
+    pytest.importorskip("zarr")
+    ref_out, _ = serial
+    out = tmp_path / "z"
+    names = ("--image-name", "x1.zarr", "--label-name", "masksX1.zarr")
+    for _ in range(2):  # the second run replaces the first's Zarr folders
+        res = cli("compound", tree, "-o", out, *RECON, *names, "--quiet")
+        assert res.exit_code == 0, res.stderr
+    for name, ref in (("x1.zarr", "x1.mha"), ("masksX1.zarr", "masksX1.mha")):
+        got, want = read_volume(out / "val" / "B" / name), read_volume(ref_out / "val" / "B" / ref)
+        np.testing.assert_array_equal(got.array, want.array)
+        assert got.geometry.matches(want.geometry) == []
+    assert sorted(p.name for p in (out / "val" / "B").iterdir()) == ["masksX1.zarr", "x1.zarr"]
