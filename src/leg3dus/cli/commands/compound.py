@@ -100,7 +100,7 @@ def _overrides(spacing, origin, extent, clip_origin, clip_size, fan_angles, fan_
 
 @command("compound")
 def compound(
-    sequences: list[Path] = typer.Argument(..., metavar="SEQUENCES... | TREE",
+    sequences: list[Path] = typer.Argument(..., metavar="SEQUENCE_OR_TREE",
                                            help="PLUS sequence files (.igs.mha/.seq.mha), "
                                            "or one dataset folder whose subjects have "
                                            "sweeps/ folders."),
