@@ -12,23 +12,10 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
-def joint_stats(pred, truth):
-    """Joint histogram ``hist[p, t]`` of two uint8 volumes and the bounding box of every
-    value in each, as ``box[v] = (z0, y0, x0, z1, y1, x1)`` with exclusive ends (z0 > z1
-    when the value is absent)."""
-    nz, ny, nx = pred.shape
-    hist = np.zeros((256, 256), np.int64)
-    big = max(nz, ny, nx) + 1
-    box_p = np.empty((256, 6), np.int64)
-    box_t = np.empty((256, 6), np.int64)
-    for v in range(256):
-        for k in range(3):
-            box_p[v, k] = big
-            box_t[v, k] = big
-            box_p[v, 3 + k] = -1
-            box_t[v, 3 + k] = -1
-    for z in range(nz):
+@numba.njit(nogil=True)
+def _joint_chunk(pred, truth, z0, z1, hist, box_p, box_t):
+    ny, nx = pred.shape[1], pred.shape[2]
+    for z in range(z0, z1):
         for y in range(ny):
             for x in range(nx):
                 p = pred[z, y, x]
@@ -38,13 +25,36 @@ def joint_stats(pred, truth):
                     _grow(box_p, p, z, y, x)
                 if t != 0:
                     _grow(box_t, t, z, y, x)
-    for v in range(256):
-        for k in range(3):
-            if box_p[v, 3 + k] >= 0:
-                box_p[v, 3 + k] += 1
-            if box_t[v, 3 + k] >= 0:
-                box_t[v, 3 + k] += 1
-    return hist, box_p, box_t
+
+
+def joint_stats(pred, truth):
+    """Joint histogram ``hist[p, t]`` of two uint8 volumes and the bounding box of every
+    value in each, as ``box[v] = (z0, y0, x0, z1, y1, x1)`` with exclusive ends (z0 > z1
+    when the value is absent). Slabs along z are counted in parallel."""
+    return _joint_stats(pred, truth, 4 * numba.get_num_threads())
+
+
+@numba.njit(cache=True, parallel=True)
+def _joint_stats(pred, truth, n_chunks):
+    nz, ny, nx = pred.shape
+    n_chunks = max(1, min(nz, n_chunks))
+    edges = np.linspace(0, nz, n_chunks + 1).astype(np.int64)
+    hists = np.zeros((n_chunks, 256, 256), np.int64)
+    big = max(nz, ny, nx) + 1
+    boxes = np.empty((2, n_chunks, 256, 6), np.int64)
+    boxes[..., :3] = big
+    boxes[..., 3:] = -1
+    for c in numba.prange(n_chunks):
+        _joint_chunk(pred, truth, edges[c], edges[c + 1], hists[c], boxes[0, c], boxes[1, c])
+    hist = hists.sum(axis=0)
+    out = np.empty((2, 256, 6), np.int64)
+    for w in range(2):
+        for v in range(256):
+            for k in range(3):
+                out[w, v, k] = boxes[w, :, v, k].min()
+                hi = boxes[w, :, v, 3 + k].max()
+                out[w, v, 3 + k] = hi + 1 if hi >= 0 else -1
+    return hist, out[0], out[1]
 
 
 @numba.njit(inline="always")
@@ -72,55 +82,96 @@ def _inside(labels, member, z, y, x):
 
 
 @numba.njit(nogil=True)
-def _sweep(labels, member, lo, hi, coords, codes, fill):
-    # One pass over the voxel planes of the box; the 4-bit code of a corner (y, x) in a
-    # plane has bit 8 for voxel (y-1, x-1), 4 (y-1, x), 2 (y, x-1), 1 (y, x).
+def _plane(labels, spread, z, lo, hi, plane):
+    # Corner codes of voxel plane z: nibble s of a corner (y, x) holds structure s's bits,
+    # 8 for voxel (y-1, x-1), 4 (y-1, x), 2 (y, x-1), 1 (y, x). Outside the volume is
+    # outside every structure.
+    plane[:] = 0
+    if z < 0 or z >= labels.shape[0]:
+        return
+    for y in range(lo[1], hi[1]):
+        j = y - lo[1]
+        row = labels[z, y]
+        for x in range(lo[2], hi[2]):
+            w = spread[row[x]]
+            if w:
+                i = x - lo[2]
+                plane[j, i] |= w
+                plane[j, i + 1] |= w << 1
+                plane[j + 1, i] |= w << 2
+                plane[j + 1, i + 1] |= w << 3
+
+
+@numba.njit(nogil=True)
+def _sweep(labels, spread, n_struct, lo, hi, z0, z1, counts, pos, coords, codes, fill):
+    # Corners of planes z0..z1-1 whose cell holds both inside and outside voxels of a
+    # structure: counted per structure, or (fill) written at pos[s] onwards.
     ny, nx = hi[1] - lo[1] + 1, hi[2] - lo[2] + 1
-    prev = np.zeros((ny, nx), np.uint8)
-    cur = np.zeros((ny, nx), np.uint8)
-    n = 0
-    for z in range(lo[0] - 1, hi[0] + 1):
-        cur[:] = 0
-        if 0 <= z < labels.shape[0]:
-            for y in range(lo[1], hi[1]):
-                j = y - lo[1]
-                row = labels[z, y]
-                for x in range(lo[2], hi[2]):
-                    if member[row[x]]:
-                        i = x - lo[2]
-                        cur[j, i] |= 1
-                        cur[j, i + 1] |= 2
-                        cur[j + 1, i] |= 4
-                        cur[j + 1, i + 1] |= 8
-        if z >= lo[0]:
-            for j in range(ny):
-                for i in range(nx):
-                    code = (prev[j, i] << 4) | cur[j, i]
+    prev = np.empty((ny, nx), np.uint32)
+    cur = np.empty((ny, nx), np.uint32)
+    _plane(labels, spread, z0 - 1, lo, hi, prev)
+    for z in range(z0, z1):
+        _plane(labels, spread, z, lo, hi, cur)
+        for j in range(ny):
+            for i in range(nx):
+                p, c = prev[j, i], cur[j, i]
+                if p == 0 and c == 0:
+                    continue
+                for s in range(n_struct):
+                    code = (((p >> (4 * s)) & 15) << 4) | ((c >> (4 * s)) & 15)
                     if code != 0 and code != 255:
                         if fill:
-                            coords[n, 0] = z
-                            coords[n, 1] = lo[1] + j
-                            coords[n, 2] = lo[2] + i
-                            codes[n] = code
-                        n += 1
+                            k = pos[s]
+                            coords[k, 0] = z
+                            coords[k, 1] = lo[1] + j
+                            coords[k, 2] = lo[2] + i
+                            codes[k] = code
+                            pos[s] = k + 1
+                        else:
+                            counts[s] += 1
         prev, cur = cur, prev
-    return n
 
 
-@numba.njit(cache=True, nogil=True)
-def surfel_points(labels, member, lo, hi):
-    """Corners whose 2x2x2 cell holds both structure and background, for the voxel box
-    ``lo..hi`` (exclusive ends, inside the volume, holding all of the structure): their
-    (z, y, x) corner indices (corner ``i`` lies between voxels ``i - 1`` and ``i``) and
+def surfel_points(labels, spread, n_struct, lo, hi):
+    """Surface points of up to eight structures at once, in one parallel pass over the
+    voxel box ``lo..hi`` (exclusive ends, inside the volume, holding all of every
+    structure). ``spread[v]`` has bit ``4 s`` set when value ``v`` belongs to structure
+    ``s``.
+
+    The points of structure ``s`` are ``coords[starts[s]:starts[s + 1]]``, in scan
+    order: the corners whose 2x2x2 cell holds both structure and background, as (z, y, x)
+    corner indices (corner ``i`` lies between voxels ``i - 1`` and ``i``), and ``codes``
     their neighbour codes, bit ``128 >> (4a + 2b + c)`` set when voxel
-    (z-1+a, y-1+b, x-1+c) is inside, as DeepMind's ``ENCODE_NEIGHBOURHOOD_3D_KERNEL``."""
+    (z-1+a, y-1+b, x-1+c) is inside, as DeepMind's ``ENCODE_NEIGHBOURHOOD_3D_KERNEL``.
+    """
+    return _surfel_points(labels, spread, n_struct, lo, hi, 8 * numba.get_num_threads())
+
+
+@numba.njit(cache=True, parallel=True)
+def _surfel_points(labels, spread, n_struct, lo, hi, n_chunks):
+    z_lo, z_hi = lo[0], hi[0] + 1
+    n_chunks = max(1, min(z_hi - z_lo, n_chunks))
+    edges = np.linspace(z_lo, z_hi, n_chunks + 1).astype(np.int64)
+    counts = np.zeros((n_chunks, n_struct), np.int64)
+    pos = np.zeros((n_chunks, n_struct), np.int64)
     coords = np.empty((0, 3), np.int32)
     codes = np.empty(0, np.uint8)
-    n = _sweep(labels, member, lo, hi, coords, codes, False)
-    coords = np.empty((n, 3), np.int32)
-    codes = np.empty(n, np.uint8)
-    _sweep(labels, member, lo, hi, coords, codes, True)
-    return coords, codes
+    for c in numba.prange(n_chunks):
+        _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
+               coords, codes, False)
+    starts = np.zeros(n_struct + 1, np.int64)
+    for s in range(n_struct):
+        starts[s + 1] = starts[s] + counts[:, s].sum()
+        run = starts[s]
+        for c in range(n_chunks):
+            pos[c, s] = run
+            run += counts[c, s]
+    coords = np.empty((starts[n_struct], 3), np.int32)
+    codes = np.empty(starts[n_struct], np.uint8)
+    for c in numba.prange(n_chunks):
+        _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
+               coords, codes, True)
+    return coords, codes, starts
 
 
 @numba.njit(inline="always")
@@ -159,42 +210,65 @@ def border_voxels(labels, member, lo, hi):
 
 @numba.njit(cache=True, nogil=True)
 def _bucket(points, cell, origin, dims):
-    ids = np.empty(len(points), np.int64)
-    for k in range(len(points)):
+    """The points sorted by cubic cell of ``cell`` indices (a contiguous copy) and, per
+    cell id ``(c0 * dims[1] + c1) * dims[2] + c2``, the start of its run."""
+    n = len(points)
+    ids = np.empty(n, np.int64)
+    for k in range(n):
         c0 = (points[k, 0] - origin[0]) // cell
         c1 = (points[k, 1] - origin[1]) // cell
         c2 = (points[k, 2] - origin[2]) // cell
         ids[k] = (c0 * dims[1] + c1) * dims[2] + c2
-    order = np.argsort(ids, kind="mergesort")
     starts = np.zeros(dims[0] * dims[1] * dims[2] + 1, np.int64)
-    for k in range(len(points)):
+    for k in range(n):
         starts[ids[k] + 1] += 1
     for k in range(1, len(starts)):
         starts[k] += starts[k - 1]
-    return order, starts
+    fill = starts[:-1].copy()
+    pts = np.empty((n, 3), np.int32)
+    for k in range(n):
+        j = fill[ids[k]]
+        fill[ids[k]] += 1
+        for a in range(3):
+            pts[j, a] = points[k, a]
+    return pts, starts
 
 
-@numba.njit(inline="always")
-def _scan_cell(q, points, order, starts, cid, s2, best):
-    for t in range(starts[cid], starts[cid + 1]):
-        p = order[t]
-        d0 = float(points[p, 0] - q[0])
-        d1 = float(points[p, 1] - q[1])
-        d2 = float(points[p, 2] - q[2])
-        d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
-        if d < best:
-            best = d
-    return best
+@numba.njit(cache=True, nogil=True)
+def _cell_offsets(cell, s2, radius):
+    """Cell offsets within Chebyshev distance ``radius``, sorted by the squared distance
+    (mm2) below which no point of that cell can lie, wherever the query is in its cell."""
+    w = 2 * radius + 1
+    off = np.empty((w * w * w, 3), np.int64)
+    bound = np.empty(w * w * w)
+    k = 0
+    for a in range(-radius, radius + 1):
+        for b in range(-radius, radius + 1):
+            for c in range(-radius, radius + 1):
+                off[k, 0], off[k, 1], off[k, 2] = a, b, c
+                v = 0.0
+                for axis, o in enumerate((a, b, c)):
+                    if o != 0:
+                        gap = (abs(o) - 1) * cell + 1
+                        v += gap * gap * s2[axis]
+                bound[k] = v
+                k += 1
+    order = np.argsort(bound, kind="mergesort")
+    return off[order], bound[order]
 
 
 @numba.njit(cache=True, parallel=True)
-def ring_search(queries, points, spacing, cell, max_rings):
+def ring_search(queries, points, spacing, cell, radius):
     """Euclidean distance (mm) from each query to the nearest of ``points``; both are
-    integer (z, y, x) grid indices, ``spacing`` in mm. The points are bucketed in cubic
-    cells of ``cell`` indices and each query scans rings of cells outwards until no
-    unvisited cell can hold a nearer point, or until ``max_rings`` rings: a query not
-    settled by then gets minus the nearest distance found so far (-inf if none).
-    ``inf`` for every query when there are no points."""
+    integer (z, y, x) grid indices, ``spacing`` in mm.
+
+    The points are bucketed in cubic cells of ``cell`` indices. Each query visits the
+    cells within ``radius`` cells of its own in increasing order of the least distance a
+    point of that cell can have, skips cells whose box lies farther than the best distance
+    so far, and stops as soon as no remaining cell can hold a nearer point. A query not
+    settled within ``radius`` cells gets minus the nearest distance found (-inf if none).
+    ``inf`` for every query when there are no points.
+    """
     out = np.empty(len(queries), np.float64)
     if len(points) == 0:
         out[:] = np.inf
@@ -204,65 +278,130 @@ def ring_search(queries, points, spacing, cell, max_rings):
     for a in range(3):
         origin[a] = points[:, a].min()
         dims[a] = (points[:, a].max() - origin[a]) // cell + 1
-    order, starts = _bucket(points, cell, origin, dims)
+    pts, starts = _bucket(points, cell, origin, dims)
     s2 = spacing * spacing
-    smin = spacing.min()
+    off, bound = _cell_offsets(cell, s2, radius)
+    beyond = (radius * cell + 1) ** 2 * s2.min()
     for k in numba.prange(len(queries)):
-        q = queries[k]
-        q0 = (q[0] - origin[0]) // cell
-        q1 = (q[1] - origin[1]) // cell
-        q2 = (q[2] - origin[2]) // cell
-        r = max(-q0, q0 - dims[0] + 1, -q1, q1 - dims[1] + 1, -q2, q2 - dims[2] + 1, 0)
-        r_end = r + max_rings
+        q0, q1, q2 = queries[k, 0], queries[k, 1], queries[k, 2]
+        c0 = (q0 - origin[0]) // cell
+        c1 = (q1 - origin[1]) // cell
+        c2 = (q2 - origin[2]) // cell
         best = np.inf
-        settled = False
-        while r <= r_end:
-            if r >= 1:
-                bound = ((r - 1) * cell + 1) * smin
-                if best <= bound * bound:
-                    settled = True
-                    break
-            lo0, hi0 = max(q0 - r, 0), min(q0 + r, dims[0] - 1)
-            lo1, hi1 = max(q1 - r, 0), min(q1 + r, dims[1] - 1)
-            lo2, hi2 = max(q2 - r, 0), min(q2 + r, dims[2] - 1)
-            for c0 in range(lo0, hi0 + 1):
-                edge0 = abs(c0 - q0) == r
-                for c1 in range(lo1, hi1 + 1):
-                    if edge0 or abs(c1 - q1) == r:
-                        for c2 in range(lo2, hi2 + 1):
-                            cid = (c0 * dims[1] + c1) * dims[2] + c2
-                            best = _scan_cell(q, points, order, starts, cid, s2, best)
-                    else:
-                        for c2 in (q2 - r, q2 + r):
-                            if lo2 <= c2 <= hi2:
-                                cid = (c0 * dims[1] + c1) * dims[2] + c2
-                                best = _scan_cell(q, points, order, starts, cid, s2, best)
-            r += 1
-        if not settled:
-            bound = ((r - 1) * cell + 1) * smin
-            settled = best <= bound * bound
-        out[k] = np.sqrt(best) if settled else -np.sqrt(best)
+        for j in range(len(off)):
+            if bound[j] >= best:
+                break
+            a, b, c = c0 + off[j, 0], c1 + off[j, 1], c2 + off[j, 2]
+            if a < 0 or b < 0 or c < 0 or a >= dims[0] or b >= dims[1] or c >= dims[2]:
+                continue
+            cid = (a * dims[1] + b) * dims[2] + c
+            if starts[cid] == starts[cid + 1]:
+                continue
+            # Gap from the query to the cell's box, per axis, in indices.
+            lo0 = origin[0] + a * cell
+            lo1 = origin[1] + b * cell
+            lo2 = origin[2] + c * cell
+            g0 = max(lo0 - q0, q0 - lo0 - cell + 1, 0)
+            g1 = max(lo1 - q1, q1 - lo1 - cell + 1, 0)
+            g2 = max(lo2 - q2, q2 - lo2 - cell + 1, 0)
+            if g0 * g0 * s2[0] + g1 * g1 * s2[1] + g2 * g2 * s2[2] >= best:
+                continue
+            for t in range(starts[cid], starts[cid + 1]):
+                d0 = float(pts[t, 0] - q0)
+                d1 = float(pts[t, 1] - q1)
+                d2 = float(pts[t, 2] - q2)
+                d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
+                if d < best:
+                    best = d
+        out[k] = np.sqrt(best) if best <= beyond else -np.sqrt(best)
     return out
 
 
-def nearest_distances(queries, points, spacing, cell=4, max_rings=3, max_mm=None):
-    """Exact distance (mm) from each query to the nearest point: a ring search over
-    bucketed points settles the near queries; the few far ones (an outlier, a missed
+#: Widest search (in cells) before the k-d tree takes over; its offset table has
+#: (2 r + 1)^3 entries.
+_MAX_RADIUS = 32
+
+
+def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None):
+    """Exact distance (mm) from each query to the nearest point: the bucketed search of
+    :func:`ring_search` settles the near queries; the few far ones (an outlier, a missed
     part) go to a k-d tree. With ``max_mm``, far queries get ``inf`` instead (enough to
     know that they lie farther than ``max_mm``)."""
     spacing = np.asarray(spacing, np.float64)
     if max_mm is not None:
-        max_rings = int(np.ceil(max_mm / (cell * spacing.min()))) + 1
-    out = ring_search(queries, points, spacing, cell, max_rings)
+        radius = int(np.ceil(max_mm / (cell * spacing.min()))) + 1
+    out = ring_search(queries, points, spacing, cell, radius)
     far = out < 0
     if max_mm is not None:
         # Unsettled queries with nothing found within max_mm lie farther than max_mm.
         beyond = far & (-out > max_mm)
         out[beyond] = np.inf
         far &= ~beyond
+    found = far & np.isfinite(out)
+    if found.any():
+        # The nearest point found so far bounds the search: widen it for these queries.
+        wider = int(np.ceil(((-out[found]).max() / spacing.min() - 1) / cell))
+        if wider <= _MAX_RADIUS:
+            idx = np.flatnonzero(found)
+            out[idx] = ring_search(queries[idx], points, spacing, cell, max(wider, radius))
+            far[idx] = False
     if far.any():
         from scipy.spatial import cKDTree
 
         tree = cKDTree(points * spacing, balanced_tree=False, compact_nodes=False)
         out[far] = tree.query(queries[far] * spacing)[0]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def weighted_percentile(d, w, q):
+    """The smallest distance ``d[k]`` whose cumulative weight share, distances in
+    increasing order, reaches ``q`` (0..1), without sorting everything: weights are
+    summed into bins of distance, and only the bin where the share is reached is sorted.
+
+    Returns ``(value, exact)``; ``exact`` is False when the share at the decision lies
+    within rounding of ``q`` (a tie that the order of summation decides), for the caller
+    to settle with a full sort.
+    """
+    n = len(d)
+    total = 0.0
+    top = 0.0
+    for k in range(n):
+        total += w[k]
+        if d[k] > top:
+            top = d[k]
+    target = q * total
+    tie = 1e-9 * total
+    n_bins = 1 << 14
+    scale = (n_bins - 1) / top if top > 0 else 0.0
+    counts = np.zeros(n_bins, np.int64)
+    weights = np.zeros(n_bins)
+    for k in range(n):
+        b = int(d[k] * scale)
+        counts[b] += 1
+        weights[b] += w[k]
+    below = 0.0
+    chosen = -1
+    for b in range(n_bins):
+        if counts[b] > 0:
+            if below + weights[b] >= target:
+                chosen = b
+                break
+            below += weights[b]
+    if chosen < 0:
+        return top, False
+    members = np.empty(counts[chosen], np.int64)
+    m = 0
+    for k in range(n):
+        if int(d[k] * scale) == chosen:
+            members[m] = k
+            m += 1
+    order = np.argsort(d[members], kind="mergesort")
+    for j in range(m):
+        k = members[order[j]]
+        before = below
+        below += w[k]
+        if below >= target:
+            exact = target - before > tie and below - target > tie
+            return d[k], exact
+    return d[members[order[m - 1]]], False

@@ -27,20 +27,18 @@ def _cell_values(code: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _area_vectors() -> tuple[np.ndarray, ...]:
-    """Triangle area vectors (n, 3) of every code at unit spacing."""
+def _area_vectors() -> tuple[np.ndarray, np.ndarray]:
+    """Triangle area vectors (n, 3) of every code at unit spacing, and their codes."""
     from skimage.measure import marching_cubes
 
-    out = []
-    for code in range(256):
+    vectors, codes = [], []
+    for code in range(1, 255):
         own = 255 - code if bin(code).count("1") > 4 else code
-        if own == 0:
-            out.append(np.zeros((0, 3)))
-            continue
         verts, faces, _, _ = marching_cubes(_cell_values(own), 0.5, method="lorensen")
         tri = verts[faces]
-        out.append(0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-    return tuple(out)
+        vectors.append(0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
+        codes.append(np.full(len(faces), code))
+    return np.concatenate(vectors), np.concatenate(codes)
 
 
 def surfel_area_table(spacing) -> np.ndarray:
@@ -52,5 +50,6 @@ def surfel_area_table(spacing) -> np.ndarray:
     1.0
     """
     s0, s1, s2 = (float(s) for s in spacing)
-    scale = np.array([s1 * s2, s0 * s2, s0 * s1])
-    return np.array([np.linalg.norm(v * scale, axis=1).sum() for v in _area_vectors()])
+    vectors, codes = _area_vectors()
+    areas = np.linalg.norm(vectors * np.array([s1 * s2, s0 * s2, s0 * s1]), axis=1)
+    return np.bincount(codes, weights=areas, minlength=256)

@@ -19,7 +19,13 @@ from ..volume import Volume, read_volume
 from . import _kernels
 from .border import BorderOptions, border_analysis
 from .overlap import overlap_from_counts, volume_metrics
-from .surface import HD95_MODES, check_surface, structure_distances, surface_metrics
+from .surface import (
+    HD95_MODES,
+    check_surface,
+    distances_between,
+    structure_points,
+    surface_metrics,
+)
 
 #: Structures evaluated, in output order: each muscle, then the union of all muscles.
 STRUCTURES: tuple[str, ...] = tuple(m.name for m in MUSCLES) + ("union",)
@@ -141,22 +147,27 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         raise OptionError("the gradient rule of border analysis needs the ultrasound image")
     analyse = image is not None or (border is not None and border.rule == "aponeurosis")
     border = border or BorderOptions()
+    members = [_member(name) for name in STRUCTURES]
+    lo, hi = _box(box_p, box_t, np.flatnonzero(_member("union")))
+    truth_pts = structure_points(truth, members, lo, hi, spacing, surface)
+    pred_pts = structure_points(pred, members, lo, hi, spacing, surface)
+    if analyse and surface != "surfel":
+        truth_surfels = structure_points(truth, members, lo, hi, spacing, "surfel")
+        pred_surfels = structure_points(pred, members, lo, hi, spacing, "surfel")
     results: dict[str, dict[str, float]] = {}
     surfels: dict[str, object] = {}
-    for name in STRUCTURES:
-        member = _member(name)
+    for k, (name, member) in enumerate(zip(STRUCTURES, members, strict=True)):
         values = np.flatnonzero(member)
         tp = int(hist[np.ix_(values, values)].sum())
         n_pred, n_truth = int(hist[values].sum()), int(hist[:, values].sum())
         row = overlap_from_counts(tp, n_pred - tp, n_truth - tp)
         row.update(volume_metrics(n_pred, n_truth, spacing))
-        lo, hi = _box(box_p, box_t, values)
-        sd = structure_distances(pred, truth, member, lo, hi, spacing, surface)
+        sd = distances_between(truth_pts[k], pred_pts[k], spacing, surface)
         row.update(surface_metrics(sd, tolerance_mm, hd95_mode))
-        results[name] = {k: row[k] for k in METRIC_KEYS}
+        results[name] = {key: row[key] for key in METRIC_KEYS}
         if analyse:
             surfels[name] = sd if surface == "surfel" else \
-                structure_distances(pred, truth, member, lo, hi, spacing, "surfel")
+                distances_between(truth_surfels[k], pred_surfels[k], spacing, "surfel")
     if analyse:
         for name in STRUCTURES:
             others = [surfels[o].truth_points for o in STRUCTURES

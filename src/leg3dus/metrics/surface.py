@@ -67,34 +67,63 @@ def check_surface(surface: str) -> str:
     return surface
 
 
-def _points(labels, member, lo, hi, surface, area_table):
+def _spread(members) -> np.ndarray:
+    spread = np.zeros(256, np.uint32)
+    for s, member in enumerate(members):
+        spread[np.asarray(member, bool)] |= np.uint32(1 << (4 * s))
+    return spread
+
+
+def structure_points(labels, members, lo, hi, spacing, surface: str = "surfel"):
+    """Surface points of several structures of one uint8 label volume, looking only
+    inside the voxel box ``lo..hi`` (exclusive ends) that holds all of them.
+
+    ``members`` are 256-entry boolean tables (``member[value]``: the value belongs to
+    the structure), at most eight. Returns, per structure, ``(points, weights, codes)``:
+    (N, 3) integer (z, y, x) points, their weights (surfel areas in mm2, or 1) and the
+    surfel neighbour codes (None for voxel surfaces).
+    """
+    check_surface(surface)
+    if len(members) > 8:
+        raise OptionError(f"at most 8 structures at once, found {len(members)}")
+    lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
+    if np.any(hi <= lo):
+        empty = (np.zeros((0, 3), np.int32), np.zeros(0),
+                 np.zeros(0, np.uint8) if surface == "surfel" else None)
+        return [empty for _ in members]
     if surface == "surfel":
-        coords, codes = _kernels.surfel_points(labels, member, lo, hi)
-        return coords, area_table[codes], codes
-    coords = _kernels.border_voxels(labels, member, lo, hi)
-    return coords, np.ones(len(coords)), None
+        coords, codes, starts = _kernels.surfel_points(labels, _spread(members), len(members),
+                                                       lo, hi)
+        table = surfel_area_table(spacing)
+        return [(coords[a:b], table[codes[a:b]], codes[a:b])
+                for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    out = []
+    for member in members:
+        coords = _kernels.border_voxels(labels, np.asarray(member, bool), lo, hi)
+        out.append((coords, np.ones(len(coords)), None))
+    return out
+
+
+def distances_between(truth_points, pred_points, spacing,
+                      surface: str = "surfel") -> SurfaceDistances:
+    """:class:`SurfaceDistances` of two sets of surface points, each ``(points, weights,
+    codes)`` as :func:`structure_points` returns them."""
+    spacing = np.asarray(spacing, dtype=np.float64)
+    t_pts, t_w, t_codes = truth_points
+    p_pts, p_w, _ = pred_points
+    t2p = _kernels.nearest_distances(t_pts, p_pts, spacing, _CELL)
+    p2t = _kernels.nearest_distances(p_pts, t_pts, spacing, _CELL)
+    return SurfaceDistances(t2p, p2t, t_w, p_w, surface, t_pts, p_pts, t_codes)
 
 
 def structure_distances(pred_labels, truth_labels, member, lo, hi, spacing,
                         surface: str = "surfel") -> SurfaceDistances:
     """Surface distances of the structure ``member[value]`` (a 256-entry boolean table)
     between two uint8 label volumes, looking only inside the voxel box ``lo..hi``
-    (exclusive ends) that holds all of it in both. Used by :func:`surface_distances` and
-    :func:`leg3dus.metrics.evaluate`."""
-    check_surface(surface)
-    spacing = np.asarray(spacing, dtype=np.float64)
-    table = surfel_area_table(spacing) if surface == "surfel" else None
-    lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
-    if np.any(hi <= lo):
-        empty = np.zeros(0)
-        return SurfaceDistances(empty, empty, empty, empty, surface,
-                                np.zeros((0, 3), np.int32), np.zeros((0, 3), np.int32),
-                                np.zeros(0, np.uint8) if surface == "surfel" else None)
-    t_pts, t_w, t_codes = _points(truth_labels, member, lo, hi, surface, table)
-    p_pts, p_w, _ = _points(pred_labels, member, lo, hi, surface, table)
-    t2p = _kernels.nearest_distances(t_pts, p_pts, spacing, _CELL)
-    p2t = _kernels.nearest_distances(p_pts, t_pts, spacing, _CELL)
-    return SurfaceDistances(t2p, p2t, t_w, p_w, surface, t_pts, p_pts, t_codes)
+    (exclusive ends) that holds all of it in both."""
+    (truth,) = structure_points(truth_labels, [member], lo, hi, spacing, surface)
+    (pred,) = structure_points(pred_labels, [member], lo, hi, spacing, surface)
+    return distances_between(truth, pred, spacing, surface)
 
 
 def _box(mask: np.ndarray):
@@ -150,8 +179,13 @@ def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.
 def _weighted_percentile(d, w, q, surface):
     if surface == "voxel":
         return float(np.percentile(d, q))
-    # DeepMind's rule: sort by (distance, weight); the first distance whose cumulative
-    # weight share reaches q/100.
+    # DeepMind's rule: the smallest distance whose cumulative area share, distances in
+    # increasing order, reaches q/100.
+    value, exact = _kernels.weighted_percentile(d, w, q / 100.0)
+    if exact:
+        return float(value)
+    # A share within rounding of q: sum in DeepMind's order (by distance, then area) so
+    # that the tie falls the same way.
     order = np.lexsort((w, d))
     cum = np.cumsum(w[order])
     idx = np.searchsorted(cum / cum[-1], q / 100.0)
