@@ -1,9 +1,12 @@
-"""Single-pass numba kernels over full label volumes: joint value counts with bounding
-boxes, and the surface points of one structure inside its bounding box.
+"""Numba kernels of the metrics: joint value counts with bounding boxes in one pass over
+two label volumes; the surface points (surfels or border voxels) of several structures
+at once inside their bounding box; exact nearest-point distances between point sets;
+an area-weighted percentile.
 
-A structure is given as ``member``, a boolean table of 256 entries: voxel ``v`` belongs
-to it when ``member[v]`` (one label value, or every muscle value for the union). Volumes
-are uint8 in (z, y, x) order; nothing the size of a volume is allocated.
+Structures are given as ``spread``, a table of 256 words: bit ``4 s`` of ``spread[v]``
+is set when voxel value ``v`` belongs to structure ``s`` (one label value, or every
+muscle value for the union). Volumes are uint8 in (z, y, x) order; nothing the size of a
+volume is allocated.
 """
 
 from __future__ import annotations
@@ -73,14 +76,6 @@ def _grow(box, v, z, y, x):
         box[v, 5] = x
 
 
-@numba.njit(inline="always")
-def _inside(labels, member, z, y, x):
-    nz, ny, nx = labels.shape
-    if z < 0 or y < 0 or x < 0 or z >= nz or y >= ny or x >= nx:
-        return False
-    return member[labels[z, y, x]]
-
-
 @numba.njit(nogil=True)
 def _plane(labels, spread, z, lo, hi, plane):
     # Corner codes of voxel plane z: nibble s of a corner (y, x) holds structure s's bits,
@@ -144,68 +139,92 @@ def surfel_points(labels, spread, n_struct, lo, hi):
     their neighbour codes, bit ``128 >> (4a + 2b + c)`` set when voxel
     (z-1+a, y-1+b, x-1+c) is inside, as DeepMind's ``ENCODE_NEIGHBOURHOOD_3D_KERNEL``.
     """
-    return _surfel_points(labels, spread, n_struct, lo, hi, 8 * numba.get_num_threads())
+    return _points(labels, spread, n_struct, lo, hi, 8 * numba.get_num_threads(), True)
+
+
+def border_points(labels, spread, n_struct, lo, hi):
+    """Border voxels of up to eight structures at once (as :func:`surfel_points`): the
+    voxels of a structure with a face neighbour outside it (outside the volume counts as
+    outside), as (z, y, x) indices in scan order; ``codes`` is unused."""
+    return _points(labels, spread, n_struct, lo, hi, 8 * numba.get_num_threads(), False)
+
+
+@numba.njit(nogil=True)
+def _word(labels, spread, z, y, x):
+    nz, ny, nx = labels.shape
+    if z < 0 or y < 0 or x < 0 or z >= nz or y >= ny or x >= nx:
+        return np.uint32(0)
+    return spread[labels[z, y, x]]
+
+
+@numba.njit(nogil=True)
+def _border_sweep(labels, spread, n_struct, lo, hi, z0, z1, counts, pos, coords, fill):
+    nz, ny, nx = labels.shape
+    for z in range(z0, z1):
+        for y in range(lo[1], hi[1]):
+            for x in range(lo[2], hi[2]):
+                w = spread[labels[z, y, x]]
+                if w == 0:
+                    continue
+                if 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1:
+                    inner = (w & spread[labels[z - 1, y, x]] & spread[labels[z + 1, y, x]]
+                             & spread[labels[z, y - 1, x]] & spread[labels[z, y + 1, x]]
+                             & spread[labels[z, y, x - 1]] & spread[labels[z, y, x + 1]])
+                else:
+                    inner = (w & _word(labels, spread, z - 1, y, x)
+                             & _word(labels, spread, z + 1, y, x)
+                             & _word(labels, spread, z, y - 1, x)
+                             & _word(labels, spread, z, y + 1, x)
+                             & _word(labels, spread, z, y, x - 1)
+                             & _word(labels, spread, z, y, x + 1))
+                edge = w & ~inner
+                if edge == 0:
+                    continue
+                for s in range(n_struct):
+                    if (edge >> (4 * s)) & 1:
+                        if fill:
+                            k = pos[s]
+                            coords[k, 0] = z
+                            coords[k, 1] = y
+                            coords[k, 2] = x
+                            pos[s] = k + 1
+                        else:
+                            counts[s] += 1
 
 
 @numba.njit(cache=True, parallel=True)
-def _surfel_points(labels, spread, n_struct, lo, hi, n_chunks):
-    z_lo, z_hi = lo[0], hi[0] + 1
+def _points(labels, spread, n_struct, lo, hi, n_chunks, surfels):
+    # Slabs along z are counted in parallel, then filled in parallel at their offsets.
+    z_lo = lo[0]
+    z_hi = hi[0] + 1 if surfels else hi[0]
     n_chunks = max(1, min(z_hi - z_lo, n_chunks))
     edges = np.linspace(z_lo, z_hi, n_chunks + 1).astype(np.int64)
     counts = np.zeros((n_chunks, n_struct), np.int64)
     pos = np.zeros((n_chunks, n_struct), np.int64)
     coords = np.empty((0, 3), np.int32)
     codes = np.empty(0, np.uint8)
-    for c in numba.prange(n_chunks):
-        _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
-               coords, codes, False)
+    for fill in (False, True):
+        if fill:
+            starts = np.zeros(n_struct + 1, np.int64)
+            for s in range(n_struct):
+                starts[s + 1] = starts[s] + counts[:, s].sum()
+                run = starts[s]
+                for c in range(n_chunks):
+                    pos[c, s] = run
+                    run += counts[c, s]
+            coords = np.empty((starts[n_struct], 3), np.int32)
+            codes = np.empty(starts[n_struct] if surfels else 0, np.uint8)
+        for c in numba.prange(n_chunks):
+            if surfels:
+                _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c],
+                       pos[c], coords, codes, fill)
+            else:
+                _border_sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1],
+                              counts[c], pos[c], coords, fill)
     starts = np.zeros(n_struct + 1, np.int64)
     for s in range(n_struct):
         starts[s + 1] = starts[s] + counts[:, s].sum()
-        run = starts[s]
-        for c in range(n_chunks):
-            pos[c, s] = run
-            run += counts[c, s]
-    coords = np.empty((starts[n_struct], 3), np.int32)
-    codes = np.empty(starts[n_struct], np.uint8)
-    for c in numba.prange(n_chunks):
-        _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
-               coords, codes, True)
     return coords, codes, starts
-
-
-@numba.njit(inline="always")
-def _is_border(labels, member, z, y, x):
-    if not _inside(labels, member, z, y, x):
-        return False
-    return not (_inside(labels, member, z - 1, y, x) and _inside(labels, member, z + 1, y, x)
-                and _inside(labels, member, z, y - 1, x)
-                and _inside(labels, member, z, y + 1, x)
-                and _inside(labels, member, z, y, x - 1)
-                and _inside(labels, member, z, y, x + 1))
-
-
-@numba.njit(cache=True, nogil=True)
-def border_voxels(labels, member, lo, hi):
-    """Voxels of the structure in the box ``lo..hi`` with a face neighbour outside it
-    (outside the volume counts as outside): their (z, y, x) indices."""
-    n = 0
-    for z in range(lo[0], hi[0]):
-        for y in range(lo[1], hi[1]):
-            for x in range(lo[2], hi[2]):
-                if _is_border(labels, member, z, y, x):
-                    n += 1
-    coords = np.empty((n, 3), np.int32)
-    i = 0
-    for z in range(lo[0], hi[0]):
-        for y in range(lo[1], hi[1]):
-            for x in range(lo[2], hi[2]):
-                if _is_border(labels, member, z, y, x):
-                    coords[i, 0] = z
-                    coords[i, 1] = y
-                    coords[i, 2] = x
-                    i += 1
-    return coords
 
 
 @numba.njit(cache=True, nogil=True)

@@ -91,17 +91,13 @@ def structure_points(labels, members, lo, hi, spacing, surface: str = "surfel"):
         empty = (np.zeros((0, 3), np.int32), np.zeros(0),
                  np.zeros(0, np.uint8) if surface == "surfel" else None)
         return [empty for _ in members]
+    find = _kernels.surfel_points if surface == "surfel" else _kernels.border_points
+    coords, codes, starts = find(labels, _spread(members), len(members), lo, hi)
+    runs = list(zip(starts[:-1], starts[1:], strict=True))
     if surface == "surfel":
-        coords, codes, starts = _kernels.surfel_points(labels, _spread(members), len(members),
-                                                       lo, hi)
         table = surfel_area_table(spacing)
-        return [(coords[a:b], table[codes[a:b]], codes[a:b])
-                for a, b in zip(starts[:-1], starts[1:], strict=True)]
-    out = []
-    for member in members:
-        coords = _kernels.border_voxels(labels, np.asarray(member, bool), lo, hi)
-        out.append((coords, np.ones(len(coords)), None))
-    return out
+        return [(coords[a:b], table[codes[a:b]], codes[a:b]) for a, b in runs]
+    return [(coords[a:b], np.ones(b - a), None) for a, b in runs]
 
 
 def distances_between(truth_points, pred_points, spacing,
