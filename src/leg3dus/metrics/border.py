@@ -77,7 +77,8 @@ def border_gradient(image: np.ndarray, points: np.ndarray, codes: np.ndarray, sp
     ``points`` are (N, 3) corner indices and ``codes`` their 2x2x2 neighbour codes (as
     :class:`SurfaceDistances` holds them); ``image`` is the full ultrasound volume.
     Only the bounding box of the points (plus the smoothing halo) is smoothed, in
-    float32.
+    float32; a cell voxel outside the volume takes the value of the nearest voxel
+    inside.
     """
     from scipy import ndimage
 
@@ -86,47 +87,34 @@ def border_gradient(image: np.ndarray, points: np.ndarray, codes: np.ndarray, sp
     spacing = np.asarray(spacing, float)
     sigma_vox = sigma_mm / spacing
     halo = np.ceil(3 * sigma_vox).astype(int) + 1
-    start = points.min(0) - 1 - halo
-    stop = points.max(0) + 1 + halo
-    lo_in = np.maximum(start, 0)
-    hi_in = np.minimum(stop, image.shape)
-    crop = image[tuple(slice(a, b) for a, b in zip(lo_in, hi_in, strict=True))]
-    pad = [(int(a - s), int(e - b)) for s, a, b, e in zip(start, lo_in, hi_in, stop,
-                                                          strict=True)]
-    crop = np.pad(crop.astype(np.float32), pad, mode="edge")
+    lo = np.maximum(points.min(0) - 1 - halo, 0)
+    hi = np.minimum(points.max(0) + 1 + halo, image.shape)
+    crop = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))].astype(np.float32)
     if sigma_mm > 0:
-        crop = ndimage.gaussian_filter(crop, sigma_vox, mode="nearest", truncate=3.0)
-    sum_in = np.zeros(len(points))
-    sum_out = np.zeros(len(points))
-    n_in = np.zeros(len(points))
-    base = points - 1 - start
-    for k in range(8):
-        off = np.array([(k >> 2) & 1, (k >> 1) & 1, k & 1])
-        idx = base + off
-        values = crop[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
-        inside = ((codes >> (7 - k)) & 1).astype(bool)
-        sum_in += np.where(inside, values, 0.0)
-        sum_out += np.where(inside, 0.0, values)
-        n_in += inside
-    contrast = np.abs(sum_in / n_in - sum_out / (8 - n_in))
+        ndimage.gaussian_filter(crop, sigma_vox, output=crop, mode="nearest", truncate=3.0)
+    contrast = _kernels.cell_contrast(crop, lo.astype(np.int64), points, codes)
     return contrast / _centroid_steps(spacing)[codes]
 
 
 def distinct_mask(sd: SurfaceDistances, spacing, image: np.ndarray | None = None,
                   other_points: np.ndarray | None = None,
-                  options: BorderOptions = BorderOptions()) -> np.ndarray:
-    """Which truth surface points of ``sd`` (surfels) are distinct, as a boolean array."""
+                  options: BorderOptions = BorderOptions(),
+                  gradient: np.ndarray | None = None) -> np.ndarray:
+    """Which truth surface points of ``sd`` (surfels) are distinct, as a boolean array.
+    ``gradient``, when given, is :func:`border_gradient` of these points, computed by
+    the caller (e.g. for several structures at once)."""
     if sd.surface != "surfel":
         raise OptionError("border analysis needs surfel surfaces (surface='surfel')")
     n = len(sd.truth_to_pred)
     distinct = np.zeros(n, bool)
     if options.rule in ("either", "gradient"):
-        if image is None:
-            raise OptionError("the gradient rule of border analysis needs the ultrasound "
-                              "image (--image)")
-        grad = border_gradient(image, sd.truth_points, sd.truth_codes, spacing,
-                               options.sigma_mm)
-        distinct |= grad >= options.gradient_threshold
+        if gradient is None:
+            if image is None:
+                raise OptionError("the gradient rule of border analysis needs the "
+                                  "ultrasound image (--image)")
+            gradient = border_gradient(image, sd.truth_points, sd.truth_codes, spacing,
+                                       options.sigma_mm)
+        distinct |= gradient >= options.gradient_threshold
     if options.rule in ("either", "aponeurosis") and other_points is not None \
             and len(other_points):
         d = _kernels.nearest_distances(sd.truth_points, other_points, spacing,
@@ -159,7 +147,8 @@ def border_scores(sd: SurfaceDistances, distinct: np.ndarray,
 
 def border_analysis(sd: SurfaceDistances, spacing, image: np.ndarray | None = None,
                     other_points: np.ndarray | None = None, tolerance_mm: float = 1.0,
-                    options: BorderOptions = BorderOptions()) -> dict[str, float]:
+                    options: BorderOptions = BorderOptions(),
+                    gradient: np.ndarray | None = None) -> dict[str, float]:
     """Split the truth border of ``sd`` into distinct and completed parts and score the
     prediction on each.
 
@@ -173,6 +162,8 @@ def border_analysis(sd: SurfaceDistances, spacing, image: np.ndarray | None = No
         The ultrasound volume on the same grid (needed by the gradient rule).
     other_points
         Corner indices of the truth surfaces of the other muscles (aponeurosis rule).
+    gradient
+        :func:`border_gradient` of the truth points, when already computed.
 
     Examples
     --------
@@ -183,6 +174,6 @@ def border_analysis(sd: SurfaceDistances, spacing, image: np.ndarray | None = No
     >>> border_analysis(sd, (1.0, 1.0, 1.0), img)["border_distinct_within_tol"]
     1.0
     """
-    distinct = distinct_mask(sd, spacing, image, other_points, options)
+    distinct = distinct_mask(sd, spacing, image, other_points, options, gradient)
     return border_scores(sd, distinct, tolerance_mm)
 

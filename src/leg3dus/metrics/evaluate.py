@@ -17,7 +17,7 @@ from ..errors import GeometryError, LabelError, OptionError
 from ..labels import MUSCLES, VALUES, describe_counts
 from ..volume import Volume, read_volume
 from . import _kernels
-from .border import BorderOptions, border_analysis
+from .border import BorderOptions, border_analysis, border_gradient
 from .overlap import overlap_from_counts, volume_metrics
 from .surface import (
     HD95_MODES,
@@ -74,6 +74,19 @@ def _box(box_p, box_t, values):
         return np.zeros(3, np.int64), np.zeros(3, np.int64)
     rows = np.array(rows)
     return rows[:, :3].min(0), rows[:, 3:].max(0)
+
+
+def _gradients(surfels, spacing, image, border: BorderOptions) -> dict[str, np.ndarray]:
+    """The grey-level gradient at the truth points of every structure, from one smoothing
+    of the image over all of them."""
+    if image is None or border.rule == "aponeurosis":
+        return {}
+    names = list(surfels)
+    points = np.concatenate([surfels[n].truth_points for n in names])
+    codes = np.concatenate([surfels[n].truth_codes for n in names])
+    grad = border_gradient(image, points, codes, spacing, border.sigma_mm)
+    ends = np.cumsum([len(surfels[n].truth_points) for n in names])
+    return dict(zip(names, np.split(grad, ends[:-1]), strict=True))
 
 
 def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
@@ -169,12 +182,14 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
             surfels[name] = sd if surface == "surfel" else \
                 distances_between(truth_surfels[k], pred_surfels[k], spacing, "surfel")
     if analyse:
+        gradients = _gradients(surfels, spacing, image, border)
         for name in STRUCTURES:
             others = [surfels[o].truth_points for o in STRUCTURES
                       if o not in (name, "union") and name != "union"]
             other_points = np.concatenate(others) if others else None
             results[name].update(border_analysis(surfels[name], spacing, image,
-                                                 other_points, tolerance_mm, border))
+                                                 other_points, tolerance_mm, border,
+                                                 gradients.get(name)))
     return results
 
 
