@@ -209,3 +209,15 @@ def test_zarr_without_own_attributes_uses_ome_transforms(tmp_path):
     (tmp_path / "empty.zarr").mkdir()
     with pytest.raises(InputFileError, match="empty.zarr.*Zarr"):
         read_volume(tmp_path / "empty.zarr")
+
+
+def test_atomic_path_replaces_a_zarr_folder(tmp_path):
+    from leg3dus.atomic import atomic_path
+
+    target = tmp_path / "v.zarr"
+    for fill in (1, 2):
+        vol = Volume(np.full((4, 3, 2), fill, np.uint8), spacing=(1.0, 1.0, 1.0))
+        with atomic_path(target) as tmp:
+            write_volume(vol, tmp)
+    assert np.all(read_volume(target).array == 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.zarr"]

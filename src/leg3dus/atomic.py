@@ -13,9 +13,9 @@ from pathlib import Path
 from .errors import OutputError
 
 
-def _tmp_name(path: Path) -> Path:
-    # Keep the full suffix (".nii.gz", ".igs.mha") so writers that pick the format from
-    # the file name still pick the right one.
+def tmp_name(path: Path) -> Path:
+    """A hidden temporary name beside ``path`` with the same full suffix (".nii.gz",
+    ".igs.mha"), so that writers which pick the format from the name still pick it."""
     suffix = "".join(path.suffixes)
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
     return path.with_name(f".{stem}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
@@ -29,12 +29,36 @@ def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLik
             raise OutputError(f"{output}: output would overwrite the input; choose another path")
 
 
+def replace_path(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename ``tmp`` to ``path``, replacing what is there: a file, or a folder (a Zarr
+    volume) which is moved aside first and removed once the new one is in place."""
+    tmp, path = Path(tmp), Path(path)
+    if path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def remove_path(path: str | os.PathLike) -> None:
+    """Remove a file or a folder; nothing when it does not exist."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
-    The parent folder is created. On any exception (KeyboardInterrupt included) the
-    temporary file is removed and ``path`` is left as it was.
+    The parent folder is created; an existing output (a file, or a folder such as a Zarr
+    volume) is replaced. On any exception (KeyboardInterrupt included) the temporary
+    file is removed and ``path`` is left as it was.
 
     Examples
     --------
@@ -43,17 +67,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     try:
         yield tmp
         if tmp.exists():
-            os.replace(tmp, path)
+            replace_path(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            if tmp.is_dir():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
+        remove_path(tmp)
         raise
 
 
@@ -69,13 +89,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_path(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,9 +13,7 @@ import contextlib
 import dataclasses
 import os
 import re
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +138,7 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     >>> compound_subject(subjects[0], options=Options(method="vnn", fill="gaussian"))
     ... # doctest: +SKIP
     """
-    from ..atomic import _tmp_name, check_not_input
+    from ..atomic import check_not_input, remove_path, replace_path, tmp_name
     from ..sweep import concat_sequences, read_config, read_sequence
     from ..volume import write_volume
 
@@ -171,7 +169,7 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     del seq
     created = not subject.output.exists()
     subject.output.mkdir(parents=True, exist_ok=True)
-    tmp_image, tmp_label = _tmp_name(image_out), _tmp_name(label_out)
+    tmp_image, tmp_label = tmp_name(image_out), tmp_name(label_out)
     try:
         # The image waits under its temporary name while the labels are compounded: it
         # is renamed only if they succeed, and its memory is free for them meanwhile.
@@ -186,11 +184,11 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
             row["label_coverage"] = float((lrec.hit > 0).mean())
             write_volume(lrec.volume, tmp_label)
             del lrec
-            _commit(tmp_label, label_out)
-        _commit(tmp_image, image_out)
+            replace_path(tmp_label, label_out)
+        replace_path(tmp_image, image_out)
     except BaseException:
         for tmp in (tmp_image, tmp_label):
-            _remove(tmp)
+            remove_path(tmp)
         if created:
             with contextlib.suppress(OSError):
                 subject.output.rmdir()  # only when empty: never another run's files
@@ -199,25 +197,6 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     row["image"] = str(image_out)
     row["labels"] = str(label_out) if label_files else None
     return row
-
-
-def _commit(tmp: Path, dst: Path) -> None:
-    """Rename ``tmp`` to ``dst``, replacing an earlier output (a file or a Zarr folder)."""
-    if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, old)
-        os.replace(tmp, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dst)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 def _read_all(paths: list[Path], read_sequence, concat_sequences):
