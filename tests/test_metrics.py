@@ -244,3 +244,36 @@ def test_far_outlier_and_bounded_search_are_exact():
     got = nearest_distances(q, p, spacing, max_mm=3.0)
     assert np.array_equal(got <= 3.0, ref <= 3.0)
     assert np.allclose(got[ref <= 3.0], ref[ref <= 3.0], rtol=1e-12)
+
+
+def test_weighted_percentile_follows_deepmind_rule_with_ties():
+    from leg3dus.metrics.surface import _weighted_percentile
+
+    def reference(d, w, q):  # DeepMind: sort by (distance, area), first cumulative share >= q
+        order = np.lexsort((w, d))
+        cum = np.cumsum(w[order])
+        return d[order][min(np.searchsorted(cum / cum[-1], q), len(d) - 1)]
+
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(1, 200))
+        # Few distinct distances and areas: many exact ties of the cumulative share.
+        d = np.sqrt(rng.integers(0, 30, n) * rng.choice([0.3, 1.0]))
+        w = rng.choice([0.125, 0.25, 0.5, 1.0], n)
+        for q in (0.05, 0.5, 0.9, 0.95, rng.random()):
+            assert _weighted_percentile(d, w, 100 * q, "surfel") == reference(d, w, q)
+
+
+def test_nearest_distances_near_widened_and_far_queries():
+    from leg3dus.metrics._kernels import nearest_distances
+
+    rng = np.random.default_rng(4)
+    points = rng.integers(0, 30, (300, 3)).astype(np.int32)
+    # Queries from inside the cloud (settled at once) to 20-150 voxels away (a widened
+    # search, then the k-d tree).
+    queries = np.concatenate([rng.integers(0, 30, (200, 3)),
+                              rng.integers(-150, 180, (300, 3))]).astype(np.int32)
+    spacing = (0.8, 0.3, 0.5)
+    expected = cdist(queries * spacing, points * spacing).min(1)
+    got = nearest_distances(queries, points, spacing)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
