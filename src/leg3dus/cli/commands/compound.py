@@ -245,6 +245,11 @@ def _compound_tree(tree, output, config, overrides, opt, image_name, label_name,
         emit_json(rows)
     elif not quiet:
         console().print(_tree_table(rows))
+        done = [r for r in rows if not r["error"]]
+        if done:
+            names = ", ".join([image_name] + ([label_name] if done[0]["labels"] else []))
+            console().print(f"{len(done)} subject(s) written to {output} "
+                            f"(<split>/<subject>/{names})")
     for r in failed:
         key = f"{r['split']}/{r['id']}" if r["split"] else r["id"]
         print(f"error: {key}: {' '.join(r['error'].split())}", file=sys.stderr)
@@ -254,18 +259,15 @@ def _compound_tree(tree, output, config, overrides, opt, image_name, label_name,
 
 def _tree_table(rows: list[dict]) -> Table:
     table = Table(box=None, pad_edge=False)
-    for col in ("split", "subject", "frames", "shape zyx", "hit %", "labels hit %", "s",
-                "written to"):
-        table.add_column(col, justify="right" if col in ("frames", "hit %", "labels hit %",
-                                                         "s") else "left")
+    for col in ("split", "subject", "frames", "shape zyx", "hit %", "labels hit %", "s"):
+        table.add_column(col, no_wrap=True, justify="right" if col in (
+            "frames", "hit %", "labels hit %", "s") else "left")
     for r in rows:
         if r["error"]:
-            table.add_row(r["split"] or "-", r["id"], "", "", "", "", "", "FAILED")
+            table.add_row(r["split"] or "-", r["id"], "FAILED", "", "", "", "")
             continue
         lab = "-" if r["label_coverage"] is None else f"{100 * r['label_coverage']:.1f}"
-        names = [Path(r["image"]).name] + ([Path(r["labels"]).name] if r["labels"] else [])
-        outs = f"{Path(r['image']).parent}/{{{','.join(names)}}}"
         table.add_row(r["split"] or "-", r["id"], f"{r['frames_used']}/{r['frames']}",
-                      " x ".join(map(str, r["shape_zyx"])), f"{100 * r['coverage']:.1f}",
-                      lab, f"{r['seconds']:.1f}", outs)
+                      "x".join(map(str, r["shape_zyx"])), f"{100 * r['coverage']:.1f}",
+                      lab, f"{r['seconds']:.1f}")
     return table
