@@ -8,7 +8,9 @@ submodule is imported, so the rest of leg3dus works without them.
 
 Main entry points: :func:`leg3dus.segment.train.train` (a run folder with checkpoints,
 a CSV log, a plot and an exported ``model.ts``), :func:`leg3dus.segment.infer.load_model`
-and :func:`leg3dus.segment.infer.predict` (labels 0/100/150/200 on the input's grid).
+and :func:`leg3dus.segment.infer.predict` (labels 0/100/150/200 on the input's grid);
+:func:`leg3dus.segment.adapt.adapt` and :func:`leg3dus.segment.adapt.predict_adapted`
+fine-tune a trained network on a few annotated slices of a new subject, then segment it.
 """
 
 from ..errors import OptionError

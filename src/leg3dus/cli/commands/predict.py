@@ -9,7 +9,7 @@ import typer
 
 from ...atomic import check_not_input
 from ...dataset import LABEL_NAME, find_subjects, subject_folder
-from ...errors import GeometryError, InputFileError
+from ...errors import GeometryError, InputFileError, OptionError
 from ..app import (
     command,
     console,
@@ -32,6 +32,7 @@ class PredictJob:
     model: Path
     inputs: tuple
     options: tuple
+    adapt: tuple = ()
 
 
 def predict_file(job: PredictJob) -> dict:
@@ -47,10 +48,32 @@ def predict_file(job: PredictJob) -> dict:
                             f"expects a single-channel B-mode volume")
     opts = dict(job.options)
     device = opts.pop("device")
+    if job.adapt:
+        return _predict_adapted(job, opts, device)
     model = load_model(job.model, device=device)
     labels = predict(read_volume(job.image), model, **opts)
     write_volume(labels, job.output)
     return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape)}
+
+
+def _predict_adapted(job: PredictJob, opts: dict, device) -> dict:
+    """``predict --propagate``: tune on the annotated slices, segment, write back."""
+    from ...propagate.common import parse_annotated
+    from ...segment.adapt import load_trainable, predict_adapted
+    from ...volume import read_volume, write_volume
+
+    a = dict(job.adapt)
+    sparse_path = Path(a.pop("sparse"))
+    annotated = parse_annotated(a.pop("annotated"))
+    model = load_trainable(job.model, device=device)
+    sparse = read_volume(sparse_path)
+    image = read_volume(job.image)
+    labels = predict_adapted(image, model, sparse, annotated=annotated,
+                             source=str(sparse_path), **a, **opts)
+    write_volume(labels, job.output)
+    return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
+            "annotation": str(sparse_path), "adapt_steps": a["steps"], "adapt_lr": a["lr"],
+            "seed": a["seed"]}
 
 
 @command("predict")
@@ -71,6 +94,21 @@ def predict(
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if seen)."),
     image_name: str = image_name_option(),
     output_name: str = typer.Option(LABEL_NAME, help="Label file name written per subject."),
+    propagate: Path = typer.Option(
+        None, "--propagate", metavar="SPARSE",
+        help="Adapt the model to this subject first: labels on some slices (axis 0) of the "
+             "image's grid; the network is fine-tuned on them, then predicts the volume, "
+             "and the annotated slices are kept as drawn. Needs a checkpoint (not model.ts)."),
+    annotated: str = typer.Option(
+        None, "--annotated", metavar="FILE|INDICES",
+        help="With --propagate: the annotated slices ('0,20,40', '0:400:20' or a file); a "
+             "listed slice may be empty. Default: every slice holding a label."),
+    adapt_steps: int = typer.Option(200, "--adapt-steps", min=0,
+                                    help="With --propagate: fine-tuning steps."),
+    adapt_lr: float = typer.Option(2e-4, "--adapt-lr",
+                                   help="With --propagate: fine-tuning learning rate."),
+    seed: int = typer.Option(0, "--seed", help="With --propagate: seed of patch positions "
+                             "and augmentation (same seed, same result)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -79,7 +117,12 @@ def predict(
     """Segment B-mode volumes: labels 0/100/150/200 on each input's grid, by sliding
     window with Gaussian blending, in slabs along axis 0.
 
+    With --propagate SPARSE, the network is first fine-tuned on the annotated slices of
+    this subject (few-shot adaptation), then applied at the image's own spacing.
+
     Example: leg3dus predict runs/p2d phantom/test -o predictions --tta --lcc
+
+    Example: leg3dus predict runs/p2d x1.mha -o labels.mha --propagate sparse.mha
     """
     from ...segment import require_seg
 
@@ -88,8 +131,25 @@ def predict(
         raise InputFileError(f"{model}: no such run folder or model file")
     options = (("tta", tta), ("lcc", lcc), ("overlap", overlap), ("slab", slab),
                ("batch_size", batch_size), ("resample", not native), ("device", device))
-    if data.is_file():
-        row = predict_file(PredictJob(data, out, model, (data,), options))
+    adapt = ()
+    if propagate is None:
+        if annotated is not None:
+            raise OptionError("--annotated applies only with --propagate SPARSE")
+    else:
+        if data.is_dir():
+            raise OptionError(f"{data}: --propagate adapts to one subject; give one image "
+                              f"file, not a folder")
+        if not propagate.is_file():
+            raise InputFileError(f"{propagate}: no such annotation file")
+        if annotated is not None and not Path(annotated).is_file():
+            from ...propagate.common import parse_annotated
+
+            parse_annotated(annotated)  # fail early on a malformed list
+        adapt = (("sparse", str(propagate)), ("annotated", annotated), ("steps", adapt_steps),
+                 ("lr", adapt_lr), ("seed", seed))
+    if data.is_file() or adapt:
+        row = predict_file(PredictJob(data, out, model, (data,) if not adapt
+                                      else (data, propagate), options, adapt))
         if as_json:
             emit_json(row)
         else:
