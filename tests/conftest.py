@@ -74,3 +74,15 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One torch thread for a test module: avoids oversubscribing a small machine and
+    keeps the network tests fast."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

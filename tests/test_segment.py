@@ -35,15 +35,7 @@ TINY = {"batch_size": 4, "steps_per_epoch": 6, "max_epochs": 2, "augment": False
         "model": {"channels": [8, 16], "patch": [1, 16, 16], "context": 1}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machine is shared: one torch thread avoids oversubscription and keeps tests fast.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def learnable_pair(seed):

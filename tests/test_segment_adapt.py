@@ -30,14 +30,7 @@ from leg3dus.segment.models import build_model, check_spec, default_spec  # noqa
 ANNOTATED = [0, 3, 10, 17]      # slice 0 lies before the muscles: annotated, empty
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def subject(seed=1):

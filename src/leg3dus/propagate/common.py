@@ -105,6 +105,30 @@ def _parse_text(text: str, where: str) -> list[int]:
     return out
 
 
+def annotated_indices(labels: np.ndarray, annotated: Iterable[int] | None = None,
+                      axis: int = 0) -> np.ndarray:
+    """The sorted annotated slice indices along ``axis``: ``annotated`` when given (a
+    listed slice may be empty: it says that no muscle is there), else the slices that
+    hold labels. Raises :class:`OptionError` for indices out of range and
+    :class:`LabelError` for labels on slices not listed."""
+    axis = check_axis(axis, labels.ndim)
+    n = labels.shape[axis]
+    with_labels = annotated_slices(labels, axis)
+    if annotated is None:
+        return with_labels
+    idx = np.unique(np.asarray(list(annotated), dtype=np.int64))
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise OptionError(f"annotated slice indices out of range 0..{n - 1} along axis "
+                          f"{axis}: {', '.join(map(str, bad[:10].tolist()))}")
+    extra = np.setdiff1d(with_labels, idx)
+    if extra.size:
+        raise LabelError(f"labels found on {extra.size} slice(s) not listed as annotated "
+                         f"along axis {axis}, first ones: "
+                         f"{', '.join(map(str, extra[:10].tolist()))}")
+    return idx
+
+
 def check_sparse(
     labels: np.ndarray,
     annotated: Iterable[int] | None = None,
@@ -126,21 +150,7 @@ def check_sparse(
     if stray:
         raise LabelError(f"label values outside the scheme {tuple(values)}: "
                          f"{describe_counts(stray)}")
-    n = labels.shape[axis]
-    with_labels = annotated_slices(labels, axis)
-    if annotated is None:
-        idx = with_labels
-    else:
-        idx = np.unique(np.asarray(list(annotated), dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= n)]
-        if bad.size:
-            raise OptionError(f"annotated slice indices out of range 0..{n - 1} along axis "
-                              f"{axis}: {', '.join(map(str, bad[:10].tolist()))}")
-        extra = np.setdiff1d(with_labels, idx)
-        if extra.size:
-            raise LabelError(f"labels found on {extra.size} slice(s) not listed as annotated "
-                             f"along axis {axis}, first ones: "
-                             f"{', '.join(map(str, extra[:10].tolist()))}")
+    idx = annotated_indices(labels, annotated, axis)
     if idx.size == 0:
         raise LabelError("no annotated slice: the label volume holds only background")
     if idx.size == 1:

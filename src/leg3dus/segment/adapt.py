@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import labels as lab
 from ..errors import GeometryError, InputFileError, LabelError, OptionError
-from ..propagate.common import annotated_slices
+from ..propagate.common import annotated_indices
 from ..volume import Volume
 from . import require_seg
 from .data import CachedSubject, PatchSampler, _check_intensity, augment_batch
@@ -97,19 +97,10 @@ def check_annotation(sparse: Volume | np.ndarray, image: Volume | np.ndarray,
         classes_all = lab.to_index(labels)
     except LabelError as exc:
         raise LabelError(f"{source}: {exc}") from None
-    with_labels = annotated_slices(labels)
-    if annotated is None:
-        idx = with_labels
-    else:
-        idx = np.unique(np.asarray(list(annotated), dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= labels.shape[0])]
-        if bad.size:
-            raise OptionError(f"{source}: annotated slice indices out of range "
-                              f"0..{labels.shape[0] - 1}: {', '.join(map(str, bad[:10]))}")
-        extra = np.setdiff1d(with_labels, idx)
-        if extra.size:
-            raise LabelError(f"{source}: labels on {extra.size} slice(s) not listed as "
-                             f"annotated, first ones: {', '.join(map(str, extra[:10]))}")
+    try:
+        idx = annotated_indices(labels, annotated)
+    except (OptionError, LabelError) as exc:
+        raise type(exc)(f"{source}: {exc}") from None
     if idx.size == 0:
         raise LabelError(f"{source}: no annotated slice (the label volume holds only "
                          f"background); annotate some slices or list them with --annotated")
