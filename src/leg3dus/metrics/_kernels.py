@@ -203,28 +203,31 @@ def _points(labels, spread, n_struct, lo, hi, n_chunks, surfels):
     pos = np.zeros((n_chunks, n_struct), np.int64)
     coords = np.empty((0, 3), np.int32)
     codes = np.empty(0, np.uint8)
-    for fill in (False, True):
-        if fill:
-            starts = np.zeros(n_struct + 1, np.int64)
-            for s in range(n_struct):
-                starts[s + 1] = starts[s] + counts[:, s].sum()
-                run = starts[s]
-                for c in range(n_chunks):
-                    pos[c, s] = run
-                    run += counts[c, s]
-            coords = np.empty((starts[n_struct], 3), np.int32)
-            codes = np.empty(starts[n_struct] if surfels else 0, np.uint8)
-        for c in numba.prange(n_chunks):
-            if surfels:
-                _sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c],
-                       pos[c], coords, codes, fill)
-            else:
-                _border_sweep(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1],
-                              counts[c], pos[c], coords, fill)
+    for c in numba.prange(n_chunks):
+        _slab(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
+              coords, codes, False, surfels)
     starts = np.zeros(n_struct + 1, np.int64)
     for s in range(n_struct):
-        starts[s + 1] = starts[s] + counts[:, s].sum()
+        run = starts[s]
+        for c in range(n_chunks):
+            pos[c, s] = run
+            run += counts[c, s]
+        starts[s + 1] = run
+    coords = np.empty((starts[n_struct], 3), np.int32)
+    codes = np.empty(starts[n_struct] if surfels else 0, np.uint8)
+    for c in numba.prange(n_chunks):
+        _slab(labels, spread, n_struct, lo, hi, edges[c], edges[c + 1], counts[c], pos[c],
+              coords, codes, True, surfels)
     return coords, codes, starts
+
+
+@numba.njit(nogil=True)
+def _slab(labels, spread, n_struct, lo, hi, z0, z1, counts, pos, coords, codes, fill,
+          surfels):
+    if surfels:
+        _sweep(labels, spread, n_struct, lo, hi, z0, z1, counts, pos, coords, codes, fill)
+    else:
+        _border_sweep(labels, spread, n_struct, lo, hi, z0, z1, counts, pos, coords, fill)
 
 
 @numba.njit(cache=True, nogil=True)
