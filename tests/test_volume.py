@@ -221,3 +221,44 @@ def test_atomic_path_replaces_a_zarr_folder(tmp_path):
             write_volume(vol, tmp)
     assert np.all(read_volume(target).array == 2)
     assert [p.name for p in tmp_path.iterdir()] == ["v.zarr"]
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nrrd", ".mhd"])
+def test_compression_level_zero_writes_raw_voxels(tmp_path, ext):
+    """Level 0 means no compression: the header says so and the file holds every byte."""
+    vol = Volume(np.full((20, 30, 40), 7, np.uint8))
+    raw = write_volume(vol, tmp_path / f"raw{ext}", compression_level=0)
+    write_volume(vol, tmp_path / f"packed{ext}", compression_level=1)
+    head = raw.read_bytes()[:600].decode("latin-1")
+    assert ("CompressedData = False" in head) if ext != ".nrrd" else ("encoding: raw" in head)
+    data_size = sum(p.stat().st_size for p in tmp_path.glob("raw*"))
+    assert data_size >= vol.array.nbytes
+    assert sum(p.stat().st_size for p in tmp_path.glob("packed*")) < vol.array.nbytes // 10
+    np.testing.assert_array_equal(read_volume(raw).array, vol.array)
+
+
+def test_compression_level_zero_still_gzips_nii_gz(tmp_path):
+    vol = Volume(np.full((10, 10, 10), 3, np.uint8))
+    path = write_volume(vol, tmp_path / "v.nii.gz", compression_level=0)
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(read_volume(path).array, vol.array)
+
+
+@pytest.mark.parametrize("level", [-1, 10])
+def test_compression_level_out_of_range_is_an_option_error(tmp_path, level):
+    with pytest.raises(OptionError, match="0..9"):
+        write_volume(Volume(np.zeros((2, 2, 2), np.uint8)), tmp_path / "v.mha",
+                     compression_level=level)
+    assert not list(tmp_path.iterdir())
+
+
+def test_synth_compression_level_zero_writes_uncompressed_files(cli, tmp_path):
+    out = tmp_path / "raw"
+    result = cli("synth", out, "--subjects", "1", "--spacing", "5", "--compression-level", "0",
+                 "--fractions", "1", "0", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    for name in ("x1.mha", "masksX1.mha"):
+        path = next(out.rglob(name))
+        assert b"CompressedData = False" in path.read_bytes()[:600]
+        vol = read_volume(path)
+        assert path.stat().st_size >= vol.array.nbytes

@@ -346,18 +346,32 @@ def write_volume(
 
     The file appears only once complete (written under a temporary name, then renamed).
     ``compression_level`` (1 fast .. 9 small) applies where the format compresses;
-    ``.nii.gz`` is always compressed and ``.nii`` never.
+    0 writes the voxels uncompressed, like ``compress=False``. ``.nii.gz`` is always
+    compressed (at least level 1) and ``.nii`` never.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> vol = Volume(np.zeros((4, 5, 6), np.uint8))
+    >>> path = write_volume(vol, Path(tempfile.mkdtemp()) / "v.mha", compression_level=0)
+    >>> b"CompressedData = False" in path.read_bytes()[:400]
+    True
     """
     path = Path(path)
     fmt = volume_format(path)
+    if not 0 <= int(compression_level) <= 9:
+        raise OptionError(f"{path}: compression level must lie in 0..9, found "
+                          f"{compression_level}")
     if fmt == ".zarr":
         from .zarrio import write_zarr
 
         return write_zarr(volume, path)
     image = volume.to_sitk()
-    use_compression = compress or fmt == ".nii.gz"
+    use_compression = (compress and compression_level > 0) or fmt == ".nii.gz"
     if fmt == ".nii":
         use_compression = False
+    if fmt == ".nii.gz":
+        compression_level = max(int(compression_level), 1)
     if fmt in (".mhd", ".nhdr"):
         # Header + data file pairs: write in place of a temporary header, then rename both.
         return _write_pair(image, path, use_compression, compression_level)
