@@ -91,7 +91,8 @@ def _overrides(spacing, origin, extent, clip_origin, clip_size, fan_angles, fan_
         out["interpolation"] = {"nearest": "NEAREST_NEIGHBOR"}.get(interpolation.lower(),
                                                                     interpolation.upper())
     if compounding:
-        out["compounding_mode"] = compounding.upper()
+        out["compounding_mode"] = {"max": "MAXIMUM"}.get(compounding.lower(),
+                                                         compounding.upper())
     if hole_element:
         out["hole_filling"] = [_hole_element(t) for t in hole_element]
         out["fill_holes"] = True
@@ -113,7 +114,7 @@ def compound(
     method: str = typer.Option("pnn", help="pnn (pixel-based, PLUS) or vnn (voxel-based "
                                "nearest neighbour)."),
     interpolation: str = typer.Option(None, help="nearest or linear (pnn)."),
-    compounding: str = typer.Option(None, help="mean, maximum or latest (pnn)."),
+    compounding: str = typer.Option(None, help="mean, maximum (or max) or latest (pnn)."),
     spacing: str = typer.Option(None, help="Output spacing in mm: one number or 'x y z'."),
     origin: str = typer.Option(None, help="Output origin 'x y z' in mm (Reference frame)."),
     extent: str = typer.Option(None, help="Output extent 'x0 x1 y0 y1 z0 z1' in voxels."),
