@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from test_compound import stack_sequence
 
+from leg3dus import Volume, read_volume, write_volume
 from leg3dus.sweep import write_config, write_sequence
-from leg3dus.volume import read_volume
 
 
 def test_compounding_max_is_maximum(cli, tmp_path, rng):
@@ -25,3 +27,37 @@ def test_compounding_max_is_maximum(cli, tmp_path, rng):
     np.testing.assert_array_equal(got["MAX"], got["maximum"])
     r = cli("compound", s, "--config", c, "-o", tmp_path / "x.mha", "--compounding", "mx")
     assert r.exit_code == 2 and "compounding" in r.stderr
+
+
+def test_report_prediction_name_finds_differently_named_predictions(cli, tiny_dataset,
+                                                                     tmp_path):
+    """docs/report.md: ``--prediction-name NAME`` is the label file's name inside DIR."""
+    pred = tmp_path / "pred"
+    for sid in ("S01", "S02"):
+        truth = next(tiny_dataset.glob(f"*/{sid}/masksX1.mha"))
+        write_volume(read_volume(truth), pred / sid / "seg.mha")
+    args = ("report", tiny_dataset, "--predictions", pred, "--max-figures", "0", "--json")
+    res = cli(*args, "-o", tmp_path / "a.html")
+    assert res.exit_code == 2 and "no predictions found" in res.stderr
+    res = cli(*args, "-o", tmp_path / "b.html", "--prediction-name", "seg.mha")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["evaluated"] == 2
+
+
+def test_propagate_smooth_annotated_is_the_default(cli, tmp_path):
+    """docs/propagate.md: zoi smooths the annotated slices unless ``--keep-annotated``."""
+    sparse = np.zeros((9, 12, 12), np.uint8)
+    sparse[0, 3:9, 3:9] = 100
+    sparse[8, 4:8, 4:8] = 100
+    write_volume(Volume(sparse), tmp_path / "sparse.mha")
+    outs = {}
+    for flag in ("--smooth-annotated", "--keep-annotated", None):
+        out = tmp_path / f"{flag}.mha"
+        args = ["propagate", tmp_path / "sparse.mha", "-o", out, "--method", "zoi",
+                "--annotated", "0,8", "--quiet"]
+        res = cli(*args, *([flag] if flag else []))
+        assert res.exit_code == 0, res.stderr
+        outs[flag] = read_volume(out).array
+    np.testing.assert_array_equal(outs["--keep-annotated"][[0, 8]], sparse[[0, 8]])
+    assert not np.array_equal(outs["--smooth-annotated"][[0, 8]], sparse[[0, 8]])
+    np.testing.assert_array_equal(outs[None], outs["--smooth-annotated"])
