@@ -57,16 +57,32 @@ def test_info_table_fits_80_columns(cli, tiny_dataset):
     assert lines[-1].startswith("5 subjects (train 2, val 1, test 2)")
 
 
-def test_info_goes_on_past_a_broken_subject(cli, tiny_dataset):
+def test_info_goes_on_past_a_broken_subject_and_exits_2(cli, tiny_dataset):
     path = tiny_dataset / "train" / "S02" / "masksX1.mha"
     path.write_bytes(path.read_bytes()[:-50])
     result = cli("info", tiny_dataset, "--json")
-    assert result.exit_code == 0
+    assert result.exit_code == 2
     rows = {r["id"]: r for r in json.loads(result.stdout)["subjects"]}
     assert "truncated" in rows["S02"]["error"] and "masksX1.mha" in rows["S02"]["error"]
     assert all("error" not in rows[s] for s in ("S01", "S03", "S04"))
     text = cli("info", tiny_dataset)
+    assert text.exit_code == 2
     assert "1 unreadable" in text.stdout and "S02" in text.stdout
+    lines = text.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: train/S02: ")
+    assert "masksX1.mha" in lines[0] and "truncated" in lines[0]
+
+
+def test_info_on_a_truncated_volume_exits_2(cli, tiny_dataset):
+    path = tiny_dataset / "val" / "S03" / "x1.mha"
+    path.write_bytes(path.read_bytes()[:-50])
+    result = cli("info", path)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: x1.mha: ")
+    assert "truncated" in lines[0] and str(path) in lines[0]
+    intact = cli("info", tiny_dataset / "val" / "S03" / "masksX1.mha")
+    assert intact.exit_code == 0 and intact.stderr == ""
 
 
 def test_info_single_volume_and_errors(cli, tiny_dataset, tmp_path):

@@ -21,12 +21,90 @@ def tmp_name(path: Path) -> Path:
     return path.with_name(f".{stem}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
 
 
-def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """Raise :class:`OutputError` if ``output`` is the same file as one of ``inputs``."""
+def _same_path(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_input(output: str | os.PathLike,
+                    inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Raise :class:`OutputError` if writing ``output`` would destroy one of ``inputs``.
+
+    Refused: ``output`` is an input (the same path, or the same file through a link),
+    or a folder holding an input (writing there replaces the folder as a whole).
+    ``inputs`` may hold folders, and None (ignored).
+
+    Examples
+    --------
+    >>> check_not_input("out/labels.mha", ["data/x1.mha", None])
+    >>> check_not_input("data/x1.mha", ["data/x1.mha"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    leg3dus.errors.OutputError: data/x1.mha: this output is the input data/x1.mha; ...
+    >>> check_not_input("data", ["data/train/P001/x1.mha"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    leg3dus.errors.OutputError: data: this output would replace a folder holding the input ...
+    """
     out = Path(output).resolve()
     for src in inputs:
-        if src is not None and Path(src).resolve() == out:
-            raise OutputError(f"{output}: output would overwrite the input; choose another path")
+        if src is None:
+            continue
+        path = Path(src).resolve()
+        if _same_path(out, path):
+            raise OutputError(f"{output}: this output is the input {src}; choose another path")
+        if out in path.parents:
+            raise OutputError(f"{output}: this output would replace a folder holding the "
+                              f"input {src}; choose another path")
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike | None],
+                  inputs: Iterable[str | os.PathLike | None]) -> None:
+    """:func:`check_not_input` for every output (None skipped), and no two outputs alike.
+
+    Call it before any work, with every file the command reads (for a dataset tree,
+    each subject's image and label file: :func:`leg3dus.dataset.info.subject_files`).
+
+    Examples
+    --------
+    >>> check_outputs(["m.csv", None, "p.csv"], ["data", "data/cohort.csv"])
+    >>> check_outputs(["m.csv", "m.csv"], [])
+    Traceback (most recent call last):
+    ...
+    leg3dus.errors.OutputError: m.csv: given for two outputs; each output needs its own path
+    """
+    inputs = [p for p in inputs if p is not None]
+    seen: list[tuple[Path, str | os.PathLike]] = []
+    for output in outputs:
+        if output is None:
+            continue
+        check_not_input(output, inputs)
+        resolved = Path(output).resolve()
+        for other, _ in seen:
+            if _same_path(resolved, other):
+                raise OutputError(f"{output}: given for two outputs; each output needs its "
+                                  "own path")
+        seen.append((resolved, output))
+
+
+def check_output_folder(folder: str | os.PathLike,
+                        inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Raise :class:`OutputError` if ``folder`` exists and is not a folder, or is (or
+    holds) one of ``inputs`` (:func:`check_not_input`).
+
+    Examples
+    --------
+    >>> check_output_folder("runs/new", ["data"])
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{folder}: expected an output folder, found a file; choose "
+                          "another path")
+    check_not_input(folder, inputs)
 
 
 def replace_path(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

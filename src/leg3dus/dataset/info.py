@@ -83,6 +83,16 @@ def list_subjects(
     return subjects
 
 
+def subject_files(subjects: list[Subject]) -> list[Path]:
+    """Every image and label file of ``subjects``: what a command reading them must never
+    overwrite (see :func:`leg3dus.atomic.check_outputs`).
+
+    >>> [str(p) for p in subject_files([Subject("P001", "train", Path("x1.mha"), None)])]
+    ['x1.mha']
+    """
+    return [p for s in subjects for p in (s.image, s.label) if p is not None]
+
+
 def single_volume_roles(subjects: list[Subject], root: str | os.PathLike,
                         label_name: str = LABEL_NAME) -> list[Subject]:
     """Read a single volume given as ``root`` as labels when its name says so.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -15,6 +16,7 @@ from ...dataset.info import (
     summary_line,
 )
 from ..app import (
+    EXIT_USAGE,
     command,
     console,
     emit_json,
@@ -45,6 +47,9 @@ def info(
     DATA may also be a single volume file (or .zarr folder): its grid is shown, and its
     label values when its name says it holds labels (mask, label, seg).
 
+    A file that cannot be read (truncated, wrong format) is listed with its problem and
+    the other subjects are still described; the exit code is then 2 (input error).
+
     Example: leg3dus info LEG-3D-US --json
     """
     subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
@@ -55,13 +60,16 @@ def info(
     summary = summarise(rows)
     if as_json:
         emit_json({"subjects": rows, "summary": summary})
-        return
-    out = console()
-    out.print(_table(rows))
-    for r in rows:
-        if "error" in r:
-            out.print(f"{r['split'] or '-'}/{r['id']}: {r['error']}", markup=False)
-    out.print(summary_line(summary), markup=False)
+    else:
+        out = console()
+        out.print(_table(rows))
+        out.print(summary_line(summary), markup=False)
+    failed = [r for r in rows if "error" in r]
+    for r in failed:
+        where = f"{r['split']}/{r['id']}" if r["split"] else r["id"]
+        print(f"error: {where}: {' '.join(r['error'].split())}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _spacing(spacing) -> str:
