@@ -1,0 +1,128 @@
+"""Label values in any convention: parsing --label-values, label tables, checks, mapping."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from leg3dus import Volume, write_volume
+from leg3dus import label_values as lv
+from leg3dus import labels as lab
+from leg3dus.errors import LabelError, OptionError
+
+
+def _classes_volume(seed=0):
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 4, (6, 5, 4)).astype(np.uint8)
+    return classes, lab.to_value(classes)
+
+
+@pytest.mark.parametrize("text, muscles, background", [
+    ("1,2,3", {"SOL": 1, "GM": 2, "GL": 3}, ()),
+    (" 3 , 1 ,2", {"SOL": 3, "GM": 1, "GL": 2}, ()),
+    ("SOL=1,GM=2,GL=3", {"SOL": 1, "GM": 2, "GL": 3}, ()),
+    ("gl=9,soleus=4", {"SOL": 4, "GL": 9}, ()),
+    ("SOL=1,GM=2,GL=3,background=7,bg=8", {"SOL": 1, "GM": 2, "GL": 3}, (7, 8)),
+    ("classes", {"SOL": 1, "GM": 2, "GL": 3}, ()),
+    ("scheme", {"SOL": 100, "GM": 150, "GL": 200}, ()),
+])
+def test_parse_label_values(text, muscles, background):
+    c = lv.parse_label_values(text)
+    assert c.muscles == muscles and list(c.muscles) == [m for m in ("SOL", "GM", "GL")
+                                                        if m in muscles]
+    assert c.background == background and c.source == "--label-values"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("1,2", "three values"), ("1,2,3,4", "three values"), ("1,x,3", "integer"),
+    ("1,2,300", "0..255"), ("0,2,3", "0 is background"), ("1,1,3", "share one value"),
+    ("SOL=1,TA=2", "unknown name 'TA'"), ("SOL=1,2", "cannot mix"), ("SOL=1,SOL=2", "twice"),
+    ("SOL=1,background=1", "both a muscle and background"), ("", "expected"),
+])
+def test_parse_label_values_refuses_bad_text(text, needle):
+    with pytest.raises(OptionError, match=needle):
+        lv.parse_label_values(text)
+
+
+def test_apply_maps_to_the_scheme_and_back():
+    classes, values = _classes_volume()
+    c = lv.parse_label_values("1,2,3")
+    assert c.name == "classes" and not c.is_scheme
+    assert np.array_equal(c.apply(classes), values)
+    assert np.array_equal(lv.to_file_values(values, c), classes)
+    # Another dtype maps the same way; the scheme passes arrays through untouched.
+    assert np.array_equal(c.apply(classes.astype(np.int16)), values)
+    assert lv.SCHEME.apply(values) is values and lv.SCHEME.name == "scheme"
+    # Background values vanish; a permutation lands on the right muscles.
+    d = lv.parse_label_values("SOL=5,GM=6,GL=4,background=9")
+    assert d.apply(np.array([0, 4, 5, 6, 9], np.uint8)).tolist() == [0, 200, 100, 150, 0]
+    assert d.name == "custom"
+
+
+def test_check_values_rules():
+    c = lv.parse_label_values("1,2,3")
+    lv.check_values({0: 5, 1: 2, 3: 1}, c, "f")  # a muscle may be absent
+    with pytest.raises(LabelError, match=r"f: label values 1 \(2 voxels\), 2 \(1 voxel\) "
+                                         r"are not those of .*--label-values"):
+        lv.check_values({0: 5, 1: 2, 2: 1}, lv.SCHEME, "f")
+    with pytest.raises(LabelError, match=r"f: stray label values 7 \(3 voxels\)"):
+        lv.check_values({0: 5, 100: 2, 7: 3}, lv.SCHEME, "f")
+    lv.check_values({0: 5, 100: 2, 7: 3}, lv.SCHEME, "f", allow_stray=True)
+    with pytest.raises(LabelError, match="stray"):  # a mapping cannot keep strays
+        lv.check_values({0: 5, 1: 2, 7: 3}, c, "f", allow_stray=True)
+    lv.check_values({0: 5, 1: 2, 7: 3}, lv.LabelConvention({"SOL": 1}, (7,), "x"), "f")
+    lv.check_values({0: 9}, lv.SCHEME, "f")  # all background is not an error here
+
+
+def test_dataset_json_beside_or_above_the_file(tmp_path):
+    classes, values = _classes_volume()
+    root = tmp_path / "Dataset001_LEG"
+    path = root / "labelsTr" / "LEG_001.nii.gz"
+    write_volume(Volume(classes), path)
+    # Without a table the 0..3 map is refused, naming the values and the option.
+    with pytest.raises(LabelError, match=r"LEG_001.nii.gz: label values 1 .*--label-values"):
+        lv.read_labels(path)
+    # nnU-Net v2 labels, the way 'leg3dus export --format nnunet' writes them.
+    (root / "dataset.json").write_text(json.dumps(
+        {"labels": {"background": 0, "SOL": 1, "GM": 2, "GL": 3}}))
+    vol, c = lv.read_labels(path)
+    assert np.array_equal(vol.array, values) and c.source == str(root / "dataset.json")
+    assert c.name == "classes"
+    # nnU-Net v1 (value -> name) with long names, beside the file, wins over the one above.
+    (root / "labelsTr" / "dataset.json").write_text(json.dumps(
+        {"labels": {"0": "background", "1": "gastrocnemius medialis", "2": "Soleus",
+                    "3": "gastrocnemius_lateralis"}}))
+    vol, c = lv.read_labels(path)
+    assert c.muscles == {"SOL": 2, "GM": 1, "GL": 3}
+    assert np.array_equal(vol.array, lv.LabelConvention(c.muscles).apply(classes))
+    # --label-values wins over any table.
+    vol, c = lv.read_labels(path, "1,2,3")
+    assert np.array_equal(vol.array, values) and c.source == "--label-values"
+
+
+def test_tables_that_name_no_muscle_are_ignored(tmp_path):
+    classes, values = _classes_volume()
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "liver": 1}}))
+    write_volume(Volume(values), tmp_path / "m.mha")
+    vol, c = lv.read_labels(tmp_path / "m.mha")
+    assert c is lv.SCHEME and vol.array is not None
+    (tmp_path / "dataset.json").write_text("{not json")
+    assert lv.resolve(tmp_path / "m.mha") is lv.SCHEME
+
+
+def test_seg_nrrd_segment_metadata(tmp_path):
+    classes, values = _classes_volume()
+    image = sitk.GetImageFromArray(np.where(classes > 0, classes + 10, 0).astype(np.uint8))
+    for i, (name, value) in enumerate([("GL", 13), ("SOL", 11), ("GM", 12)]):
+        image.SetMetaData(f"Segment{i}_Name", name)
+        image.SetMetaData(f"Segment{i}_LabelValue", str(value))
+        image.SetMetaData(f"Segment{i}_Layer", "0")
+    path = tmp_path / "drawn.seg.nrrd"
+    sitk.WriteImage(image, str(path), True)
+    vol, c = lv.read_labels(path)
+    assert c.muscles == {"SOL": 11, "GM": 12, "GL": 13} and c.source == str(path)
+    assert np.array_equal(vol.array, values)
+    assert "SOL=11" in c.describe() and c.as_json()["values"]["GL"] == 13
