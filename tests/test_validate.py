@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 from conftest import make_pair
 
 from leg3dus import read_volume, write_volume
 from leg3dus.dataset import find_subjects
-from leg3dus.dataset.validate import CheckOptions, check_subject, validate_dataset
+from leg3dus.dataset.validate import (
+    CheckOptions,
+    check_subject,
+    outside_scan_fractions,
+    validate_dataset,
+)
 
 ISO = (0.28, 0.28, 0.28)
 
@@ -114,8 +120,11 @@ def test_fix_stray_writes_cleaned_copies_elsewhere(cli, tmp_path):
         code, report = _report(cli, root, "--fix-stray", mode, "--out", out)
         assert code == 1 and report["summary"]["fixed"] == 1
         assert _digest(root) == before
-        assert [p.relative_to(out).as_posix() for p in out.rglob("*.mha")] == \
-            ["test/S02/masksX1.mha"]
+        # a complete dataset: every image and label file, the clean ones unchanged
+        copied = _digest(out)
+        assert sorted(copied) == sorted(before)
+        assert {k for k in copied if copied[k] != before[k]} == {"test/S02/masksX1.mha"}
+        assert cli("validate", out).exit_code == 0
         fixed = read_volume(out / "test/S02/masksX1.mha")
         expected = 0 if mode == "background" else labels.array[5, 5, 4]
         assert fixed.array[5, 5, 5] == expected
@@ -140,3 +149,76 @@ def test_usage_errors_exit_2_with_one_line(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "no subjects found" in cli("validate", tmp_path / "empty").stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_labels_where_the_image_has_no_data_are_a_finding(cli, tmp_path):
+    """A label flipped in depth lies mostly below the scan: exit 1 with the fraction."""
+    root = make_tree(tmp_path / "d", subjects=[("train", "S01"), ("train", "S02")])
+    for sid in ("S01", "S02"):
+        image = read_volume(root / "train" / sid / "x1.mha")
+        image.array[:, 10:] = 0  # no data below depth index 10 (the labels' GL half)
+        write_volume(image, root / "train" / sid / "x1.mha")
+        labels = read_volume(root / "train" / sid / "masksX1.mha")
+        labels.array[labels.array == 200] = 0  # GL lay below the scan: keep SOL and GM
+        write_volume(labels, root / "train" / sid / "masksX1.mha")
+    code, report = _report(cli, root, "--max-outside", "0.05")
+    assert code == 1 and report["summary"]["by_check"] == {"missing-muscle": 2}
+    flipped = read_volume(root / "train/S02/masksX1.mha")
+    write_volume(flipped.with_array(flipped.array[:, ::-1].copy()),
+                 root / "train/S02/masksX1.mha")
+    code, report = _report(cli, root)
+    outside = [f for f in report["findings"] if f["check"] == "labels-outside-scan"]
+    assert code == 1 and [f["subject"] for f in outside] == ["train/S02"]
+    # SOL and GM occupy depth 2..9 of 20; flipped, they occupy 10..17, all without data
+    # except depth 10, next to the last scanned row: 7 of 8 rows
+    assert "SOL 87.5%, GM 87.5%" in outside[0]["message"]
+    assert outside[0]["file"].endswith("train/S02/masksX1.mha")
+    code, report = _report(cli, root, "--max-outside", "0.9")
+    assert "labels-outside-scan" not in report["summary"]["by_check"]
+    bad = cli("validate", root, "--max-outside", "1.5")
+    assert bad.exit_code == 2 and "--max-outside" in bad.stderr
+
+
+def test_outside_scan_ignores_lone_zeros_in_the_speckle():
+    image = np.full((6, 8, 8), 80, np.uint8)
+    image[2, 3, 3] = image[4, 5, 2] = 0
+    labels = np.zeros_like(image)
+    labels[1:5, 2:6, 2:6] = 150
+    assert outside_scan_fractions(labels, image) == {"GM": 0.0}
+    assert outside_scan_fractions(np.zeros_like(image), image) == {}
+    image[:, :, 4:] = 0  # x 5..7 have no data in and around them: x 5 of 2..5
+    assert outside_scan_fractions(labels, image) == {"GM": 0.25}
+
+
+def test_flipped_phantom_label_is_found(cli, tmp_path):
+    data = tmp_path / "ph"
+    r = cli("synth", data, "--subjects", "1", "--spacing", "3", "--fractions", "1", "0", "0",
+            "--quiet")
+    assert r.exit_code == 0, r.output
+    assert cli("validate", data, "--quiet").exit_code == 0
+    path = next(data.rglob("masksX1.mha"))
+    labels = read_volume(path)
+    write_volume(labels.with_array(labels.array[:, ::-1].copy()), path)
+    code, report = _report(cli, data, "--quiet")
+    by = {f["check"]: f for f in report["findings"]}
+    assert code == 1 and set(by) == {"labels-outside-scan"}
+    fractions = dict(re.findall(r"(SOL|GM|GL) ([\d.]+)%", by["labels-outside-scan"]["message"]))
+    assert set(fractions) == {"SOL", "GM", "GL"}
+    assert min(float(f) for f in fractions.values()) > 50
+
+
+def test_fix_stray_copies_pairs_and_the_result_validates(cli, tmp_path):
+    """Header + data pairs and subjects without strays are copied; OUT validates clean."""
+    root = tmp_path / "d"
+    image, labels = make_pair(spacing=ISO)
+    labels.array[3, 3, 3] = 7
+    write_volume(image, root / "train/S01/x1.mhd")
+    write_volume(labels, root / "train/S01/masksX1.mha")
+    out = tmp_path / "clean"
+    res = cli("validate", root, "--image-name", "x1.mhd", "--fix-stray", "background",
+              "--out", out, "--quiet")
+    assert res.exit_code == 1
+    names = sorted(p.name for p in (out / "train/S01").iterdir())
+    assert len(names) == 3 and names[:2] == ["masksX1.mha", "x1.mhd"]  # + the data file
+    np.testing.assert_array_equal(read_volume(out / "train/S01/x1.mhd").array, image.array)
+    assert cli("validate", out, "--image-name", "x1.mhd", "--quiet").exit_code == 0

@@ -392,3 +392,34 @@ def _write_pair(image: sitk.Image, path: Path, compress: bool, level: int) -> Pa
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def copy_volume(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the volume file ``src`` to ``dst`` unchanged, atomically; returns ``dst``.
+
+    A single file (``.mha``, ``.nrrd``, ``.nii.gz`` ...) or a Zarr folder is copied byte
+    for byte; a header + data pair (``.mhd``, ``.nhdr``) is written anew beside ``dst``
+    (its header names its data file). Both names must have the same format.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> src = write_volume(Volume(np.arange(8, dtype=np.uint8).reshape(2, 2, 2)),
+    ...                    folder / "a.mha")
+    >>> copy_volume(src, folder / "copy" / "a.mha").read_bytes() == src.read_bytes()
+    True
+    """
+    src, dst = Path(src), Path(dst)
+    fmt = volume_format(src)
+    if volume_format(dst) != fmt:
+        raise OptionError(f"{dst}: expected the format of {src.name} ({fmt}), "
+                          f"found {volume_format(dst)}")
+    if fmt in (".mhd", ".nhdr"):
+        return write_volume(read_volume(src), dst)
+    with atomic_path(dst) as tmp:
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+    return dst

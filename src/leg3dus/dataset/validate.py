@@ -21,6 +21,9 @@ Checks (the ``check`` field):
     SOL, GM or GL has no voxel.
 ``anisotropic``
     the largest spacing exceeds the smallest by more than ``iso_tol`` (relative).
+``labels-outside-scan``
+    more than ``max_outside`` of a muscle's voxels lie where the image has no data (the
+    voxel and its 26 neighbours are 0), e.g. labels flipped or shifted against the image.
 ``duplicate-id``
     one subject id appears in two splits (a leak between training and test).
 """
@@ -31,29 +34,36 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import scipy.ndimage as ndi
+
 from .. import labels as lab
 from ..atomic import check_not_input
 from ..errors import Leg3dusError, OptionError
-from ..volume import read_header, read_volume, write_volume
+from ..volume import copy_volume, read_header, read_volume, write_volume
 from . import Subject, subject_folder
 
 CHECKS = ("missing-image", "missing-label", "unreadable", "geometry", "stray-values",
-          "missing-muscle", "anisotropic", "duplicate-id")
+          "missing-muscle", "anisotropic", "labels-outside-scan", "duplicate-id")
 FIX_MODES = ("background", "nearest")
 
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """Tolerances of :func:`check_subject` and where cleaned label copies go.
+    """Tolerances of :func:`check_subject` and where the cleaned dataset goes.
 
     ``fix_stray`` (``"background"`` or ``"nearest"``, see :func:`leg3dus.labels.clean_stray`)
-    with ``out`` writes a cleaned copy of every label file that holds stray values to
-    ``out``, at the same place relative to ``root`` as the input.
+    with ``out`` writes a complete copy of the dataset to ``out``, each file at the same
+    place relative to ``root`` as the input: every image as it is, every label file
+    cleaned of its stray values (copied as it is when it has none).
+    ``max_outside`` is the largest fraction of a muscle's voxels allowed where the image
+    has no data.
     """
 
     rtol: float = 1e-4
     atol_mm: float = 1e-3
     iso_tol: float = 0.05
+    max_outside: float = 0.05
     fix_stray: str | None = None
     out: Path | None = None
     root: Path | None = None
@@ -67,6 +77,8 @@ class CheckOptions:
         for name in ("rtol", "atol_mm", "iso_tol"):
             if getattr(self, name) < 0:
                 raise OptionError(f"{name} must be >= 0, found {getattr(self, name)}")
+        if not 0 <= self.max_outside <= 1:
+            raise OptionError(f"--max-outside must lie in 0..1, found {self.max_outside}")
         if self.out is not None and self.root is not None:
             out, root = Path(self.out).resolve(), Path(self.root).resolve()
             if out == root or (root.is_file() and out == root.parent):
@@ -78,15 +90,58 @@ def _finding(subject: Subject, check: str, message: str, file: Path | None = Non
             "file": str(file) if file is not None else None, "message": message}
 
 
-def fixed_path(subject: Subject, options: CheckOptions) -> Path:
-    """Where the cleaned copy of ``subject``'s label file goes under ``options.out``."""
-    label = Path(subject.label)
+def fixed_path(subject: Subject, options: CheckOptions, role: str = "label") -> Path:
+    """Where the copy of ``subject``'s label file (or image, ``role="image"``) goes under
+    ``options.out``."""
+    source = Path(subject.label if role == "label" else subject.image)
     if options.root is not None:
         try:
-            return Path(options.out) / label.resolve().relative_to(Path(options.root).resolve())
+            return Path(options.out) / source.resolve().relative_to(
+                Path(options.root).resolve())
         except ValueError:
             pass
-    return subject_folder(options.out, subject.split, subject.id) / label.name
+    return subject_folder(options.out, subject.split, subject.id) / source.name
+
+
+def fixed_paths(subject: Subject, options: CheckOptions) -> list[Path]:
+    """Every file ``--fix-stray --out`` writes for ``subject`` (its image and labels)."""
+    return [fixed_path(subject, options, role) for role in ("image", "label")
+            if getattr(subject, role) is not None]
+
+
+def outside_scan_fractions(labels: np.ndarray, image: np.ndarray) -> dict[str, float]:
+    """Per muscle, the fraction of its voxels where ``image`` has no data.
+
+    A voxel has no data when it and its 26 neighbours are 0 in ``image``: outside the
+    swept field of view of a compounded volume; a lone 0 in the speckle does not count.
+    Both arrays share one grid (z, y, x); muscles without a voxel are left out.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 6), np.uint8)
+    >>> image[:, :3] = 90                   # scanned: the first three rows of depth
+    >>> labels = np.zeros_like(image)
+    >>> labels[:, 1:5, 2:4] = 100           # rows 3-4 lie below it, row 3 next to it
+    >>> {k: round(v, 2) for k, v in outside_scan_fractions(labels, image).items()}
+    {'SOL': 0.25}
+    """
+    extent = [np.flatnonzero(labels.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    if not extent[0].size:
+        return {}
+    box = tuple(slice(int(ix[0]), int(ix[-1]) + 1) for ix in extent)
+    # The neighbourhood reaches one voxel past the box: crop with that margin.
+    grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+    inner = tuple(slice(b.start - g.start, b.start - g.start + b.stop - b.start)
+                  for b, g in zip(box, grown, strict=True))
+    empty = ndi.maximum_filter(image[grown], size=3, mode="nearest")[inner] == 0
+    crop = labels[box]
+    out = {}
+    for m in lab.MUSCLES:
+        sel = crop == m.value
+        n = int(np.count_nonzero(sel))
+        if n:
+            out[m.name] = int(np.count_nonzero(empty & sel)) / n
+    return out
 
 
 def check_subject(subject: Subject, options: CheckOptions = CheckOptions()) -> dict:
@@ -136,11 +191,17 @@ def check_subject(subject: Subject, options: CheckOptions = CheckOptions()) -> d
                                      f"{', '.join(f'{s:.4g}' for s in sp)} mm is not "
                                      f"isotropic within {options.iso_tol:.0%}", header.path))
     if "label" in headers:
-        _check_labels(subject, options, row)
+        same_grid = ("image" in headers
+                     and headers["image"].shape == headers["label"].shape)
+        _check_labels(subject, options, row, same_grid)
+    if options.fix_stray and subject.image is not None and "image" in headers:
+        target = fixed_path(subject, options, "image")
+        check_not_input(target, [subject.image, subject.label])
+        copy_volume(subject.image, target)
     return row
 
 
-def _check_labels(subject: Subject, options: CheckOptions, row: dict) -> None:
+def _check_labels(subject: Subject, options: CheckOptions, row: dict, same_grid: bool) -> None:
     findings = row["findings"]
     try:
         labels = read_volume(subject.label)
@@ -159,13 +220,32 @@ def _check_labels(subject: Subject, options: CheckOptions, row: dict) -> None:
         findings.append(_finding(subject, "missing-muscle", "no voxel labelled "
                                  + ", ".join(f"{name} ({lab.BY_NAME[name].value})"
                                              for name in missing), subject.label))
-    if stray and options.fix_stray:
+    if same_grid:
+        _check_content(subject, options, labels.array, findings)
+    if options.fix_stray:
         target = fixed_path(subject, options)
         check_not_input(target, [subject.image, subject.label])
-        cleaned = labels.with_array(lab.clean_stray(labels.array, options.fix_stray))
-        del labels  # keep one full volume in memory, not two
-        write_volume(cleaned, target)
-        row["fixed"] = str(target)
+        if stray:
+            cleaned = labels.with_array(lab.clean_stray(labels.array, options.fix_stray))
+            del labels  # keep one full volume in memory, not two
+            write_volume(cleaned, target)
+            row["fixed"] = str(target)
+        else:
+            copy_volume(subject.label, target)
+
+
+def _check_content(subject: Subject, options: CheckOptions, labels: np.ndarray,
+                   findings: list[dict]) -> None:
+    try:
+        image = read_volume(subject.image).array
+    except Leg3dusError:
+        return  # its header already failed or will be reported as unreadable
+    fractions = outside_scan_fractions(labels, image)
+    if any(f > options.max_outside for f in fractions.values()):
+        findings.append(_finding(
+            subject, "labels-outside-scan", "labels where the image has no data: "
+            + ", ".join(f"{name} {f:.1%}" for name, f in fractions.items())
+            + f" of the muscle's voxels (allowed {options.max_outside:.0%})", subject.label))
 
 
 def cohort_findings(subjects: list[Subject]) -> list[dict]:

@@ -30,12 +30,17 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     fix_stray: str = typer.Option(
         None, "--fix-stray", metavar="background|nearest",
-        help="Write label copies with stray values set to background or to the nearest "
-             "scheme value (needs --out; inputs are never modified)."),
-    out: Path = typer.Option(None, "--out", help="Folder for the cleaned label copies."),
+        help="Write a complete copy of the dataset with stray label values set to "
+             "background or to the nearest scheme value (needs --out; inputs are never "
+             "modified)."),
+    out: Path = typer.Option(None, "--out", help="Folder for the cleaned dataset."),
     rtol: float = typer.Option(1e-4, help="Relative tolerance of spacing and direction."),
     atol_mm: float = typer.Option(1e-3, "--atol-mm", help="Origin tolerance in mm."),
     iso_tol: float = typer.Option(0.05, help="Allowed relative spread of the spacing."),
+    max_outside: float = typer.Option(0.05, "--max-outside", metavar="FRACTION",
+                                      help="Largest fraction of a muscle's voxels allowed "
+                                           "where the image has no data (0 in and around "
+                                           "the voxel)."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
     flat: bool = flat_option(),
@@ -45,7 +50,8 @@ def validate(
 ) -> None:
     """Check that every image has its labels and the reverse, that each pair shares its
     grid, that label values are 0/100/150/200 (stray values counted), that SOL, GM and GL
-    are present, that spacing is near-isotropic and that no subject id is in two splits.
+    are present, that spacing is near-isotropic, that labels lie where the image has data
+    and that no subject id is in two splits.
     Unreadable or truncated files are reported and the rest is still checked.
 
     Exit code: 0 no findings, 1 findings, 2 usage or input error.
@@ -53,7 +59,7 @@ def validate(
     Example: leg3dus validate LEG-3D-US --fix-stray nearest --out LEG-3D-US-clean
     """
     options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
-                           out=out, root=data)
+                           out=out, root=data, max_outside=max_outside)
     subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
                                    label_name)
     results = run_batch(functools.partial(check_subject, options=options), subjects,
