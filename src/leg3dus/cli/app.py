@@ -4,6 +4,7 @@ each, and register themselves with :func:`command`."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -118,6 +119,25 @@ def progress(items: Iterable[T], total: int | None = None, description: str = ""
             bar.advance(task)
 
 
+@contextlib.contextmanager
+def progress_callback(quiet: bool = False):
+    """A context giving ``update(description, done, total)`` that draws one progress bar on
+    stderr, or None when not on a terminal or ``quiet`` (library functions then skip it).
+    Lines printed to stdout meanwhile appear above the bar."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=total)
+
+        yield update
+
+
 def _version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -184,3 +204,14 @@ def flat_option():
 def quiet_option():
     """The ``--quiet`` option of commands that show a progress bar."""
     return typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def label_values_option():
+    """The ``--label-values`` option of every command that reads labels
+    (see :mod:`leg3dus.label_values`)."""
+    return typer.Option(
+        None, "--label-values", metavar="1,2,3|SOL=1,GM=2,GL=3",
+        help="Values of SOL,GM,GL in the label files (e.g. 1,2,3 or SOL=1,GM=2,GL=3; "
+             "'classes' = 1,2,3). Default: the file's label table (nnU-Net dataset.json, "
+             ".seg.nrrd segments) when there is one, else 100,150,200. Read values are "
+             "mapped to 100/150/200.")

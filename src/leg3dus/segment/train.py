@@ -8,6 +8,11 @@ validation Dice), ``log.csv`` (per epoch: loss, validation Dice per muscle, seco
 Each epoch's random streams (patch positions, augmentation, torch) are seeded from
 ``(seed, epoch)``, so a run resumed from ``last.pt`` continues exactly as an
 uninterrupted run would.
+
+A time limit is checked before every step: training stops inside the epoch when the
+budget is spent, keeping back the time the last validation and checkpoint took, so the
+run ends close to the limit; the partial epoch is validated, saved and logged with its
+step count.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from .infer import LoadedModel, default_device, read_checkpoint, sliding_window
 from .models import build_model, check_spec, default_spec
 
 torch, monai = require_seg()
+
+#: The clock of time limits (a module attribute so tests can replace it).
+_now = time.monotonic
+
+#: ``progress(description, done, total)``: called as work advances (e.g. to draw a bar).
+Progress = Callable[[str, int, int], None]
 
 MUSCLE_NAMES = [m.name for m in lab.MUSCLES]
 LOG_FIELDS = ["epoch", "steps", "loss", *[f"dice_{n}" for n in MUSCLE_NAMES], "dice_mean",
@@ -63,7 +74,8 @@ def dice_per_muscle(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def validate(net, spec: dict, subjects: list[CachedSubject], device: str,
-             overlap: float, slice_step: int = 1) -> dict[str, float]:
+             overlap: float, slice_step: int = 1,
+             progress: Progress | None = None) -> dict[str, float]:
     """Mean Dice per muscle over ``subjects`` (whole volumes, sliding window; a 2d model
     can be scored on every ``slice_step``-th slice only, which it predicts independently)."""
     if not subjects:
@@ -71,7 +83,9 @@ def validate(net, spec: dict, subjects: list[CachedSubject], device: str,
     net.eval()
     model = LoadedModel(net, spec, "training", device)
     scores = {n: [] for n in MUSCLE_NAMES}
-    for s in subjects:
+    for i, s in enumerate(subjects):
+        if progress is not None:
+            progress("validating", i, len(subjects))
         zs = np.arange(0, s.image.shape[0], slice_step if spec["kind"] == "2d" else 1)
         pred = sliding_window(s.image, model, overlap=overlap, slab=64, z_indices=zs)
         for name, value in dice_per_muscle(pred[zs], np.asarray(s.classes[zs])).items():
@@ -134,7 +148,8 @@ def _prepare(data, kind: str, run: Path, config: dict, resume: bool,
 
 def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: dict,
           resume: bool = False, overrides: dict | None = None,
-          log: Callable[[str], None] | None = None) -> dict:
+          log: Callable[[str], None] | None = None,
+          progress: Progress | None = None) -> dict:
     """Train a ``kind`` (``"2d"``/``"3d"``) model on the tree ``data`` into folder ``run``.
 
     Parameters
@@ -149,17 +164,23 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         by ``overrides`` (e.g. a larger ``max_epochs``).
     overrides
         Settings that win over ``config`` (the command's options).
+    log
+        Called with one line per epoch.
+    progress
+        Called as ``progress("epoch N", step, steps_per_epoch)`` before each step and
+        ``progress("validating", i, n)`` before each validation subject.
 
     Returns
     -------
-    A summary: epochs run, stop reason, best epoch, best Dice per muscle, paths.
+    A summary: epochs run (a partial epoch cut by the time limit counts), steps of the
+    last epoch, stop reason, best epoch, best Dice per muscle, preset, paths.
 
     Examples
     --------
     >>> train("phantom", "2d", "runs/p2d", load_config(None),
     ...       overrides={"max_epochs": 30, "time_limit": 840})  # doctest: +SKIP
     """
-    t_start = time.monotonic()
+    t_start = _now()
     run = Path(run)
     say = log or (lambda _m: None)
     config, spec, ckpt = _prepare(data, kind, run, config, resume, overrides or {})
@@ -192,9 +213,11 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     sampler = PatchSampler(train_c, spec)
     limit = config["time_limit"]
     deadline = t_start + float(limit) if limit else None
+    reserve = 0.0  # seconds the last validation and checkpoint took
     stop = "max_epochs"
+    steps = int(config["steps_per_epoch"])
     for epoch in range(state["epoch"] + 1, int(config["max_epochs"]) + 1):
-        t_epoch = time.monotonic()
+        t_epoch = _now()
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 100_003 + epoch)
         if config["lr_schedule"] == "poly":
@@ -202,10 +225,12 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
                 group["lr"] = config["lr"] * (1 - (epoch - 1) / config["max_epochs"]) ** 0.9
         net.train()
         losses = []
-        for _ in range(int(config["steps_per_epoch"])):
-            if deadline is not None and time.monotonic() > deadline:
+        for step in range(steps):
+            if deadline is not None and _now() + reserve >= deadline:
                 stop = "time_limit"
                 break
+            if progress is not None:
+                progress(f"epoch {epoch}", step, steps)
             x, y = map(torch.from_numpy, sampler.batch(int(config["batch_size"]), rng))
             if config["augment"]:
                 x, y = augment_batch(x, y, rng, spec["kind"])
@@ -217,19 +242,21 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
             losses.append(float(loss.detach()))
         if not losses:
             break
+        t_check = _now()
         dice = validate(net, spec, val_c, device, float(config["val_overlap"]),
-                        int(config["val_slice_step"]))
+                        int(config["val_slice_step"]), progress)
         finite = [v for v in dice.values() if np.isfinite(v)]
         mean = float(np.mean(finite)) if finite else float("nan")
         row = {"epoch": epoch, "steps": len(losses), "loss": float(np.mean(losses)),
                **{f"dice_{n}": dice[n] for n in MUSCLE_NAMES}, "dice_mean": mean,
                "lr": float(opt.param_groups[0]["lr"]),
-               "seconds": time.monotonic() - t_epoch}
+               "seconds": _now() - t_epoch}
         state["history"].append(row)
         state["epoch"] = epoch
+        partial = f", {len(losses)} of {steps} steps" if len(losses) < steps else ""
         say(f"epoch {epoch}: loss {row['loss']:.4f}, val Dice "
             + ", ".join(f"{n} {dice[n]:.3f}" for n in MUSCLE_NAMES)
-            + f" ({row['seconds']:.0f} s)")
+            + f" ({row['seconds']:.0f} s{partial})")
         improved = (np.isfinite(mean) and mean > state["best"] + 1e-4) or not val_c
         if improved:
             state.update(best=mean if np.isfinite(mean) else state["best"],
@@ -240,6 +267,7 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         _save({"spec": spec, "model": net.state_dict(), "optimizer": opt.state_dict(),
                **state}, run / "last.pt")
         _write_log(state["history"], run)
+        reserve = _now() - t_check
         if stop == "time_limit":
             break
         if state["bad"] >= int(config["patience"]):
@@ -250,8 +278,11 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         net.load_state_dict(read_checkpoint(best)["model"])
         export_torchscript(net, spec, run / "model.ts")
     best_row = next((r for r in state["history"] if r["epoch"] == state["best_epoch"]), None)
-    return {"run": str(run), "kind": kind, "epochs": state["epoch"], "stopped_by": stop,
-            "best_epoch": state["best_epoch"],
+    last_row = state["history"][-1] if state["history"] else None
+    return {"run": str(run), "kind": kind, "preset": config.get("preset"),
+            "epochs": state["epoch"], "stopped_by": stop,
+            "last_epoch_steps": last_row["steps"] if last_row else 0,
+            "steps_per_epoch": steps, "best_epoch": state["best_epoch"],
             "best_dice": {n: best_row[f"dice_{n}"] for n in MUSCLE_NAMES} if best_row else {},
-            "seconds": time.monotonic() - t_start, "device": device,
+            "seconds": _now() - t_start, "device": device,
             "model": str(run / "model.ts") if best.is_file() else None}
