@@ -203,3 +203,86 @@ def test_report_cli(cli, tiny_dataset, tmp_path):
     res = cli("report", tiny_dataset, "-o", tmp_path / "b.html", "--mesh-format", "vtk")
     assert res.exit_code == 2 and "--mesh-format" in res.stderr
     assert not (tmp_path / "b.html").exists()
+
+
+def _report_json(cli, *args):
+    res = cli("report", *args, "--json")
+    return res, (json.loads(res.stdout) if res.stdout.strip() else None)
+
+
+def test_report_of_a_folder_without_splits_draws_its_predicted_subject(cli, tiny_dataset,
+                                                                       tmp_path):
+    from leg3dus import read_volume
+
+    truth = read_volume(tiny_dataset / "test" / "S04" / "masksX1.mha")
+    write_volume(truth.with_array(np.roll(truth.array, 1, axis=2)),
+                 tmp_path / "pred" / "S04" / "masksX1.mha")
+    out = tmp_path / "r.html"
+    res, info = _report_json(cli, tiny_dataset / "test", "--predictions", tmp_path / "pred",
+                             "-o", out)
+    assert res.exit_code == 0, res.stderr
+    text = out.read_text()
+    assert info["drawn"] == ["S04"] and info["errors"] == [] and info["evaluated"] == 1
+    assert info["figures"] == text.count("<img ") == 2 + 2 + 2
+    assert 'id="fig-slices-S04"' in text and "No subject" not in text
+    assert "prediction outlined dashed" in text
+    # One subject folder is a cohort of one.
+    res, info = _report_json(cli, tiny_dataset / "train" / "S01", "-o", tmp_path / "one.html")
+    assert res.exit_code == 0, res.stderr
+    assert info["subjects"] == 1 and info["drawn"] == ["S01"]
+    assert info["figures"] == (tmp_path / "one.html").read_text().count("<img ") == 4
+
+
+def test_report_draws_the_subjects_with_predictions_or_the_chosen_ones(cli, tiny_dataset,
+                                                                      tmp_path):
+    from leg3dus import read_volume
+
+    pred = tmp_path / "pred"
+    for split, sid in (("train", "S02"), ("test", "S04")):
+        truth = read_volume(tiny_dataset / split / sid / "masksX1.mha")
+        write_volume(truth, pred / split / sid / "masksX1.mha")
+    res, info = _report_json(cli, tiny_dataset, "--predictions", pred, "-o", tmp_path / "a.html")
+    assert res.exit_code == 0 and info["drawn"] == ["train/S02", "test/S04"]
+    text = (tmp_path / "a.html").read_text()
+    assert text.count("prediction outlined dashed") == 2 and 'fig-slices-S01"' not in text
+    res, info = _report_json(cli, tiny_dataset, "--predictions", pred, "--max-figures", "1",
+                             "-o", tmp_path / "b.html")
+    assert info["drawn"] == ["train/S02"]
+    res, info = _report_json(cli, tiny_dataset, "--subjects", "S03,train/S01", "-o",
+                             tmp_path / "c.html")
+    assert res.exit_code == 0 and info["drawn"] == ["val/S03", "train/S01"]
+    res, info = _report_json(cli, tiny_dataset, "-o", tmp_path / "d.html")
+    assert info["drawn"] == ["train/S01", "train/S02", "val/S03", "test/S04"]
+    res = cli("report", tiny_dataset, "--subjects", "S09", "-o", tmp_path / "e.html")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert "S09" in res.stderr and "train/S01" in res.stderr
+    assert not (tmp_path / "e.html").exists()
+
+
+def test_report_says_when_nothing_is_drawn(cli, tiny_dataset, tmp_path):
+    res, info = _report_json(cli, tiny_dataset, "--max-figures", "0", "-o", tmp_path / "a.html")
+    assert res.exit_code == 0 and info["drawn"] == []
+    assert "no slice figures were asked" in (tmp_path / "a.html").read_text()
+    res = cli("report", tiny_dataset, "--max-figures", "0", "-o", tmp_path / "b.html")
+    assert "no subject drawn" in res.stdout
+    # A subject whose image cannot be read is measured (labels) but not drawn: an error.
+    image = tiny_dataset / "val" / "S03" / "x1.mha"
+    image.write_bytes(image.read_bytes()[:-50])
+    res, info = _report_json(cli, tiny_dataset, "--subjects", "S03", "-o", tmp_path / "c.html")
+    assert res.exit_code == 1 and info["drawn"] == []
+    assert [e["id"] for e in info["errors"]] == ["S03"] and "x1.mha" in info["errors"][0]["error"]
+    text = (tmp_path / "c.html").read_text()
+    assert "Not drawn: val/S03" in text and "none of the chosen subjects" in text
+
+
+def test_report_progress_goes_over_the_drawn_subjects_and_meshes(tiny_dataset, tmp_path):
+    seen = []
+
+    def recorder(items, total=None, description=""):
+        items = list(items)
+        seen.append((description, total, len(items)))
+        return items
+
+    make_report(tiny_dataset, tmp_path / "r.html", max_figures=2, progress=recorder,
+                meshes_dir=tmp_path / "m", mesh_step=2)
+    assert seen == [("drawing subjects", 2, 2), ("exporting meshes", 4, 4)]

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import labels as lab
-from ..atomic import atomic_path, check_not_input
+from ..atomic import atomic_path, check_outputs
 from ..dataset import IMAGE_NAME, LABEL_NAME, Subject
-from ..dataset.info import list_subjects
-from ..errors import InputFileError
+from ..dataset.info import list_subjects, subject_files
+from ..errors import InputFileError, Leg3dusError, OptionError
 from ..morphology import (
     cohort_rows,
     find_participants,
@@ -33,9 +33,21 @@ from .mesh import label_meshes, render_meshes, write_mesh
 #: ``run(fn, items, description)`` -> list of JobResult; the CLI passes one with progress.
 Runner = Callable[[Callable, list, str], list]
 
+#: ``progress(items, total=, description=)`` -> the same items; the CLI passes a bar.
+Progress = Callable[..., object]
+
 
 def _default_runner(fn, items, description):
     return map_subjects(fn, items)
+
+
+def _no_progress(items, total=None, description=""):
+    return items
+
+
+def _key(split: str, subject_id: str) -> str:
+    """The :attr:`leg3dus.dataset.Subject.key` of a measured row."""
+    return f"{split}/{subject_id}" if split else subject_id
 
 
 @dataclass
@@ -49,6 +61,7 @@ class ReportResult:
     errors: list[dict] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     evaluation: list[dict] | None = None
+    drawn: list[str] = field(default_factory=list)
 
 
 def make_report(
@@ -63,11 +76,13 @@ def make_report(
     flat: bool = False,
     leg_extent: str = "labels",
     max_figures: int = 4,
+    subjects: list[str] | None = None,
     meshes_dir: str | os.PathLike | None = None,
     mesh_format: str = "stl",
     mesh_step: int = 1,
     title: str = "leg3dus report",
     run: Runner | None = None,
+    progress: Progress | None = None,
 ) -> ReportResult:
     """Measure a cohort and write one self-contained HTML report.
 
@@ -85,13 +100,26 @@ def make_report(
         A participants table (sex, side); default ``DATA/cohort.csv`` or
         ``DATA/participants.tsv`` when present.
     max_figures
-        Subjects that get slice figures and a 3D picture (the first ones in order).
+        How many subjects get slice figures and a 3D picture: those with a prediction
+        when ``predictions`` is given, else the first ones in order.
+    subjects
+        Draw these subjects instead (ids, or ``split/id`` keys); an unknown one is an
+        :class:`OptionError`.
     meshes_dir, mesh_format, mesh_step
         Where to export one surface mesh per subject and muscle (``stl``, ``ply`` or
         ``obj``), at this marching-cubes step; nothing is exported without a folder.
     run
         How per-subject jobs run: ``run(fn, items, description)`` returning
         :class:`leg3dus.parallel.JobResult` s; default in-process.
+    progress
+        ``progress(items, total=, description=)`` wrapping the drawing and mesh loops
+        (e.g. :func:`leg3dus.cli.app.progress`); default none.
+
+    Returns
+    -------
+    ReportResult
+        ``figures`` counts the pictures in the page, ``drawn`` the subjects whose slices
+        are in it; a subject that could not be drawn is in ``errors``.
 
     Examples
     --------
@@ -99,46 +127,86 @@ def make_report(
     """
     out = Path(out)
     run = run or _default_runner
-    inputs = [data] + [p for p in (predictions, participants) if p]
-    check_not_input(out, inputs)
-    subjects = list_subjects(data, image_name, label_name, flat)
-    if not subjects:
+    progress = progress or _no_progress
+    found = list_subjects(data, image_name, label_name, flat)
+    if not found:
         raise InputFileError(f"{data}: no subjects found (expected <split>/<id>/{label_name})")
-    check_not_input(out, [p for s in subjects for p in (s.image, s.label)])
     table_path = participants or find_participants(data)
-    people = read_participants(table_path) if table_path else {}
-    pred_paths = (find_predictions(predictions, subjects, prediction_name)
+    pred_paths = (find_predictions(predictions, found, prediction_name)
                   if predictions else {})
+    chosen = choose_subjects(found, subjects, pred_paths, max_figures)
+    mesh_paths = ([mesh_path(s, meshes_dir, m.name, mesh_format)
+                   for s in found for m in lab.MUSCLES] if meshes_dir is not None else [])
+    check_outputs([out, *mesh_paths], [data, predictions, table_path, *pred_paths.values(),
+                                       *subject_files(found)])
+    people = read_participants(table_path) if table_path else {}
 
     job = functools.partial(measure_subject, leg_extent=leg_extent)
-    results = run(job, subjects, "measuring")
+    results = run(job, found, "measuring")
     done = [r.value for r in results if r.ok]
     errors = [{"split": r.item.split, "id": r.item.id, "error": r.error}
               for r in results if not r.ok]
     rows = cohort_rows(done, people)
     summary = summarise(rows)
 
-    sections = [_overview(data, subjects, done, errors, table_path, leg_extent),
+    sections = [_overview(data, found, done, errors, table_path, leg_extent),
                 _cohort_section(rows, summary)]
     sections.append(_plots_section(done, rows, people))
     evaluation = None
     if predictions:
-        eval_sections, evaluation = evaluation_sections(subjects, pred_paths, done, run,
-                                                        leg_extent)
+        eval_sections, evaluation, eval_errors = evaluation_sections(
+            found, pred_paths, done, run, leg_extent)
         sections.extend(eval_sections)
-    by_key = {f"{r['split']}/{r['id']}": r for r in done}
-    shown = [s for s in subjects if s.key in by_key][:max(0, max_figures)]
-    sections.append(_subject_figures(shown, pred_paths))
+        errors.extend(eval_errors)
+    measured = {_key(r["split"], r["id"]) for r in done}
+    shown = [s for s in chosen if s.key in measured]
+    section, drawn, draw_errors = _subject_figures(shown, pred_paths, progress,
+                                                   asked=max_figures if subjects is None
+                                                   else len(subjects))
+    sections.append(section)
+    errors.extend(draw_errors)
     meshes = []
     if meshes_dir is not None:
-        meshes = export_meshes([s for s in subjects if s.key in by_key], meshes_dir,
-                               mesh_format, mesh_step)
+        meshes = export_meshes([s for s in found if s.key in measured], meshes_dir,
+                               mesh_format, mesh_step, progress)
     document = H.page(title, sections,
                       subtitle=f"{len(done)} subjects from {Path(data).name}.")
     with atomic_path(out) as tmp:
         tmp.write_text(document, encoding="utf-8")
     n_figures = document.count("<img ")
-    return ReportResult(out, len(done), n_figures, meshes, errors, rows, evaluation)
+    return ReportResult(out, len(done), n_figures, meshes, errors, rows, evaluation, drawn)
+
+
+def choose_subjects(found: list[Subject], wanted: list[str] | None, pred_paths: dict,
+                    max_figures: int) -> list[Subject]:
+    """The subjects whose slices the report draws.
+
+    ``wanted`` (ids or ``split/id`` keys) in that order; else up to ``max_figures``
+    subjects that have a prediction in ``pred_paths`` (keyed by ``Subject.key``), or the
+    first ``max_figures`` when there are no predictions.
+
+    >>> s = [Subject("P1", "train", None, None), Subject("P2", "test", None, None)]
+    >>> [x.key for x in choose_subjects(s, None, {"test/P2": "p.mha"}, 4)]
+    ['test/P2']
+    >>> [x.key for x in choose_subjects(s, ["P2", "train/P1"], {}, 1)]
+    ['test/P2', 'train/P1']
+    """
+    if wanted is None:
+        pool = [s for s in found if s.key in pred_paths] if pred_paths else found
+        return pool[:max(0, max_figures)]
+    chosen = []
+    for name in wanted:
+        hits = [s for s in found if name in (s.key, s.id)]
+        if not hits:
+            raise OptionError(f"--subjects: no subject {name!r}; expected one of "
+                              + ", ".join(s.key for s in found[:8])
+                              + (" ..." if len(found) > 8 else ""))
+        if len(hits) > 1:
+            raise OptionError(f"--subjects: {name!r} is in several splits; give one of "
+                              + ", ".join(s.key for s in hits))
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return chosen
 
 
 def _overview(data, subjects, done, errors, table_path, leg_extent) -> str:
@@ -232,45 +300,78 @@ def _plots_section(done, rows, people) -> str:
     return H.section("Cohort figures", *parts, section_id="cohort-figures")
 
 
-def _subject_figures(shown: list[Subject], pred_paths: dict) -> str:
-    parts = []
-    for s in shown:
-        labels = read_volume(s.label)
-        image = read_volume(s.image).array if s.image else None
-        if image is not None and image.shape != labels.shape:
-            image = None
-        pred = None
-        if s.key in pred_paths:
-            p = read_volume(pred_paths[s.key])
-            pred = p.array if p.shape == labels.shape else None
-        fig = slice_figure(image, labels.array, labels.spacing, prediction=pred,
-                           title=f"{s.key}: slices with labels"
-                           + (" (dashed: prediction)" if pred is not None else ""))
-        parts.append(H.image(png_bytes(fig), f"{s.key} slices",
-                             f"{s.key}: transverse, longitudinal and coronal slices through "
-                             "the muscles, labels filled and outlined.", f"fig-slices-{s.id}"))
-        step = max(1, int(np.ceil(max(labels.shape) / 160)))
-        small = labels.array[::step, ::step, ::step]
-        meshes = label_meshes(small, tuple(v * step for v in labels.spacing), physical=False,
-                              smooth_sigma=1.0)
-        parts.append(H.image(png_bytes(render_meshes(meshes, f"{s.key}: muscle surfaces")),
-                             f"{s.key} 3D", f"{s.key}: surface meshes (marching cubes) of the "
-                             "muscles, knee at the top.", f"fig-3d-{s.id}"))
-    if not parts:
-        parts.append(H.paragraph("No subject could be drawn."))
-    return H.section("Subjects", *parts, section_id="subjects")
+def _subject_figures(shown: list[Subject], pred_paths: dict, progress: Progress,
+                     asked: int) -> tuple[str, list[str], list[dict]]:
+    """The "Subjects" section, the keys of the subjects drawn, and per-subject errors."""
+    parts, drawn, errors = [], [], []
+    for s in progress(shown, total=len(shown), description="drawing subjects"):
+        try:
+            parts.extend(_draw_subject(s, pred_paths.get(s.key)))
+            drawn.append(s.key)
+        except Leg3dusError as exc:
+            errors.append({"split": s.split, "id": s.id, "error": f"not drawn: {exc}"})
+            parts.append(H.paragraph(f"Not drawn: {s.key}: {exc}"))
+    if not drawn:
+        reason = ("no slice figures were asked (--max-figures 0)" if asked <= 0 else
+                  "none of the chosen subjects could be drawn")
+        parts.append(H.paragraph(f"No subject is drawn: {reason}."))
+    return H.section("Subjects", *parts, section_id="subjects"), drawn, errors
+
+
+def _draw_subject(s: Subject, pred_path: Path | None) -> list[str]:
+    """Slice figure (image, filled truth, dashed prediction) and 3D picture of one subject."""
+    labels = read_volume(s.label)
+    image = read_volume(s.image).array if s.image else None
+    notes = []
+    if image is not None and image.shape != labels.shape:
+        image = None
+        notes.append(f"image {s.image.name} not on the label grid, not shown")
+    pred = None
+    if pred_path is not None:
+        p = read_volume(pred_path)
+        if p.shape == labels.shape:
+            pred = p.array
+        else:
+            notes.append(f"prediction {pred_path.name} not on the label grid, not shown")
+    what = "labels filled" + (" with the prediction outlined dashed" if pred is not None
+                              else " and outlined")
+    fig = slice_figure(image, labels.array, labels.spacing, prediction=pred,
+                       title=f"{s.key}: " + ("prediction (dashed) over image and labels"
+                                              if pred is not None else "slices with labels"))
+    caption = (f"{s.key}: transverse, longitudinal and coronal slices through the muscles "
+               f"over the {'image' if image is not None else 'labels'}, {what}."
+               + "".join(f" Note: {n}." for n in notes))
+    parts = [H.image(png_bytes(fig), f"{s.key} slices", caption, f"fig-slices-{s.id}")]
+    step = max(1, int(np.ceil(max(labels.shape) / 160)))
+    small = labels.array[::step, ::step, ::step]
+    meshes = label_meshes(small, tuple(v * step for v in labels.spacing), physical=False,
+                          smooth_sigma=1.0)
+    parts.append(H.image(png_bytes(render_meshes(meshes, f"{s.key}: muscle surfaces")),
+                         f"{s.key} 3D", f"{s.key}: surface meshes (marching cubes) of the "
+                         "muscles, knee at the top.", f"fig-3d-{s.id}"))
+    return parts
+
+
+def mesh_path(subject: Subject, folder: str | os.PathLike, muscle: str, fmt: str) -> Path:
+    """Where :func:`export_meshes` writes one muscle of one subject:
+    ``<folder>/<split>_<id>_<MUSCLE>.<fmt>`` (``<id>_...`` without a split).
+
+    >>> str(mesh_path(Subject("P1", "train", None, None), "m", "SOL", "STL"))
+    'm/train_P1_SOL.stl'
+    """
+    name = f"{subject.split}_{subject.id}" if subject.split else subject.id
+    return Path(folder) / f"{name}_{muscle}.{fmt.lower()}"
 
 
 def export_meshes(subjects: list[Subject], folder: str | os.PathLike, fmt: str = "stl",
-                  step: int = 1) -> list[Path]:
-    """Write one surface mesh per subject and muscle, ``<folder>/<id>_<MUSCLE>.<fmt>``,
-    in the physical coordinates of the label volume."""
-    folder = Path(folder)
+                  step: int = 1, progress: Progress | None = None) -> list[Path]:
+    """Write one surface mesh per subject and muscle (:func:`mesh_path`), in the
+    physical coordinates of the label volume."""
+    progress = progress or _no_progress
     written = []
-    for s in subjects:
+    for s in progress(subjects, total=len(subjects), description="exporting meshes"):
         labels = read_volume(s.label)
         for mesh in label_meshes(labels.array, labels.spacing, origin=labels.origin,
                                  direction=labels.direction, step_size=step):
-            name = f"{s.split}_{s.id}" if s.split else s.id
-            written.append(write_mesh(mesh, folder / f"{name}_{mesh.name}.{fmt.lower()}"))
+            written.append(write_mesh(mesh, mesh_path(s, folder, mesh.name, fmt)))
     return written

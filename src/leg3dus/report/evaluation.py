@@ -73,12 +73,14 @@ def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels") -> 
 
 
 def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
-    """The HTML sections of the evaluation and the per-subject results."""
+    """The HTML sections of the evaluation, the per-subject results, and the subjects
+    whose prediction could not be evaluated (``{"split", "id", "error"}``)."""
     pairs = [(s, pred_paths[s.key]) for s in subjects if s.key in pred_paths]
     job = functools.partial(evaluate_subject, leg_extent=leg_extent)
     results = run(job, pairs, "evaluating")
     evals = [r.value for r in results if r.ok]
-    errors = [f"{r.item[0].key}: {r.error}" for r in results if not r.ok]
+    failed = [r for r in results if not r.ok]
+    errors = [f"{r.item[0].key}: {r.error}" for r in failed]
     missing = [s.key for s in subjects if s.key not in pred_paths]
     plural = "s" if len(evals) != 1 else ""
     parts = [H.paragraph(f"{len(evals)} prediction{plural} evaluated against their labels"
@@ -112,7 +114,10 @@ def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
         parts.append(H.image(png_bytes(_volume_agreement(evals, done)), "volume agreement",
                              "Predicted against labelled muscle volume, one point per "
                              "subject; the line is identity.", "fig-eval-volumes"))
-    return [H.section("Evaluation of predictions", *parts, section_id="evaluation")], evals
+    failures = [{"split": r.item[0].split, "id": r.item[0].id,
+                 "error": f"prediction not evaluated: {r.error}"} for r in failed]
+    return ([H.section("Evaluation of predictions", *parts, section_id="evaluation")], evals,
+            failures)
 
 
 def _mean_sd(values, digits):

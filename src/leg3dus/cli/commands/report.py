@@ -13,6 +13,7 @@ from ..app import (
     flat_option,
     image_name_option,
     label_name_option,
+    progress,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -36,8 +37,11 @@ def report(
     mesh_format: str = typer.Option("stl", help="Mesh file format: stl, ply or obj."),
     mesh_step: int = typer.Option(1, min=1, help="Marching-cubes step (voxels) of exported "
                                   "meshes; 2 or more gives lighter files."),
-    max_figures: int = typer.Option(4, min=0, help="Subjects that get slice figures and a "
-                                    "3D picture."),
+    max_figures: int = typer.Option(4, min=0, help="How many subjects get slice figures "
+                                    "and a 3D picture: those with a prediction first when "
+                                    "--predictions is given."),
+    subjects: str = typer.Option(None, "--subjects", metavar="ID,ID",
+                                 help="Draw these subjects (ids or split/id) instead."),
     leg_extent: str = typer.Option("labels", help="100 % of leg length: 'labels' or 'volume'."),
     title: str = typer.Option("leg3dus report", help="Title of the page."),
     image_name: str = image_name_option(),
@@ -52,7 +56,13 @@ def report(
     morphology table and summary, cross-section profiles, box plots, slices with label
     overlays, 3D surface pictures, and with --predictions the evaluation.
 
+    The slice figures show the image with the labels filled and, for subjects with a
+    prediction, the prediction outlined dashed. Exit 1 when a subject could not be
+    measured, evaluated or drawn (the page says which).
+
     Example: leg3dus report LEG-3D-US --predictions predictions -o report.html
+
+    Example: leg3dus report LEG-3D-US/test --predictions pred --subjects P031,P035
     """
     from ...errors import OptionError
     from ...morphology.cohort import check_leg_extent
@@ -63,16 +73,28 @@ def report(
     if f".{mesh_format.lower()}" not in MESH_FORMATS:
         raise OptionError(f"--mesh-format must be one of stl, ply, obj; found {mesh_format!r}")
 
+    wanted = None
+    if subjects is not None:
+        wanted = [w.strip() for w in subjects.split(",") if w.strip()]
+        if not wanted:
+            raise OptionError(f"--subjects: expected ids separated by commas, found "
+                              f"{subjects!r}")
+
     def run(fn, items, description):
         return run_batch(fn, items, scheduler, workers, description, quiet)
+
+    def bars(items, total=None, description=""):
+        return progress(items, total=total, description=description, quiet=quiet)
 
     result = make_report(data, out, predictions=predictions, participants=participants,
                          image_name=image_name, label_name=label_name,
                          prediction_name=prediction_name, flat=flat, leg_extent=leg_extent,
-                         max_figures=max_figures, meshes_dir=meshes, mesh_format=mesh_format,
-                         mesh_step=mesh_step, title=title, run=run)
+                         max_figures=max_figures, subjects=wanted, meshes_dir=meshes,
+                         mesh_format=mesh_format, mesh_step=mesh_step, title=title, run=run,
+                         progress=bars)
     info = {"report": str(result.path), "subjects": result.subjects,
-            "figures": result.figures, "meshes": [str(p) for p in result.meshes],
+            "figures": result.figures, "drawn": result.drawn,
+            "meshes": [str(p) for p in result.meshes],
             "evaluated": len(result.evaluation) if result.evaluation is not None else None,
             "errors": result.errors}
     if as_json:
@@ -80,11 +102,14 @@ def report(
     else:
         out_console = console()
         for e in result.errors:
-            out_console.print(f"{e['split'] or '-'}/{e['id']}: {e['error']}")
+            out_console.print(f"{e['split'] or '-'}/{e['id']}: {e['error']}", markup=False)
         extra = f", {len(result.meshes)} meshes in {meshes}" if meshes else ""
         evaluated = (f", {info['evaluated']} predictions evaluated"
                      if info["evaluated"] is not None else "")
+        drawn = (f"slices of {', '.join(result.drawn)}" if result.drawn
+                 else "no subject drawn")
         out_console.print(f"report: {result.path} ({result.subjects} subjects, "
-                          f"{result.figures} figures{evaluated}{extra})")
+                          f"{result.figures} figures, {drawn}{evaluated}{extra})",
+                          markup=False)
     if result.errors:
         raise typer.Exit(1)
