@@ -222,3 +222,15 @@ def test_fix_stray_copies_pairs_and_the_result_validates(cli, tmp_path):
     assert len(names) == 3 and names[:2] == ["masksX1.mha", "x1.mhd"]  # + the data file
     np.testing.assert_array_equal(read_volume(out / "train/S01/x1.mhd").array, image.array)
     assert cli("validate", out, "--image-name", "x1.mhd", "--quiet").exit_code == 0
+
+
+def test_outside_scan_slabs_give_the_whole_volume_answer(monkeypatch, rng):
+    import leg3dus.dataset.validate as v
+
+    image = (rng.random((23, 12, 10)) > 0.97).astype(np.uint8) * 50
+    labels = rng.choice(np.array([0, 100, 150, 200], np.uint8), image.shape)
+    whole = outside_scan_fractions(labels, image)
+    assert 0 < whole["SOL"] < 1
+    for slab in (1, 2, 5):
+        monkeypatch.setattr(v, "_SLAB", slab)
+        assert outside_scan_fractions(labels, image) == whole

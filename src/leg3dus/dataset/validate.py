@@ -46,6 +46,7 @@ from . import Subject, subject_folder
 CHECKS = ("missing-image", "missing-label", "unreadable", "geometry", "stray-values",
           "missing-muscle", "anisotropic", "labels-outside-scan", "duplicate-id")
 FIX_MODES = ("background", "nearest")
+_SLAB = 64  # slices per slab of the labels-outside-scan check
 
 
 @dataclass(frozen=True)
@@ -128,19 +129,23 @@ def outside_scan_fractions(labels: np.ndarray, image: np.ndarray) -> dict[str, f
     extent = [np.flatnonzero(labels.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
     if not extent[0].size:
         return {}
-    box = tuple(slice(int(ix[0]), int(ix[-1]) + 1) for ix in extent)
-    # The neighbourhood reaches one voxel past the box: crop with that margin.
-    grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
-    inner = tuple(slice(b.start - g.start, b.start - g.start + b.stop - b.start)
-                  for b, g in zip(box, grown, strict=True))
-    empty = ndi.maximum_filter(image[grown], size=3, mode="nearest")[inner] == 0
-    crop = labels[box]
-    out = {}
-    for m in lab.MUSCLES:
-        sel = crop == m.value
-        n = int(np.count_nonzero(sel))
-        if n:
-            out[m.name] = int(np.count_nonzero(empty & sel)) / n
+    (z0, z1), (y0, y1), (x0, x1) = ((int(ix[0]), int(ix[-1]) + 1) for ix in extent)
+    # The neighbourhood reaches one voxel past the box: filter with that margin, in slabs
+    # of slices so that no full-size temporary is made.
+    gy, gx = slice(max(y0 - 1, 0), y1 + 1), slice(max(x0 - 1, 0), x1 + 1)
+    iy, ix = slice(y0 - gy.start, y1 - gy.start), slice(x0 - gx.start, x1 - gx.start)
+    counts = {m.name: [0, 0] for m in lab.MUSCLES}
+    for s0 in range(z0, z1, _SLAB):
+        s1 = min(s0 + _SLAB, z1)
+        g0 = max(s0 - 1, 0)
+        slab = image[g0 : s1 + 1, gy, gx]
+        empty = ndi.maximum_filter(slab, size=3, mode="nearest")[s0 - g0 : s1 - g0, iy, ix] == 0
+        crop = labels[s0:s1, y0:y1, x0:x1]
+        for m in lab.MUSCLES:
+            sel = crop == m.value
+            counts[m.name][0] += int(np.count_nonzero(sel))
+            counts[m.name][1] += int(np.count_nonzero(empty & sel))
+    out = {name: outside / n for name, (n, outside) in counts.items() if n}
     return out
 
 
