@@ -89,7 +89,8 @@ def test_centroid_path_of_tilted_cylinder_in_physical_space():
     expected = vol.geometry.index_to_physical(
         np.stack([np.arange(20), np.full(20, 12.0), 10.0 + np.arange(20)], axis=1))
     np.testing.assert_allclose(m.centroids_mm, expected, atol=1e-9)
-    assert m.path_length_mm == pytest.approx(19 * np.hypot(0.5, 0.3))
+    # The 19 steps between slice centres, plus the two half slices counted straight.
+    assert m.path_length_mm == pytest.approx(19 * np.hypot(0.5, 0.3) + 0.5)
 
 
 def test_empty_muscles_and_stray_values():

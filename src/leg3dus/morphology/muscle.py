@@ -17,9 +17,19 @@ Definitions (array axis order (z, y, x), axis 0 along the leg, knee to ankle):
 - **maximum cross-section**: the largest slice area and the position of that slice (the
   first one if several tie), in mm and in % of the leg extent.
 - **centroid path**: per slice holding the muscle, the centre of its cross-section as a
-  physical point (z, y, x) in mm (origin and direction applied); its **path length** is
-  the sum of distances between consecutive centroids (mm), a length that follows a
-  curved muscle.
+  physical point (z, y, x) in mm (origin and direction applied); its **path length** (mm)
+  follows a curved muscle without the jitter of its tiny end slices: slices under 10 %
+  of the maximum cross-section are left out, the centroids are smoothed over 5 mm, and
+  the stretch along the leg beyond the kept slices is added straight
+  (:mod:`leg3dus.morphology.path`); a straight muscle's path length is its length.
+- **CSA at chosen positions** (``csa_at``, % of the leg extent): the cross-sectional
+  area interpolated linearly between the two slice centres around the position (the
+  nearest slice centre at the ends of the extent); 0 where the muscle is absent.
+- **field of view**: a muscle touches the end of the field of view when its first or
+  last slice is the first or last slice of the scanned data along the leg (the whole
+  grid, or the slices where the image holds data when ``scanned`` is given). Its length
+  and volume are then lower bounds; ``fov_clipped`` says at which end: ``"first"``
+  (knee side, slice 0), ``"last"``, ``"both"`` or ``""``.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import numpy as np
 from .. import labels as lab
 from ..errors import OptionError
 from ..volume import Geometry, Volume
+from .path import centroid_path_length_mm
 
 LEG_EXTENTS = ("labels", "volume")
 _CHUNK = 32  # slices per pass: bounded memory on full-size volumes
@@ -54,20 +65,30 @@ class MuscleMorphology:
     path_length_mm: float
     csa_cm2: np.ndarray = field(repr=False)
     centroids_mm: np.ndarray = field(repr=False)
+    fov_clipped: str = ""
+    csa_at_cm2: dict[float, float] = field(default_factory=dict)
 
     @property
     def present(self) -> bool:
         return self.voxels > 0
 
     def row(self) -> dict:
-        """The scalar measures as a flat dict (for tables)."""
+        """The scalar measures as a flat dict (for tables); ``csa_<p>pct_cm2`` columns
+        for the positions of ``csa_at``."""
         return {"muscle": self.name, "voxels": self.voxels,
                 "volume_cm3": self.volume_cm3, "length_mm": self.length_mm,
                 "max_csa_cm2": self.max_csa_cm2,
                 "max_csa_position_mm": self.max_csa_position_mm,
                 "max_csa_position_pct": self.max_csa_position_pct,
                 "path_length_mm": self.path_length_mm,
+                **{csa_at_column(p): v for p, v in self.csa_at_cm2.items()},
+                "fov_clipped": self.fov_clipped,
                 "first_slice": self.first_slice, "last_slice": self.last_slice}
+
+
+def csa_at_column(pct: float) -> str:
+    """Column name of the CSA at ``pct`` % of the leg: ``csa_30pct_cm2``, ``csa_12.5pct_cm2``."""
+    return f"csa_{float(pct):g}pct_cm2"
 
 
 @dataclass
@@ -94,6 +115,21 @@ class Morphology:
         if not self.leg_length_mm:
             return np.full(slices.shape, np.nan)
         return 100.0 * (slices + 0.5 - self.leg_start) * self.spacing[0] / self.leg_length_mm
+
+    def slice_at(self, pct) -> np.ndarray:
+        """Fractional slice indices whose centres lie at ``pct`` % of the leg extent."""
+        pct = np.asarray(pct, dtype=np.float64)
+        if not self.leg_length_mm:
+            return np.full(pct.shape, np.nan)
+        return self.leg_start - 0.5 + pct / 100.0 * self.leg_length_mm / self.spacing[0]
+
+    def csa_at(self, name: str, pct) -> np.ndarray:
+        """CSA (cm2) of muscle ``name`` at positions ``pct`` (% of the leg extent),
+        interpolated linearly between slice centres; NaN without a leg extent."""
+        csa = self.muscles[name].csa_cm2
+        where = np.clip(self.slice_at(pct), self.leg_start, self.leg_stop - 1) \
+            if self.leg_length_mm else self.slice_at(pct)
+        return np.interp(where, np.arange(csa.size), csa, left=np.nan, right=np.nan)
 
 
 def slice_statistics(labels: np.ndarray, values=None, chunk: int = _CHUNK):
@@ -145,6 +181,8 @@ def measure(
     origin=(0.0, 0.0, 0.0),
     direction=None,
     leg_extent: str = "labels",
+    csa_at=(),
+    scanned: np.ndarray | None = None,
 ) -> Morphology:
     """Measure every muscle of a label volume (values 0/100/150/200), axis order (z, y, x).
 
@@ -157,6 +195,11 @@ def measure(
         Geometry in (z, y, x) order, mm; origin and direction only place the centroids.
     leg_extent
         ``"labels"`` or ``"volume"``: what 100 % of leg length means (module docstring).
+    csa_at
+        Positions in % of the leg extent (0..100) where each muscle's CSA is reported.
+    scanned
+        Optional boolean per slice along axis 0: where the image holds data. The field
+        of view then ends at its first and last True slice instead of the grid's ends.
 
     Values outside the label scheme are not measured; they are listed in ``stray``.
 
@@ -166,6 +209,8 @@ def measure(
     >>> m = measure(a, spacing=(2.0, 1.0, 1.0))
     >>> m.muscles["SOL"].length_mm, m.muscles["SOL"].max_csa_cm2
     (8.0, 0.04)
+    >>> measure(a, csa_at=[50]).muscles["SOL"].csa_at_cm2, m.muscles["SOL"].fov_clipped
+    ({50.0: 0.04}, '')
     """
     if isinstance(labels, Volume):
         spacing, origin, direction = labels.spacing, labels.origin, labels.direction
@@ -186,12 +231,46 @@ def measure(
         leg_start, leg_stop = 0, labels.shape[0]
     else:
         leg_start, leg_stop = _extent(counts_all > 0)
+    pcts = _check_pcts(csa_at)
+    fov = _fov(scanned, labels.shape[0])
     result = Morphology(geometry.spacing, leg_extent, leg_start, leg_stop, {},
                         lab.stray_values(labels))
     for m in lab.MUSCLES:
         counts, sum_y, sum_x = stats[m.value]
-        result.muscles[m.name] = _one_muscle(m, counts, sum_y, sum_x, geometry, result)
+        muscle = _one_muscle(m, counts, sum_y, sum_x, geometry, result)
+        if muscle.present:
+            muscle.fov_clipped = _clipped(muscle.first_slice, muscle.last_slice, fov)
+        result.muscles[m.name] = muscle
+    for name, muscle in result.muscles.items():
+        muscle.csa_at_cm2 = dict(zip(pcts, (float(v) for v in result.csa_at(name, pcts)),
+                                     strict=True))
     return result
+
+
+def _check_pcts(csa_at) -> list[float]:
+    pcts = [float(p) for p in csa_at]
+    bad = [p for p in pcts if not 0.0 <= p <= 100.0]
+    if bad:
+        raise OptionError(f"CSA positions must lie in 0..100 % of the leg, found "
+                          f"{', '.join(f'{p:g}' for p in bad)}")
+    return list(dict.fromkeys(pcts))
+
+
+def _fov(scanned, nz: int) -> tuple[int, int]:
+    if scanned is None:
+        return 0, nz - 1
+    scanned = np.asarray(scanned, bool)
+    if scanned.shape != (nz,):
+        raise OptionError(f"scanned slices: expected {nz} values along axis 0, found "
+                          f"shape {scanned.shape}")
+    first, stop = _extent(scanned)
+    return (0, nz - 1) if first is None else (first, stop - 1)
+
+
+def _clipped(first: int, last: int, fov: tuple[int, int]) -> str:
+    at_first, at_last = first <= fov[0], last >= fov[1]
+    return "both" if at_first and at_last else "first" if at_first else \
+        "last" if at_last else ""
 
 
 def _one_muscle(m, counts, sum_y, sum_x, geometry: Geometry, result: Morphology):
@@ -208,7 +287,7 @@ def _one_muscle(m, counts, sum_y, sum_x, geometry: Geometry, result: Morphology)
     index = np.stack([rows.astype(np.float64), sum_y[rows] / counts[rows],
                       sum_x[rows] / counts[rows]], axis=1)
     centroids[rows] = geometry.index_to_physical(index)
-    path = float(np.linalg.norm(np.diff(centroids[rows], axis=0), axis=1).sum())
+    path = centroid_path_length_mm(centroids, csa, (last - first) * sz, sz)
     k = int(np.argmax(csa))
     pos_mm = (k + 0.5 - result.leg_start) * sz
     return MuscleMorphology(
