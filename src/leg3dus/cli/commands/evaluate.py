@@ -41,6 +41,17 @@ def _write_out(out: Path, text: str, inputs) -> None:
         tmp.write_text(text)
 
 
+def _check_out(out: Path | None, inputs) -> None:
+    """Refuse a bad --out before any work: wrong suffix, or one of the inputs."""
+    from ...atomic import check_not_input
+
+    if out is None:
+        return
+    if out.suffix.lower() not in (".json", ".csv"):
+        raise OptionError(f"{out}: --out must end in .json or .csv")
+    check_not_input(out, inputs)
+
+
 def _output(obj, csv_text: str, as_json: bool, as_csv: bool, out: Path | None, inputs):
     if out is not None:
         suffix = out.suffix.lower()
@@ -156,6 +167,7 @@ def evaluate(
     if not pred.is_dir() and not truth.is_dir():
         if with_image or split:
             raise OptionError("--with-image and --split apply to a folder of predictions")
+        _check_out(out, [pred, truth, image])
         result = evaluate_files(pred, truth, image, **options)
         show = _output(result, to_csv([result], with_ids=False), as_json, as_csv, out,
                        [pred, truth, image])
@@ -170,6 +182,8 @@ def evaluate(
     matched, missing = match_predictions(pred, truth, pred_name, split or None, with_image,
                                          image_name=image_name, label_name=label_name,
                                          flat=flat)
+    inputs = [pred, truth, *(f for s, p in matched for f in (p, s.image, s.label))]
+    _check_out(out, inputs)
     jobs = [EvalJob(s, p, s.image if with_image else None, options) for s, p in matched]
     results = run_batch(evaluate_job, jobs, scheduler, workers, "evaluating", quiet)
     rows = []
@@ -181,8 +195,7 @@ def evaluate(
     summary = summarise(good)
     obj = {"subjects": rows, "summary": summary,
            "missing": [s.key for s in missing]}
-    show = _output(obj, to_csv(rows, with_ids=True), as_json, as_csv, out,
-                   [pred, truth])
+    show = _output(obj, to_csv(rows, with_ids=True), as_json, as_csv, out, inputs)
     if show:
         per, summ = _cohort_tables(rows, summary)
         console().print(per)

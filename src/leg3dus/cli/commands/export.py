@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
+from ...atomic import check_not_input
 from ...dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
-from ...dataset.info import list_subjects
+from ...dataset.info import list_subjects, subject_files
+from ...errors import OutputError
 from ..app import (
     command,
     console,
@@ -57,6 +59,10 @@ def export(
     options = ExportOptions(classes=classes, dataset_id=dataset_id, dataset_name=dataset_name,
                             stride=stride, slice_format=slice_format, overwrite=overwrite)
     subjects = list_subjects(data, image_name, label_name, flat)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output folder, found a file")
+    if to in EXPORT_FORMATS:
+        check_not_input(EXPORT_FORMATS[to].target(out, options), [data, *subject_files(subjects)])
 
     def runner(fn, items):
         return run_batch(fn, items, scheduler, workers, f"exporting to {to}", quiet)

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ...atomic import check_not_input
+from ...atomic import check_outputs
 from ...dataset import IMAGE_NAME
-from ...dataset.info import list_subjects
+from ...dataset.info import list_subjects, subject_files
 from ...errors import InputFileError
 from ..app import (
     command,
@@ -68,13 +68,10 @@ def morphology(
     from ...morphology.cohort import check_leg_extent, group_label
 
     check_leg_extent(leg_extent)
-    inputs = [data] + ([participants] if participants else [])
-    for path in (out, profiles, summary_csv):
-        if path is not None:
-            check_not_input(path, inputs)
     table_path = participants or find_participants(data)
-    people = read_participants(table_path) if table_path else {}
     subjects = list_subjects(data, IMAGE_NAME, label_name, flat)
+    check_outputs((out, profiles, summary_csv), [data, table_path, *subject_files(subjects)])
+    people = read_participants(table_path) if table_path else {}
     if Path(data).is_file():
         subjects = [replace(s, image=None, label=s.image) for s in subjects]
     if not subjects:

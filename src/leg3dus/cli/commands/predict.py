@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ...atomic import check_not_input
+from ...atomic import check_not_input, check_outputs
 from ...dataset import LABEL_NAME, find_subjects, subject_folder
-from ...errors import GeometryError, InputFileError, OptionError
+from ...errors import GeometryError, InputFileError, OptionError, OutputError
 from ..app import (
     command,
     console,
@@ -148,8 +148,8 @@ def predict(
         adapt = (("sparse", str(propagate)), ("annotated", annotated), ("steps", adapt_steps),
                  ("lr", adapt_lr), ("seed", seed))
     if data.is_file() or adapt:
-        row = predict_file(PredictJob(data, out, model, (data,) if not adapt
-                                      else (data, propagate), options, adapt))
+        row = predict_file(PredictJob(data, out, model, (data, model) if not adapt
+                                      else (data, propagate, model), options, adapt))
         if as_json:
             emit_json(row)
         else:
@@ -160,6 +160,10 @@ def predict(
         raise InputFileError(f"{data}: no subject folders holding {image_name}")
     jobs = [PredictJob(s.image, subject_folder(out, s.split, s.id) / output_name, model,
                        (s.image, s.label), options) for s in subjects]
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output folder for a tree, found a file")
+    check_outputs([j.output for j in jobs],
+                  [model, *(p for s in subjects for p in (s.image, s.label))])
     results = run_batch(predict_file, jobs, scheduler, workers, "predicting", quiet)
     rows = [r.value if r.ok else {"image": str(r.item.image), "error": r.error}
             for r in results]

@@ -123,6 +123,10 @@ def propagate_cmd(
 
         parse_annotated(annotated)  # fail early on a malformed list
     pairs = _pairs(sparse, output, label_name)
+    from ...atomic import check_outputs
+
+    listed = [annotated] if annotated is not None and Path(annotated).is_file() else []
+    check_outputs([dst for _, dst in pairs], [sparse, *listed, *(src for src, _ in pairs)])
     job = functools.partial(propagate_file, method=method, axis=axis, annotated=annotated,
                             options=options)
     if len(pairs) == 1:

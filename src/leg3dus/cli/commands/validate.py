@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
-from ...dataset.info import list_subjects, single_volume_roles
-from ...dataset.validate import CheckOptions, assemble_report, check_subject
+from ...atomic import check_outputs
+from ...dataset.info import list_subjects, single_volume_roles, subject_files
+from ...dataset.validate import CheckOptions, assemble_report, check_subject, fixed_path
+from ...errors import OutputError
 from ..app import (
     EXIT_FINDINGS,
     command,
@@ -62,6 +64,8 @@ def validate(
                            out=out, root=data, max_outside=max_outside)
     subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
                                    label_name)
+    if out is not None:
+        _check_fix_outputs(out, data, subjects, options)
     results = run_batch(functools.partial(check_subject, options=options), subjects,
                         scheduler, workers, "checking", quiet)
     report = assemble_report(subjects, results)
@@ -71,6 +75,16 @@ def validate(
         _print_report(report)
     if report["findings"]:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _check_fix_outputs(out: Path, data: Path, subjects, options: CheckOptions) -> None:
+    """Refuse, before any work, an --out that is a file or that would put a cleaned copy
+    over a file of the dataset."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output folder for the cleaned labels, "
+                          "found a file")
+    targets = [fixed_path(s, options) for s in subjects if s.label is not None]
+    check_outputs(targets, [data, *subject_files(subjects)])
 
 
 def _print_report(report: dict) -> None:
