@@ -44,7 +44,7 @@ def check_not_input(output: str | os.PathLike,
     >>> check_not_input("data/x1.mha", ["data/x1.mha"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    leg3dus.errors.OutputError: data/x1.mha: this output is the input data/x1.mha; ...
+    leg3dus.errors.OutputError: data/x1.mha: this output would overwrite the input ...
     >>> check_not_input("data", ["data/train/P001/x1.mha"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -56,7 +56,8 @@ def check_not_input(output: str | os.PathLike,
             continue
         path = Path(src).resolve()
         if _same_path(out, path):
-            raise OutputError(f"{output}: this output is the input {src}; choose another path")
+            raise OutputError(f"{output}: this output would overwrite the input {src}; "
+                              "choose another path")
         if out in path.parents:
             raise OutputError(f"{output}: this output would replace a folder holding the "
                               f"input {src}; choose another path")
