@@ -8,7 +8,7 @@ import json
 import pytest
 
 from leg3dus import labels as lab
-from leg3dus import read_volume
+from leg3dus import read_volume, write_volume
 from leg3dus.morphology import read_participants, summarise
 
 
@@ -102,3 +102,99 @@ def test_participants_tsv_and_summary_without_groups(tmp_path):
     assert [s["group"] for s in summary] == ["all"] * 3
     assert summary[0]["volume_cm3_mean"] == 2.0 and summary[0]["volume_cm3_sd"] == 0.0
     assert summary[1]["n"] == 0
+
+
+def _as_classes(root):
+    """Rewrite every label file of a tree as classes 0/1/2/3 (nnU-Net's convention)."""
+    for path in root.rglob("masksX1.mha"):
+        vol = read_volume(path)
+        write_volume(vol.with_array(lab.to_index(vol.array)), path)
+
+
+def test_class_labels_are_an_error_not_zero_volumes(cli, tiny_dataset, tmp_path):
+    _as_classes(tiny_dataset)
+    out = tmp_path / "m.csv"
+    one = tiny_dataset / "train" / "S01" / "masksX1.mha"
+    for data in (one, tiny_dataset):
+        res = cli("morphology", data, "-o", out, "--quiet")
+        assert res.exit_code == 2 and not out.exists()
+        line = res.stderr.strip()
+        assert "\n" not in line and line.startswith("error: ")
+        assert "label values 1 (" in line and "--label-values" in line
+
+
+def test_label_values_option_and_dataset_json(cli, tiny_dataset, tmp_path):
+    truth = cli("morphology", tiny_dataset, "--json")
+    _as_classes(tiny_dataset)
+    res = cli("morphology", tiny_dataset, "--json", "--label-values", "SOL=1,GM=2,GL=3")
+    assert res.exit_code == 0, res.stderr
+    a, b = json.loads(truth.stdout), json.loads(res.stdout)
+    assert a["rows"] == b["rows"]
+    assert b["subjects"][0]["label_values"] == {
+        "name": "classes", "source": "--label-values", "values": {"SOL": 1, "GM": 2, "GL": 3},
+        "background": []}
+    assert a["subjects"][0]["label_values"]["source"] == "default"
+    # The convention is said on screen.
+    res = cli("morphology", tiny_dataset, "--label-values", "1,2,3", "--quiet")
+    assert "labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout
+    # An nnU-Net dataset.json at the top of the tree is the file's own label table.
+    (tiny_dataset / "dataset.json").write_text(json.dumps(
+        {"labels": {"background": 0, "SOL": 1, "GM": 2, "GL": 3}}))
+    res = cli("morphology", tiny_dataset / "train" / "S01" / "masksX1.mha", "--json")
+    assert res.exit_code == 0, res.stderr
+    got = json.loads(res.stdout)
+    strip = ("split", "id")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in got["rows"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in a["rows"] if r["id"] == "S01"]
+    assert got["subjects"][0]["label_values"]["source"] == str(tiny_dataset / "dataset.json")
+    res = cli("morphology", tiny_dataset, "--label-values", "1,2")
+    assert res.exit_code == 2 and "three values" in res.stderr
+
+
+def test_stray_values_fail_the_subject(cli, tiny_dataset, tmp_path):
+    path = tiny_dataset / "train" / "S02" / "masksX1.mha"
+    vol = read_volume(path)
+    arr = vol.array.copy()
+    arr[0, 0, :3] = 7
+    write_volume(vol.with_array(arr), path)
+    out = tmp_path / "m.csv"
+    res = cli("morphology", tiny_dataset, "-o", out, "--quiet")
+    assert res.exit_code == 1 and "stray label values 7 (3 voxels)" in res.stdout
+    assert {r["id"] for r in read_csv(out)} == {"S01", "S03", "S04"}
+    res = cli("morphology", path, "-o", out)
+    assert res.exit_code == 2 and "stray label values 7" in res.stderr
+    # Declaring 7 as background measures it.
+    res = cli("morphology", path, "--json", "--label-values", "SOL=100,GM=150,GL=200,bg=7")
+    assert res.exit_code == 0, res.stderr
+
+
+def test_csa_at_and_field_of_view(cli, tiny_dataset, tmp_path):
+    out, summ = tmp_path / "m.csv", tmp_path / "s.csv"
+    res = cli("morphology", tiny_dataset, "-o", out, "--summary", summ, "--csa-at", "25,50",
+              "--quiet")
+    assert res.exit_code == 0, res.stderr
+    rows = read_csv(out)
+    assert "csa_25pct_cm2" in rows[0] and "csa_50pct_cm2" in rows[0]
+    summary = read_csv(summ)
+    assert "csa_50pct_cm2_mean" in summary[0]
+    # make_pair's muscles stop 2 slices from the grid's ends: nothing clipped...
+    assert {r["fov_clipped"] for r in rows} == {""} and "lower bounds" not in res.stdout
+    # ...unless the image holds data on fewer slices.
+    path = tiny_dataset / "train" / "S01" / "x1.mha"
+    img = read_volume(path)
+    arr = img.array.copy()
+    arr[:4] = 0
+    write_volume(img.with_array(arr), path)
+    res = cli("morphology", tiny_dataset, "-o", out, "--with-image", "--quiet")
+    assert res.exit_code == 0, res.stderr
+    clipped = {(r["id"], r["muscle"]): r["fov_clipped"] for r in read_csv(out)
+               if r["fov_clipped"]}
+    assert clipped == {("S01", "SOL"): "first", ("S01", "GL"): "first"}
+    assert "train/S01 SOL reaches the first slice of the field of view" in res.stdout
+    assert "lower bounds" in res.stdout
+    for bad in ("30,x", "120", ""):
+        res = cli("morphology", tiny_dataset, "--csa-at", bad, "-o", out)
+        if bad:
+            assert res.exit_code == 2 and "--csa-at" in res.stderr
+    res = cli("morphology", path.with_name("masksX1.mha"), "--with-image")
+    assert res.exit_code == 2 and "--with-image" in res.stderr

@@ -14,6 +14,8 @@ from .. import labels as lab
 from ..atomic import atomic_path
 from ..dataset import Subject
 from ..errors import InputFileError, OptionError
+from ..label_values import read_labels
+from ..tables import csv_cell
 from ..volume import read_volume
 from .muscle import LEG_EXTENTS, Morphology, measure
 
@@ -28,21 +30,68 @@ _SEX = {"f": "F", "female": "F", "w": "F", "woman": "F", "m": "M", "male": "M", 
 _SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
 
 
-def measure_subject(subject: Subject, leg_extent: str = "labels") -> dict:
+def measure_subject(subject: Subject, leg_extent: str = "labels", label_values=None,
+                    csa_at=(), with_image: bool = False, allow_stray: bool = True) -> dict:
     """Read a subject's labels and measure them; a picklable per-subject job.
 
+    The labels are read with :func:`leg3dus.label_values.read_labels`: ``label_values``
+    (text of ``--label-values`` or a convention) or the file's label table maps them to
+    the scheme, and a volume whose values are all unknown raises :class:`LabelError`
+    (as do stray values unless ``allow_stray``). ``csa_at`` lists positions (% of the
+    leg) for the CSA columns; ``with_image`` reads the subject's ultrasound to find
+    the scanned slices (the field of view along the leg).
+
     Returns ``{"split", "id", "label", "shape", "spacing", "leg_length_mm", "stray",
-    "morphology"}`` with the :class:`~leg3dus.morphology.Morphology` under
-    ``"morphology"``.
+    "label_values", "morphology"}`` with the :class:`~leg3dus.morphology.Morphology`
+    under ``"morphology"`` and the convention used as a dict under ``"label_values"``.
     """
     if subject.label is None:
         raise InputFileError(f"{subject.key}: no label file, expected one to measure muscles")
-    labels = read_volume(subject.label)
-    morph = measure(labels, leg_extent=leg_extent)
+    labels, convention = read_labels(subject.label, label_values, allow_stray=allow_stray)
+    scanned = None
+    if with_image:
+        if subject.image is None:
+            raise InputFileError(f"{subject.key}: no image, expected one to find the scanned "
+                                 "field of view (drop --with-image or add the file)")
+        scanned = scanned_slices(read_volume(subject.image).array)
+    morph = measure(labels, leg_extent=leg_extent, csa_at=csa_at, scanned=scanned)
     return {"split": subject.split, "id": subject.id, "label": str(subject.label),
             "shape": list(labels.shape), "spacing": list(labels.spacing),
             "leg_length_mm": morph.leg_length_mm, "stray": morph.stray,
-            "morphology": morph}
+            "label_values": convention.as_json(), "morphology": morph}
+
+
+def scanned_slices(image: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Per slice along axis 0: True where the image holds any non-zero voxel.
+
+    >>> a = np.zeros((4, 2, 2), np.uint8); a[1:3, 0, 0] = 9
+    >>> scanned_slices(a).tolist()
+    [False, True, True, False]
+    """
+    out = np.zeros(image.shape[0], bool)
+    for start in range(0, image.shape[0], chunk):
+        block = image[start:start + chunk]
+        out[start:start + len(block)] = block.reshape(len(block), -1).any(axis=1)
+    return out
+
+
+def parse_csa_at(text: str | None) -> list[float]:
+    """Positions of ``--csa-at`` (``"30,50,70"``, % of the leg) as floats in 0..100.
+
+    >>> parse_csa_at("30, 50,70")
+    [30.0, 50.0, 70.0]
+    """
+    if not text:
+        return []
+    try:
+        pcts = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise OptionError(f"--csa-at: expected positions in % of the leg such as 30,50,70, "
+                          f"found {text!r}") from None
+    bad = [p for p in pcts if not 0.0 <= p <= 100.0]
+    if bad or not pcts:
+        raise OptionError(f"--csa-at: positions must lie in 0..100 % of the leg, found {text!r}")
+    return list(dict.fromkeys(pcts))
 
 
 def read_participants(path: str | os.PathLike) -> dict[str, dict]:
@@ -132,8 +181,11 @@ def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS) -> list[dic
     """Mean, sd, median, min, max of each measure per muscle: over all subjects, then
     per value of each column in ``by`` that the rows fill (e.g. sex F / M, side left /
     right). Muscles absent from a subject's labels are left out of its group (``n``
-    counts the subjects measured).
+    counts the subjects measured). CSA columns at chosen positions (``csa_<p>pct_cm2``)
+    are summarised too when the rows hold them.
     """
+    metrics = SUMMARY_METRICS + tuple(dict.fromkeys(
+        k for r in rows for k in r if k.startswith("csa_") and k.endswith("pct_cm2")))
     groups: list[tuple[str, str, list[dict]]] = [("all", "", rows)]
     for col in by:
         values = sorted({r.get(col, "") for r in rows} - {""})
@@ -143,15 +195,16 @@ def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS) -> list[dic
         for m in lab.MUSCLES:
             present = [r for r in members if r["muscle"] == m.name and r["voxels"] > 0]
             entry = {"group": group, "value": value, "muscle": m.name, "n": len(present)}
-            for metric in SUMMARY_METRICS:
-                for stat, v in _stats([r[metric] for r in present]).items():
+            for metric in metrics:
+                for stat, v in _stats([r.get(metric) for r in present]).items():
                     entry[f"{metric}_{stat}"] = v
             out.append(entry)
     return out
 
 
 def write_csv(rows: list[dict], path: str | os.PathLike, columns: list[str] | None = None) -> Path:
-    """Write ``rows`` as CSV (atomically); floats at full precision, NaN/None empty."""
+    """Write ``rows`` as CSV (atomically); floats to 6 significant digits
+    (:func:`leg3dus.tables.csv_cell`), NaN/None empty."""
     path = Path(path)
     if columns is None:
         columns = list(rows[0]) if rows else []
@@ -166,11 +219,7 @@ def write_csv(rows: list[dict], path: str | os.PathLike, columns: list[str] | No
 
 
 def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    return str(v)
+    return csv_cell(v)
 
 
 def group_label(entry: dict) -> str:

@@ -12,13 +12,14 @@ from rich.table import Table
 from ...atomic import check_outputs
 from ...dataset import IMAGE_NAME
 from ...dataset.info import list_subjects, subject_files
-from ...errors import InputFileError
+from ...errors import InputFileError, Leg3dusError, OptionError
 from ..app import (
     command,
     console,
     emit_json,
     flat_option,
     label_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -41,9 +42,16 @@ def morphology(
                                       "or DATA/participants.tsv when present."),
     leg_extent: str = typer.Option("labels", help="100 % of leg length: 'labels' (extent of "
                                    "all muscles along axis 0) or 'volume' (the whole grid)."),
+    csa_at: str = typer.Option(None, "--csa-at", metavar="PCT,PCT", help="Also report each "
+                               "muscle's CSA at these positions in % of leg length (e.g. "
+                               "30,50,70), interpolated between slice centres."),
+    with_image: bool = typer.Option(False, "--with-image", help="Read each subject's "
+                                    "ultrasound too: the field of view along the leg ends "
+                                    "where the image holds data, not at the grid's ends."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with profiles) instead of "
                                  "tables."),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
     flat: bool = flat_option(),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -52,10 +60,14 @@ def morphology(
     """Per subject and muscle: volume (cm3), length along the leg (mm), cross-sectional
     area profile (cm2 per slice), maximum cross-section and its position (% of leg
     length), centroid path; then a cohort summary split by sex and side when a
-    participants table gives them. Exit 1 when a subject could not be measured.
+    participants table gives them. A muscle that reaches the first or last slice of the
+    field of view is flagged (fov_clipped): its length and volume are lower bounds.
+    Label values that are not SOL/GM/GL (e.g. a 0/1/2/3 map without --label-values) are
+    an error, never a measurement of 0. Exit 1 when a subject could not be measured.
 
     Example: leg3dus morphology LEG-3D-US -o morphology.csv --profiles csa.csv
     """
+    from ...label_values import parse_label_values
     from ...morphology import (
         cohort_rows,
         find_participants,
@@ -65,9 +77,11 @@ def morphology(
         summarise,
         write_csv,
     )
-    from ...morphology.cohort import check_leg_extent, group_label
+    from ...morphology.cohort import check_leg_extent, group_label, parse_csa_at
 
     check_leg_extent(leg_extent)
+    pcts = parse_csa_at(csa_at)
+    convention = parse_label_values(label_values) if label_values else None
     table_path = participants or find_participants(data)
     subjects = list_subjects(data, IMAGE_NAME, label_name, flat)
     check_outputs((out, profiles, summary_csv), [data, table_path, *subject_files(subjects)])
@@ -76,11 +90,20 @@ def morphology(
         subjects = [replace(s, image=None, label=s.image) for s in subjects]
     if not subjects:
         raise InputFileError(f"{data}: no subjects found (expected <split>/<id>/{label_name})")
-    job = functools.partial(measure_subject, leg_extent=leg_extent)
+    if with_image and Path(data).is_file():
+        raise OptionError("--with-image needs a dataset tree (a subject's image beside its "
+                          "labels), not a single label volume")
+    job = functools.partial(measure_subject, leg_extent=leg_extent, label_values=convention,
+                            csa_at=pcts, with_image=with_image, allow_stray=False)
     results = run_batch(job, subjects, scheduler, workers, "measuring", quiet)
     done = [r.value for r in results if r.ok]
     failed = [{"split": r.item.split, "id": r.item.id, "error": r.error}
               for r in results if not r.ok]
+    if not done:
+        # Nothing measured: one error line and exit 2, never an empty table that
+        # looks like a result (e.g. a 0/1/2/3 label map read as the scheme).
+        more = f" (and {len(failed) - 1} more subjects)" if len(failed) > 1 else ""
+        raise Leg3dusError(f"{failed[0]['error']}{more}")
     rows = cohort_rows(done, people)
     summary = summarise(rows)
     if out:
@@ -95,6 +118,7 @@ def morphology(
                    "summary": summary, "errors": failed})
     else:
         _print_tables(rows, summary, failed, table_path, group_label)
+        _print_notes(done, rows)
     if failed:
         raise typer.Exit(1)
 
@@ -112,7 +136,26 @@ def _subject_json(r: dict) -> dict:
     return {"split": r["split"], "id": r["id"], "label": r["label"], "shape": r["shape"],
             "spacing": r["spacing"], "leg_extent": morph.leg_extent,
             "leg_length_mm": morph.leg_length_mm, "stray_values": r["stray"],
-            "muscles": muscles}
+            "label_values": r["label_values"], "muscles": muscles}
+
+
+def _print_notes(done, rows) -> None:
+    """The label convention(s) used and the muscles cut by the field of view."""
+    from ...label_values import LabelConvention
+
+    out = console()
+    used = dict.fromkeys(LabelConvention(r["label_values"]["values"],
+                                         tuple(r["label_values"]["background"]),
+                                         r["label_values"]["source"]).describe()
+                         for r in done)
+    for line in used:
+        out.print(line, markup=False)
+    clipped = [r for r in rows if r.get("fov_clipped")]
+    for r in clipped:
+        where = {"first": "first slice", "last": "last slice",
+                 "both": "first and last slices"}[r["fov_clipped"]]
+        out.print(f"note: {r['split'] or '-'}/{r['id']} {r['muscle']} reaches the {where} of "
+                  "the field of view: its length and volume are lower bounds", markup=False)
 
 
 def _print_tables(rows, summary, failed, table_path, group_label) -> None:
