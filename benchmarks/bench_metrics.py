@@ -200,10 +200,11 @@ def main(argv=None):
     print("\nborder analysis (truth borders split into distinct / completed):")
     for name in STRUCTS:
         b = res_b[name]
-        print(f"  {name:6} distinct {b['border_distinct_fraction']:.3f} of the area; within "
-              f"1 mm: distinct {b['border_distinct_within_tol']:.3f}, completed "
-              f"{b['border_completed_within_tol']:.3f}; mean mm: distinct "
-              f"{b['border_distinct_mean_mm']:.3f}, completed {b['border_completed_mean_mm']:.3f}")
+        print(f"  {name:6} distinct {b['estimated_distinct_fraction']:.3f} of the area; within "
+              f"1 mm: distinct {b['estimated_distinct_within_tol']:.3f}, completed "
+              f"{b['estimated_completed_within_tol']:.3f}; mean mm: distinct "
+              f"{b['estimated_distinct_mean_mm']:.3f}, completed "
+              f"{b['estimated_completed_mean_mm']:.3f}")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def test_keys_and_consistency_with_single_mask_metrics(pair):
     for name, values in (("SOL", [100]), ("GM", [150]), ("GL", [200]),
                          ("union", [100, 150, 200])):
         r = res[name]
-        assert list(r) == list(METRIC_KEYS)
+        assert list(r) == [*METRIC_KEYS, "worst_slices"]
         p, t = np.isin(pred, values), np.isin(truth.array, values)
         sd = surface_distances(p, t, spacing)
         assert r["dice"] == pytest.approx(dice(p, t))
@@ -94,7 +94,7 @@ def test_missing_muscle_gives_documented_values(pair):
     assert (both["dice"], both["hd"], both["nsd"], both["volume_error_percent"]) == (1, 0, 1, 0)
     empty = np.zeros_like(t)
     res = evaluate(empty, empty, truth.spacing, image=np.zeros_like(t))
-    assert res["union"]["dice"] == 1 and math.isnan(res["union"]["border_distinct_fraction"])
+    assert res["union"]["dice"] == 1 and math.isnan(res["union"]["estimated_distinct_fraction"])
 
 
 def test_bad_labels_and_shapes_raise(pair):
@@ -127,21 +127,21 @@ def test_border_analysis_known_answers():
     image[:10][t[:10] == 100] = 220
     sp = (0.5, 0.5, 0.5)
     grad = evaluate(t, t, sp, image=image, border=BorderOptions("gradient"))["SOL"]
-    assert 0.3 < grad["border_distinct_fraction"] < 0.6
+    assert 0.3 < grad["estimated_distinct_fraction"] < 0.6
     # The shared face is 18 of SOL's 90 mm2; within 1 mm of GM adds a strip of the
     # four neighbouring faces.
     apo = evaluate(t, t, sp, border=BorderOptions("aponeurosis", aponeurosis_mm=0.25))
-    assert apo["SOL"]["border_distinct_fraction"] == pytest.approx(
-        apo["GM"]["border_distinct_fraction"], rel=0.05)
-    assert 0.15 < apo["SOL"]["border_distinct_fraction"] < 0.25
+    assert apo["SOL"]["estimated_distinct_fraction"] == pytest.approx(
+        apo["GM"]["estimated_distinct_fraction"], rel=0.05)
+    assert 0.15 < apo["SOL"]["estimated_distinct_fraction"] < 0.25
     wide = evaluate(t, t, sp, border=BorderOptions("aponeurosis"))["SOL"]
-    assert wide["border_distinct_fraction"] > apo["SOL"]["border_distinct_fraction"] + 0.1
-    assert math.isnan(apo["union"]["border_distinct_within_tol"])  # no distinct part
+    assert wide["estimated_distinct_fraction"] > apo["SOL"]["estimated_distinct_fraction"] + 0.1
+    assert math.isnan(apo["union"]["estimated_distinct_within_tol"])  # no distinct part
     # A prediction moved 2 mm along z misses part of both kinds of border.
     pred = np.roll(t, 4, axis=0)
     res = evaluate(pred, t, sp, image=image)["SOL"]
-    assert res["border_distinct_within_tol"] < 1 and res["border_completed_mean_mm"] > 0
-    assert set(res) >= {"border_distinct_fraction", "border_completed_within_tol"}
+    assert res["estimated_distinct_within_tol"] < 1 and res["estimated_completed_mean_mm"] > 0
+    assert set(res) >= {"estimated_distinct_fraction", "estimated_completed_within_tol"}
 
 
 def test_evaluate_files_checks_geometry(tmp_path, pair):
@@ -169,7 +169,7 @@ def test_cli_pair_json_csv_and_errors(tmp_path, cli, pair):
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
     assert list(obj) == ["SOL", "GM", "GL", "union"]
-    assert set(METRIC_KEYS) < set(obj["GM"]) and "border_distinct_fraction" in obj["GM"]
+    assert set(METRIC_KEYS) < set(obj["GM"]) and "estimated_distinct_fraction" in obj["GM"]
     r = cli("evaluate", tmp_path / "pred.mha", tmp_path / "truth.mha", "--csv",
             "--out", tmp_path / "res.json")
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
@@ -207,7 +207,7 @@ def test_cli_tree_layouts_summary_and_missing(tmp_path, cli, tiny_dataset):
     assert [row["id"] for row in obj["subjects"]] == [s.id for s in subjects[:3]]
     assert obj["missing"] == [subjects[3].key] and "no prediction" in r.stderr
     first = obj["subjects"][0]
-    assert set(METRIC_KEYS) < set(first["SOL"]) and "border_completed_mean_mm" in first["SOL"]
+    assert set(METRIC_KEYS) < set(first["SOL"]) and "estimated_completed_mean_mm" in first["SOL"]
     dices = [row["GM"]["dice"] for row in obj["subjects"]]
     s = obj["summary"]["GM"]["dice"]
     assert s["mean"] == pytest.approx(np.mean(dices)) and s["n"] == 3
@@ -245,3 +245,33 @@ def test_cli_tree_on_dask_workers_matches_in_process(tmp_path, cli, tiny_dataset
     r = cli("evaluate", tmp_path / "p", tiny_dataset, "--json", "--workers", "1")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["subjects"] == local["subjects"]
+
+
+def test_cli_tree_summary_counts_a_missed_muscle(tmp_path, cli, tiny_dataset):
+    from leg3dus import read_volume
+    from leg3dus.dataset import find_subjects
+
+    subjects = find_subjects(tiny_dataset)
+    preds = tmp_path / "preds"
+    for k, s in enumerate(subjects):
+        truth = read_volume(s.label)
+        arr = perturbed(truth.array, k)
+        if k == 1:
+            arr[arr == 200] = 0  # GL missed entirely in one subject
+        write_volume(truth.with_array(arr), preds / f"{s.id}.mha")
+    r = cli("evaluate", preds, tiny_dataset, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)["summary"]
+    hd = summary["GL"]["hd"]
+    assert (hd["n"], hd["n_inf"], hd["n_undefined"], hd["n_failed"]) == (3, 1, 0, 0)
+    assert hd["n_missing"] == 1
+    prec = summary["GL"]["precision"]  # no GL predicted: precision undefined
+    assert (prec["n"], prec["n_undefined"], prec["n_inf"]) == (3, 1, 0)
+    assert summary["GL"]["dice"]["n"] == 4 and summary["SOL"]["hd"]["n_missing"] == 0
+    r = cli("evaluate", preds, tiny_dataset)
+    assert r.exit_code == 0
+    rows = [line.split() for line in r.stdout.splitlines()]
+    gl_hd = next(w for w in rows if w[:2] == ["GL", "hd"])
+    assert gl_hd[-4:] == ["3", "1", "0", "0"]  # n, inf, undef, failed
+    gl_dice = next(w for w in rows if w[:2] == ["GL", "dice"])
+    assert gl_dice[-4:] == ["4", "0", "0", "0"]

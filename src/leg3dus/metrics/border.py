@@ -1,6 +1,9 @@
-"""Border analysis after Duque et al. (IPCAI 2024): the truth border of a muscle split
-into a *distinct* part, which the ultrasound shows, and a *completed* part, which the
-annotator inferred; the prediction is scored on each part separately.
+"""leg3dus's border estimator: an estimate, from the ultrasound image, of which part of
+each truth border is *distinct* (shown by the ultrasound) and which is *completed*
+(inferred by the annotator), for when the border volumes of the published protocol
+(Duque et al., IPCAI 2024; :mod:`leg3dus.metrics.border_protocol`) are not available.
+The rule is leg3dus's own, not the paper's; its agreement with true borders is measured
+on the phantom (``benchmarks/study_border.py``, figures in ``docs/metrics.md``).
 
 A truth surface point (a surfel corner, see :mod:`leg3dus.metrics.surface`) is distinct
 under ``rule="either"`` (default) when either criterion holds:
@@ -32,13 +35,15 @@ from . import _kernels
 from .surface import SurfaceDistances
 
 RULES = ("either", "gradient", "aponeurosis")
-KEYS = ("border_distinct_fraction", "border_distinct_within_tol", "border_distinct_mean_mm",
-        "border_completed_within_tol", "border_completed_mean_mm")
+KEYS = ("estimated_distinct_fraction", "estimated_distinct_within_tol",
+        "estimated_distinct_mean_mm", "estimated_completed_within_tol",
+        "estimated_completed_mean_mm")
 
 
 @dataclass(frozen=True)
 class BorderOptions:
-    """What makes a truth border point *distinct* (see the module docstring)."""
+    """What makes a truth border point *distinct* for the estimator (see the module
+    docstring)."""
 
     rule: str = "either"
     gradient_threshold: float = 40.0
@@ -134,7 +139,7 @@ def _part(d: np.ndarray, w: np.ndarray, tolerance_mm: float) -> tuple[float, flo
 
 def border_scores(sd: SurfaceDistances, distinct: np.ndarray,
                   tolerance_mm: float = 1.0) -> dict[str, float]:
-    """The border-analysis keys (:data:`KEYS`) from the truth->prediction distances and
+    """The estimator's keys (:data:`KEYS`) from the truth->prediction distances and
     the distinct/completed split. NaN for a part without area; a mean of inf when the
     prediction is empty."""
     w, d = sd.truth_weights, sd.truth_to_pred
@@ -149,8 +154,8 @@ def border_analysis(sd: SurfaceDistances, spacing, image: np.ndarray | None = No
                     other_points: np.ndarray | None = None, tolerance_mm: float = 1.0,
                     options: BorderOptions = BorderOptions(),
                     gradient: np.ndarray | None = None) -> dict[str, float]:
-    """Split the truth border of ``sd`` into distinct and completed parts and score the
-    prediction on each.
+    """Estimate the distinct and completed parts of the truth border of ``sd`` (leg3dus's
+    estimator) and score the prediction on each.
 
     Parameters
     ----------
@@ -171,7 +176,7 @@ def border_analysis(sd: SurfaceDistances, spacing, image: np.ndarray | None = No
     >>> t = np.zeros((12, 12, 12), np.uint8); t[3:9, 3:9, 3:9] = 1
     >>> img = np.where(t > 0, 200, 20).astype(np.uint8)
     >>> sd = surface_distances(t, t, (1.0, 1.0, 1.0))
-    >>> border_analysis(sd, (1.0, 1.0, 1.0), img)["border_distinct_within_tol"]
+    >>> border_analysis(sd, (1.0, 1.0, 1.0), img)["estimated_distinct_within_tol"]
     1.0
     """
     distinct = distinct_mask(sd, spacing, image, other_points, options, gradient)

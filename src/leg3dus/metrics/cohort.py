@@ -10,6 +10,11 @@ A prediction for subject ``<id>`` (split ``<split>``) is looked for, in this ord
 
 with ``<pred_name>`` ``masksX1.mha`` by default and ``<ext>`` any volume format
 (``.mha``, ``.nii.gz``, ...). Two candidates for one subject are an error.
+
+Border volumes of the published border analysis (:func:`find_borders`) lie in the
+subject's folder as ``distinct_border_label<ext>`` and ``completed_border_label<ext>``
+(all muscles), or ``distinct_<MUSCLE><ext>`` and ``completed_<MUSCLE><ext>`` (one muscle
+each, e.g. ``distinct_GM.nii.gz``), the names of the authors' published example.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import numpy as np
 
 from ..dataset import LABEL_NAME, Subject, find_subjects
 from ..errors import InputFileError
+from ..labels import MUSCLES
+from ..tables import csv_cell
 from ..volume import FORMATS
 from .evaluate import METRIC_KEYS, STRUCTURES, evaluate_files
 
@@ -37,6 +44,7 @@ class EvalJob:
     prediction: Path
     image: Path | None = None
     options: dict = field(default_factory=dict)
+    borders: bool = False
 
 
 def find_prediction(pred_dir: Path, subject: Subject, pred_name: str = LABEL_NAME):
@@ -54,6 +62,44 @@ def find_prediction(pred_dir: Path, subject: Subject, pred_name: str = LABEL_NAM
         raise InputFileError(f"{pred_dir}: more than one prediction for subject "
                              f"{subject.key}: {', '.join(str(f) for f in found)}")
     return found[0] if found else None
+
+
+#: File stems of the border volumes in a subject folder: all muscles, and one muscle.
+BORDER_STEMS = {"distinct": "distinct_border_label", "completed": "completed_border_label"}
+
+
+def _one_file(folder: Path, stem: str, key: str):
+    found = [folder / f"{stem}{ext}" for ext in FORMATS if (folder / f"{stem}{ext}").exists()]
+    if len(found) > 1:
+        raise InputFileError(f"{folder}: more than one {stem} volume for subject {key}: "
+                             f"{', '.join(f.name for f in found)}")
+    return found[0] if found else None
+
+
+def find_borders(subject: Subject) -> dict:
+    """The border volumes of ``subject`` (see the module docstring) as
+    ``{"distinct": path or {muscle: path}, "completed": ...}``; a part without a file is
+    left out. Raises :class:`InputFileError` when the subject has none, or has both an
+    all-muscle file and single-muscle files of one part."""
+    if subject.label is None:
+        raise InputFileError(f"subject {subject.key}: no label file, so no subject folder")
+    folder = subject.label.parent
+    borders: dict = {}
+    for part, stem in BORDER_STEMS.items():
+        whole = _one_file(folder, stem, subject.key)
+        single = {m.name: f for m in MUSCLES
+                  if (f := _one_file(folder, f"{part}_{m.name}", subject.key)) is not None}
+        if whole is not None and single:
+            raise InputFileError(f"{folder}: both {whole.name} and single-muscle {part} "
+                                 f"borders ({', '.join(single)}); keep one kind")
+        if whole is not None or single:
+            borders[part] = whole if whole is not None else single
+    if not borders:
+        raise InputFileError(f"{folder}: no border volumes for subject {subject.key}; "
+                             f"expected {BORDER_STEMS['distinct']}.mha and "
+                             f"{BORDER_STEMS['completed']}.mha (or .nii.gz), or "
+                             "distinct_<MUSCLE> / completed_<MUSCLE> files")
+    return borders
 
 
 def match_predictions(pred_dir: str | os.PathLike, data: str | os.PathLike,
@@ -87,33 +133,64 @@ def match_predictions(pred_dir: str | os.PathLike, data: str | os.PathLike,
 
 def evaluate_job(job: EvalJob) -> dict:
     """Evaluate one subject (module level so Dask workers can run it)."""
-    return evaluate_files(job.prediction, job.subject.label, job.image, **job.options)
+    options = dict(job.options)
+    if job.borders:
+        options["borders"] = find_borders(job.subject)
+    return evaluate_files(job.prediction, job.subject.label, job.image, **options)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per structure and metric: mean, sd (ddof 1), median, n over subjects.
+    """Per structure and metric: mean, sd (ddof 1), median and the counts behind them.
 
-    Only finite values enter; ``n`` counts them and ``n_missing`` the subjects whose
-    value was NaN, inf or absent (failed)."""
+    ``rows`` are the per-subject results; a row with an ``"error"`` is a failed subject.
+    Only finite values enter the statistics; every subject is counted once in exactly
+    one of ``n`` (finite), ``n_inf`` (infinite: a muscle missed entirely),
+    ``n_undefined`` (NaN or absent: e.g. precision of an empty prediction) and
+    ``n_failed`` (the subject could not be evaluated); ``n_missing`` is the sum of the
+    last three. Keys whose values are not numbers (``worst_slices``) are left out.
+
+    >>> rows = [{"SOL": {"hd": 1.0}}, {"SOL": {"hd": 3.0}}, {"SOL": {"hd": float("inf")}},
+    ...         {"error": "bad grid"}]
+    >>> s = summarise(rows)["SOL"]["hd"]
+    >>> s["mean"], s["n"], s["n_inf"], s["n_failed"], s["n_missing"]
+    (2.0, 2, 1, 1, 2)
+    """
+    good = [r for r in rows if "error" not in r]
+    n_failed = len(rows) - len(good)
     summary: dict[str, dict] = {}
     for name in STRUCTURES:
-        keys = list(dict.fromkeys(k for r in rows if name in r for k in r[name]))
+        keys = list(dict.fromkeys(k for r in good if name in r for k, v in r[name].items()
+                                  if _is_number(v)))
         for key in keys or METRIC_KEYS:
-            values = np.array([r[name][key] for r in rows if name in r], float)
+            values = np.array([r[name].get(key, math.nan) if name in r else math.nan
+                               for r in good], float)
             finite = values[np.isfinite(values)]
+            n_inf = int(np.isinf(values).sum())
+            n_undefined = int(np.isnan(values).sum())
             summary.setdefault(name, {})[key] = {
                 "mean": float(finite.mean()) if finite.size else math.nan,
                 "sd": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
                 "median": float(np.median(finite)) if finite.size else math.nan,
                 "n": int(finite.size),
-                "n_missing": len(rows) - int(finite.size),
+                "n_inf": n_inf,
+                "n_undefined": n_undefined,
+                "n_failed": n_failed,
+                "n_missing": n_inf + n_undefined + n_failed,
             }
     return summary
 
 
 def _fmt(v) -> str:
+    if isinstance(v, list):
+        return "-".join(str(x) for x in v)
+    if v is None:
+        return ""
     if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v == math.inf else repr(v))
+        return csv_cell(v, missing="nan")  # 6 significant digits, nan, inf
     return str(v)
 
 

@@ -18,6 +18,7 @@ from ..labels import MUSCLES, VALUES, describe_counts
 from ..volume import Volume, read_volume
 from . import _kernels
 from .border import BorderOptions, border_analysis, border_gradient
+from .border_protocol import border_scores, check_borders
 from .overlap import overlap_from_counts, volume_metrics
 from .surface import (
     HD95_MODES,
@@ -92,7 +93,8 @@ def _gradients(surfels, spacing, image, border: BorderOptions) -> dict[str, np.n
 def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
              image: np.ndarray | None = None, tolerance_mm: float = 1.0,
              hd95_mode: str = "max", surface: str = "surfel",
-             border: BorderOptions | None = None) -> dict[str, dict[str, float]]:
+             border: BorderOptions | None = None,
+             borders: dict | None = None) -> dict[str, dict[str, float]]:
     """All metrics of ``pred`` against ``truth`` per muscle and for their union.
 
     Parameters
@@ -104,7 +106,8 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     spacing
         Voxel size (z, y, x) in mm (ignored for Volumes).
     image
-        The ultrasound volume on the same grid; adds the border analysis keys.
+        The ultrasound volume on the same grid; adds the keys of leg3dus's border
+        estimator (``estimated_*``, :mod:`leg3dus.metrics.border`).
     tolerance_mm
         Tolerance of NSD and of the border analysis.
     hd95_mode
@@ -113,14 +116,22 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     surface
         ``"surfel"`` (DeepMind surface elements) or ``"voxel"`` (border voxels).
     border
-        What counts as a distinct border (:class:`BorderOptions`); with
-        ``rule="aponeurosis"`` the border analysis runs without an image.
+        What the estimator counts as a distinct border (:class:`BorderOptions`); with
+        ``rule="aponeurosis"`` the estimator runs without an image.
+    borders
+        The published border analysis (:mod:`leg3dus.metrics.border_protocol`):
+        ``{"distinct": D, "completed": C}``, each a border label volume on the truth's
+        grid (all muscles) or ``{muscle: volume}`` (single muscles); either may be
+        left out. Adds the keys ``distinct_*`` and ``completed_*``.
 
     Returns
     -------
     dict
         ``{"SOL": {...}, "GM": {...}, "GL": {...}, "union": {...}}``, each holding
-        :data:`METRIC_KEYS` (and the border keys when analysed).
+        :data:`METRIC_KEYS` (and the border keys when analysed), plus
+        ``worst_slices``: the range of slices (axis 0, first and last index) that holds
+        the surface points farther than the structure's HD95 (None when there are
+        none).
 
     Examples
     --------
@@ -136,7 +147,8 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         if image is not None and not isinstance(image, Volume):
             image = truth.with_array(np.asarray(image))
         return evaluate_volumes(pred, truth, image, tolerance_mm=tolerance_mm,
-                                hd95_mode=hd95_mode, surface=surface, border=border)
+                                hd95_mode=hd95_mode, surface=surface, border=border,
+                                borders=borders)
     check_surface(surface)
     if hd95_mode not in HD95_MODES:
         raise OptionError(f"unknown HD95 mode {hd95_mode!r}; expected one of "
@@ -164,6 +176,14 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     lo, hi = _box(box_p, box_t, np.flatnonzero(_member("union")))
     truth_pts = structure_points(truth, members, lo, hi, spacing, surface)
     pred_pts = structure_points(pred, members, lo, hi, spacing, surface)
+    if borders is not None:
+        tables = check_borders(borders, truth.shape, STRUCTURES)
+        if surface == "voxel":
+            truth_vox, pred_vox = truth_pts, pred_pts
+        else:
+            truth_vox = structure_points(truth, members, lo, hi, spacing, "voxel")
+            pred_vox = structure_points(pred, members, lo, hi, spacing, "voxel")
+        border_box = (np.maximum(lo - 1, 0), np.minimum(hi + 1, truth.shape))
     if analyse and surface != "surfel":
         truth_surfels = structure_points(truth, members, lo, hi, spacing, "surfel")
         pred_surfels = structure_points(pred, members, lo, hi, spacing, "surfel")
@@ -178,6 +198,11 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         sd = distances_between(truth_pts[k], pred_pts[k], spacing, surface)
         row.update(surface_metrics(sd, tolerance_mm, hd95_mode))
         results[name] = {key: row[key] for key in METRIC_KEYS}
+        results[name]["worst_slices"] = worst_slices(sd, results[name]["hd95"])
+        if borders is not None:
+            results[name].update(border_scores(
+                sd, {p: t[name] for p, t in tables.items() if name in t}, spacing,
+                tolerance_mm, hd95_mode, (truth_vox[k], pred_vox[k]), border_box))
         if analyse:
             surfels[name] = sd if surface == "surfel" else \
                 distances_between(truth_surfels[k], pred_surfels[k], spacing, "surfel")
@@ -193,6 +218,29 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
     return results
 
 
+def worst_slices(sd, hd95: float) -> list[int] | None:
+    """First and last slice (axis 0) of the surface points of either surface whose
+    distance to the other surface exceeds ``hd95``: where the worst distances lie.
+    None when no point does (or a surface is empty).
+
+    >>> from leg3dus.metrics import surface_distances
+    >>> t = np.zeros((20, 8, 8), bool); t[2:12, 2:6, 2:6] = True
+    >>> p = t.copy(); p[12:16, 3:5, 3:5] = True       # a spill past the end at slice 12
+    >>> sd = surface_distances(p, t)
+    >>> worst_slices(sd, 1.0)   # surfel corners: corner k lies before slice k
+    [14, 16]
+    """
+    if sd.truth_empty or sd.pred_empty or not np.isfinite(hd95):
+        return None
+    z = [pts[d > hd95, 0] for pts, d in ((sd.truth_points, sd.truth_to_pred),
+                                         (sd.pred_points, sd.pred_to_truth))
+         if pts is not None]
+    z = np.concatenate(z) if z else np.zeros(0)
+    if z.size == 0:
+        return None
+    return [int(z.min()), int(z.max())]
+
+
 def check_same_grid(pred: Volume, truth: Volume, pred_name="prediction", truth_name="truth"):
     """Raise :class:`GeometryError` unless two volumes lie on the same grid."""
     problems = pred.geometry.matches(truth.geometry)
@@ -201,27 +249,59 @@ def check_same_grid(pred: Volume, truth: Volume, pred_name="prediction", truth_n
                             f"{'; '.join(problems)}; resample the prediction first")
 
 
+def _border_items(borders):
+    """(part, muscle or None, value) of each border volume of ``borders``."""
+    for part, given in (borders or {}).items():
+        if isinstance(given, dict):
+            yield from ((part, m, v) for m, v in given.items())
+        elif given is not None:
+            yield part, None, given
+
+
+def _rebuild(items) -> dict:
+    out: dict = {}
+    for part, muscle, value in items:
+        if muscle is None:
+            out[part] = value
+        else:
+            out.setdefault(part, {})[muscle] = value
+    return out
+
+
 def evaluate_volumes(pred: Volume, truth: Volume, image: Volume | None = None,
                      names=("prediction", "truth", "image"), **options):
     """:func:`evaluate` of two :class:`Volume` objects after checking that they (and the
-    image) share one grid; the spacing comes from the truth."""
+    image, and the border volumes in ``borders``) share one grid; the spacing comes from
+    the truth."""
     check_same_grid(pred, truth, names[0], names[1])
     if image is not None:
         check_same_grid(image, truth, names[2], names[1])
+    if options.get("borders") is not None:
+        items = []
+        for part, muscle, vol in _border_items(options["borders"]):
+            if isinstance(vol, Volume):
+                label = f"{part} border" + (f" of {muscle}" if muscle else "")
+                check_same_grid(vol, truth, label, names[1])
+                vol = vol.array
+            items.append((part, muscle, vol))
+        options = {**options, "borders": _rebuild(items)}
     return evaluate(pred.array, truth.array, truth.spacing,
                     None if image is None else image.array, **options)
 
 
 def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
                    image: str | os.PathLike | None = None, **options):
-    """:func:`evaluate_volumes` of volume files; errors name the files.
+    """:func:`evaluate_volumes` of volume files; errors name the files. ``borders``
+    holds file paths (``{"distinct": path, "completed": {"GM": path}}``).
 
     >>> evaluate_files("pred/S01.mha", "test/S01/masksX1.mha")["GM"]["hd95"]  # doctest: +SKIP
     1.2
     """
     from ..volume import read_header
 
-    headers = [read_header(p) for p in (pred, truth, image) if p is not None]
+    items = list(_border_items(options.get("borders")))
+    paths = [pred, truth, image] + [p for _, _, p in items]
+    headers = [read_header(p) for p in paths if p is not None]
     # Compare grids before reading the voxels so a mismatch fails fast.
     for h in headers[:1] + headers[2:]:
         problems = h.geometry.matches(headers[1].geometry)
@@ -230,12 +310,17 @@ def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
                                 f"{'; '.join(problems)}; resample the prediction first")
     pred_vol, truth_vol = read_volume(pred), read_volume(truth)
     image_vol = read_volume(image) if image is not None else None
+    roles = [("prediction", pred), ("truth", truth)]
+    if items:
+        options = {**options, "borders": _rebuild((part, m, read_volume(p))
+                                                  for part, m, p in items)}
+        roles += [(f"{part} border" + (f" of {m}" if m else ""), p) for part, m, p in items]
     try:
         return evaluate_volumes(pred_vol, truth_vol, image_vol,
                                 names=(str(pred), str(truth), str(image)), **options)
     except LabelError as exc:
         msg = str(exc)
-        for role, path in (("prediction", pred), ("truth", truth)):
+        for role, path in roles:
             if msg.startswith(role + ":"):
                 raise LabelError(f"{path}: {msg[len(role) + 2:]}") from None
         raise

@@ -241,7 +241,7 @@ def render_bmode(tissue: np.ndarray, spacing, seed: int = 0, probe: Probe | None
     --------
     >>> frame = np.full((200, 100), 7, np.uint8)  # soleus
     >>> img = render_bmode(frame, 0.2, seed=1)
-    >>> img.shape, img.dtype, 60 < img[20:100].mean() < 140
+    >>> img.shape, img.dtype, bool(60 < img[20:100].mean() < 140)
     ((200, 100), dtype('uint8'), True)
     """
     probe = probe or Probe()

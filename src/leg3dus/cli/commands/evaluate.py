@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ...dataset import LABEL_NAME
 from ...errors import OptionError
+from ...tables import screen_cell
 from ..app import (
     EXIT_USAGE,
     _jsonable,
@@ -27,10 +28,51 @@ from ..app import (
 )
 
 _SHOWN = ("dice", "iou", "hd", "hd95", "assd", "nsd", "volume_error_percent")
+_BORDER_SHOWN = tuple(f"{p}_{k}" for p in ("distinct", "completed")
+                      for k in ("hd95", "assd", "border_dice"))
 
 
-def _num(v: float) -> str:
-    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+def _num(v) -> str:
+    if isinstance(v, list):
+        return "..".join(str(x) for x in v)
+    if v is None:
+        return "-"
+    return screen_cell(v) if isinstance(v, (int, float)) else str(v)
+
+
+def _border_spec(values: list[str] | None, part: str):
+    """``--distinct-border``/``--completed-border`` values: one PATH (all muscles) or
+    MUSCLE=PATH items (single muscles)."""
+    from ...labels import BY_NAME
+
+    if not values:
+        return None
+    plain = [v for v in values if "=" not in v]
+    if plain and len(values) > 1:
+        raise OptionError(f"--{part}-border: give one volume of all muscles, or "
+                          f"MUSCLE=PATH items; found {values}")
+    if plain:
+        return Path(plain[0])
+    out = {}
+    for v in values:
+        name, path = v.split("=", 1)
+        if name.upper() not in BY_NAME:
+            raise OptionError(f"--{part}-border {v}: unknown muscle {name!r}; expected "
+                              f"one of {', '.join(BY_NAME)}")
+        out[name.upper()] = Path(path)
+    return out
+
+
+def _worst_notes(result: dict) -> list[str]:
+    from ...metrics import STRUCTURES
+
+    notes = []
+    for name in STRUCTURES:
+        w = result[name].get("worst_slices")
+        if w:
+            notes.append(f"{name}: the distances beyond HD95 ({_num(result[name]['hd95'])} "
+                         f"mm) lie in slices {w[0]}..{w[1]} (axis 0)")
+    return notes
 
 
 def _write_out(out: Path, text: str, inputs) -> None:
@@ -74,7 +116,8 @@ def _pair_table(result: dict) -> Table:
     for name in STRUCTURES:
         table.add_column(name, justify="right")
     for key in result[STRUCTURES[0]]:
-        table.add_row(key, *(_num(result[n][key]) for n in STRUCTURES))
+        if key != "worst_slices":
+            table.add_row(key, *(_num(result[n][key]) for n in STRUCTURES))
     return table
 
 
@@ -82,7 +125,7 @@ def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
     from ...metrics import STRUCTURES
 
     per = Table(box=None, pad_edge=False)
-    for col in ("split", "subject", "structure", *_SHOWN):
+    for col in ("split", "subject", "structure", *_SHOWN, "worst_slices"):
         per.add_column(col, justify="left" if col in ("split", "subject", "structure")
                        else "right")
     for r in rows:
@@ -90,17 +133,20 @@ def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
             per.add_row(r["split"] or "-", r["id"], "error", r["error"])
             continue
         for name in STRUCTURES:
-            per.add_row(r["split"] or "-", r["id"], name, *(_num(r[name][k]) for k in _SHOWN))
-    summ = Table(box=None, pad_edge=False, title="cohort: mean ± sd (median)")
-    summ.add_column("metric")
+            per.add_row(r["split"] or "-", r["id"], name,
+                        *(_num(r[name].get(k)) for k in (*_SHOWN, "worst_slices")))
+    summ = Table(box=None, pad_edge=False, title="cohort summary: finite values in the "
+                 "mean; inf = muscle missed, undef = undefined, failed = not evaluated")
+    for col in ("structure", "metric", "mean", "sd", "median", "n", "inf", "undef",
+                "failed"):
+        summ.add_column(col, justify="left" if col in ("structure", "metric") else "right")
+    shown = [k for k in summary[STRUCTURES[0]] if k in _SHOWN or k in _BORDER_SHOWN]
     for name in STRUCTURES:
-        summ.add_column(name, justify="right")
-    for key in summary[STRUCTURES[0]]:
-        cells = []
-        for name in STRUCTURES:
+        for key in shown:
             s = summary[name][key]
-            cells.append(f"{s['mean']:.4g} ± {s['sd']:.2g} ({s['median']:.4g})")
-        summ.add_row(key, *cells)
+            summ.add_row(name, key, _num(s["mean"]), _num(s["sd"]), _num(s["median"]),
+                         str(s["n"]), str(s["n_inf"]), str(s["n_undefined"]),
+                         str(s["n_failed"]))
     return per, summ
 
 
@@ -109,9 +155,19 @@ def evaluate(
     pred: Path = typer.Argument(..., help="A predicted label volume, or a folder of them."),
     truth: Path = typer.Argument(..., help="The truth label volume, or a LEG-3D-US tree."),
     image: Path = typer.Option(None, "--image", help="Ultrasound volume of a pair: adds "
-                               "the border analysis."),
-    with_image: bool = typer.Option(False, "--with-image", help="Tree: border analysis "
-                                    "with each subject's ultrasound from the tree."),
+                               "leg3dus's border estimator (estimated_* keys)."),
+    with_image: bool = typer.Option(False, "--with-image", help="Tree: the border "
+                                    "estimator with each subject's ultrasound."),
+    distinct_border: list[str] = typer.Option(
+        None, "--distinct-border", metavar="PATH|MUSCLE=PATH",
+        help="Pair: distinct-border label volume (published border analysis); all "
+             "muscles, or MUSCLE=PATH per muscle (repeat)."),
+    completed_border: list[str] = typer.Option(
+        None, "--completed-border", metavar="PATH|MUSCLE=PATH",
+        help="Pair: completed-border label volume, as --distinct-border."),
+    borders: bool = typer.Option(False, "--borders", help="Tree: published border "
+                                 "analysis with each subject's distinct_border_label and "
+                                 "completed_border_label volumes."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the results to a .json "
@@ -122,8 +178,8 @@ def evaluate(
                              "percentile) or pooled (both directions together)."),
     surface: str = typer.Option("surfel", "--surface", help="Surface points: surfel "
                                 "(DeepMind surface elements) or voxel (border voxels)."),
-    border_rule: str = typer.Option("either", "--border-rule", help="Distinct border: "
-                                    "either, gradient or aponeurosis."),
+    border_rule: str = typer.Option("either", "--border-rule", help="Estimator's distinct "
+                                    "border: either, gradient or aponeurosis."),
     gradient_threshold: float = typer.Option(40.0, "--gradient-threshold", min=0.0,
                                              help="Grey levels per mm across a distinct "
                                              "border."),
@@ -144,8 +200,10 @@ def evaluate(
     workers: int = workers_option(),
 ) -> None:
     """Dice, IoU, precision, recall, volumes (cm3) and volume error (%), HD, HD95, ASSD,
-    MASD and NSD (mm) per muscle (SOL, GM, GL) and for their union; with an ultrasound
-    image, the border analysis (distinct vs completed borders). PRED and TRUTH are two
+    MASD and NSD (mm) per muscle (SOL, GM, GL) and for their union, and the slices where
+    the distances beyond HD95 lie; with distinct/completed border volumes, every surface
+    metric and a border Dice on each part (Duque et al., IPCAI 2024); with an ultrasound
+    image, leg3dus's border estimator. PRED and TRUTH are two
     volumes on the same grid, or a folder of predictions and a LEG-3D-US tree matched by
     subject id (PRED_DIR/<split>/<id>/masksX1.mha, PRED_DIR/<id>/masksX1.mha or
     PRED_DIR/<id>.mha), giving a per-subject table and a cohort summary.
@@ -164,16 +222,30 @@ def evaluate(
     if border_rule == "gradient" and not (image or with_image):
         raise OptionError("--border-rule gradient needs the ultrasound: --image for a pair, "
                           "--with-image for a tree")
+    border_files = {part: spec for part, spec in
+                    (("distinct", _border_spec(distinct_border, "distinct")),
+                     ("completed", _border_spec(completed_border, "completed")))
+                    if spec is not None}
     if not pred.is_dir() and not truth.is_dir():
-        if with_image or split:
-            raise OptionError("--with-image and --split apply to a folder of predictions")
-        _check_out(out, [pred, truth, image])
+        if with_image or split or borders:
+            raise OptionError("--with-image, --borders and --split apply to a folder of "
+                              "predictions")
+        border_paths = [p for v in border_files.values()
+                        for p in (v.values() if isinstance(v, dict) else [v])]
+        _check_out(out, [pred, truth, image, *border_paths])
+        if border_files:
+            options["borders"] = border_files
         result = evaluate_files(pred, truth, image, **options)
         show = _output(result, to_csv([result], with_ids=False), as_json, as_csv, out,
-                       [pred, truth, image])
+                       [pred, truth, image, *border_paths])
         if show:
             console().print(_pair_table(result))
+            for note in _worst_notes(result):
+                console().print(note)
         return
+    if border_files:
+        raise OptionError("--distinct-border/--completed-border take volumes of a pair; "
+                          "for a tree use --borders")
     if not (pred.is_dir() and truth.is_dir()):
         raise OptionError(f"{pred} and {truth}: give two volumes, or a folder of "
                           "predictions and a dataset folder")
@@ -184,15 +256,15 @@ def evaluate(
                                          flat=flat)
     inputs = [pred, truth, *(f for s, p in matched for f in (p, s.image, s.label))]
     _check_out(out, inputs)
-    jobs = [EvalJob(s, p, s.image if with_image else None, options) for s, p in matched]
+    jobs = [EvalJob(s, p, s.image if with_image else None, options, borders)
+            for s, p in matched]
     results = run_batch(evaluate_job, jobs, scheduler, workers, "evaluating", quiet)
     rows = []
     for r in results:
         head = {"split": r.item.subject.split, "id": r.item.subject.id,
                 "prediction": str(r.item.prediction)}
         rows.append({**head, **r.value} if r.ok else {**head, "error": r.error})
-    good = [r for r in rows if "error" not in r]
-    summary = summarise(good)
+    summary = summarise(rows)
     obj = {"subjects": rows, "summary": summary,
            "missing": [s.key for s in missing]}
     show = _output(obj, to_csv(rows, with_ids=True), as_json, as_csv, out, inputs)
