@@ -68,7 +68,7 @@ def test_check_values_rules():
     with pytest.raises(LabelError, match=r"f: label values 1 \(2 voxels\), 2 \(1 voxel\) "
                                          r"are not those of .*--label-values"):
         lv.check_values({0: 5, 1: 2, 2: 1}, lv.SCHEME, "f")
-    with pytest.raises(LabelError, match=r"f: stray label values 7 \(3 voxels\)"):
+    with pytest.raises(LabelError, match=r"f: stray label values outside the scheme: 7 \(3 vox"):
         lv.check_values({0: 5, 100: 2, 7: 3}, lv.SCHEME, "f")
     lv.check_values({0: 5, 100: 2, 7: 3}, lv.SCHEME, "f", allow_stray=True)
     with pytest.raises(LabelError, match="stray"):  # a mapping cannot keep strays
@@ -126,3 +126,36 @@ def test_seg_nrrd_segment_metadata(tmp_path):
     assert c.muscles == {"SOL": 11, "GM": 12, "GL": 13} and c.source == str(path)
     assert np.array_equal(vol.array, values)
     assert "SOL=11" in c.describe() and c.as_json()["values"]["GL"] == 13
+
+
+# --- every command that reads labels: drawn masks in 1/2/3 work without a detour --------
+
+def _drawn(tmp_path, n=21):
+    """Sparse labels drawn as 1/2/3 every 5th slice, and the same in the scheme."""
+    classes = np.zeros((n, 30, 40), np.uint8)
+    yy, xx = np.mgrid[:30, :40]
+    for k in range(0, n, 5):
+        classes[k][(yy - 15) ** 2 + (xx - 12) ** 2 <= 49] = 1
+        classes[k][(yy - 15) ** 2 + (xx - 29) ** 2 <= 36] = 3
+    drawn, scheme = tmp_path / "drawn.nii.gz", tmp_path / "scheme.mha"
+    write_volume(Volume(classes, (0.5, 0.3, 0.3)), drawn)
+    write_volume(Volume(lab.to_value(classes), (0.5, 0.3, 0.3)), scheme)
+    return drawn, scheme
+
+
+def test_propagate_drawn_masks(cli, tmp_path):
+    from leg3dus import read_volume
+
+    drawn, scheme = _drawn(tmp_path)
+    out = tmp_path / "dense.mha"
+    res = cli("propagate", drawn, "-o", out)
+    assert res.exit_code == 2 and "--label-values" in res.stderr and not out.exists()
+    res = cli("propagate", drawn, "-o", out, "--label-values", "1,2,3", "--json")
+    assert res.exit_code == 0, res.stderr
+    row = json.loads(res.stdout)["results"][0]
+    assert row["label_values"]["name"] == "classes" and row["volumes_cm3"]["SOL"] > 0
+    ref = tmp_path / "ref.mha"
+    assert cli("propagate", scheme, "-o", ref).exit_code == 0
+    np.testing.assert_array_equal(read_volume(out).array, read_volume(ref).array)
+    res = cli("propagate", drawn, "-o", tmp_path / "d2.mha", "--label-values", "classes")
+    assert "read as labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout

@@ -101,6 +101,12 @@ class LabelConvention:
         return {"name": self.name, "source": self.source, "values": dict(self.muscles),
                 "background": list(self.background)}
 
+    @classmethod
+    def from_json(cls, obj: dict) -> LabelConvention:
+        """The convention back from :meth:`as_json` (e.g. a per-subject job's result)."""
+        return cls(dict(obj["values"]), tuple(obj.get("background", ())),
+                   obj.get("source", "default"))
+
     def apply(self, array: np.ndarray) -> np.ndarray:
         """``array`` with file values mapped to the scheme (uint8); values the convention
         does not know become background, so check them first (:func:`check_values`).
@@ -180,6 +186,12 @@ def parse_label_values(text: str) -> LabelConvention:
     if not muscles:
         raise OptionError(f"{where}: expected SOL,GM,GL values (e.g. 1,2,3), found {text!r}")
     return _checked(muscles, background, where)
+
+
+def from_option(text: str | None) -> LabelConvention | None:
+    """The convention of a ``--label-values`` option, or None when it was not given (the
+    label table of each file, else the scheme, then applies)."""
+    return parse_label_values(text) if text else None
 
 
 def _checked(muscles: dict[str, int], background, source: str) -> LabelConvention:
@@ -319,9 +331,10 @@ def check_values(counts: dict, convention: LabelConvention, what: str,
                          f"of {convention.describe()}; {_HINT}")
     if allow_stray and convention.is_scheme:
         return
-    raise LabelError(f"{what}: stray label values {lab.describe_counts(unknown)} beside "
-                     f"{convention.describe()}; {_HINT} (background=V for values that mean "
-                     "background), or clean them with 'leg3dus validate --fix-stray'")
+    raise LabelError(f"{what}: stray label values outside the scheme: "
+                     f"{lab.describe_counts(unknown)}, beside {convention.describe()}; {_HINT} "
+                     "(background=V for values that mean background), or clean them with "
+                     "'leg3dus validate --fix-stray'")
 
 
 def read_labels(path: str | os.PathLike, label_values: str | LabelConvention | None = None,

@@ -67,7 +67,7 @@ def morphology(
 
     Example: leg3dus morphology LEG-3D-US -o morphology.csv --profiles csa.csv
     """
-    from ...label_values import parse_label_values
+    from ...label_values import from_option
     from ...morphology import (
         cohort_rows,
         find_participants,
@@ -81,7 +81,7 @@ def morphology(
 
     check_leg_extent(leg_extent)
     pcts = parse_csa_at(csa_at)
-    convention = parse_label_values(label_values) if label_values else None
+    convention = from_option(label_values)
     table_path = participants or find_participants(data)
     subjects = list_subjects(data, IMAGE_NAME, label_name, flat)
     check_outputs((out, profiles, summary_csv), [data, table_path, *subject_files(subjects)])
@@ -144,10 +144,7 @@ def _print_notes(done, rows) -> None:
     from ...label_values import LabelConvention
 
     out = console()
-    used = dict.fromkeys(LabelConvention(r["label_values"]["values"],
-                                         tuple(r["label_values"]["background"]),
-                                         r["label_values"]["source"]).describe()
-                         for r in done)
+    used = dict.fromkeys(LabelConvention.from_json(r["label_values"]).describe() for r in done)
     for line in used:
         out.print(line, markup=False)
     clipped = [r for r in rows if r.get("fov_clipped")]

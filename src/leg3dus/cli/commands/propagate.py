@@ -13,6 +13,7 @@ from ..app import (
     command,
     console,
     emit_json,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -23,16 +24,20 @@ _METHODS = ("zoi", "sdf", "morph")
 
 
 def propagate_file(paths: tuple[Path, Path], method: str, axis: int, annotated, options: dict,
-                   compress: bool = True) -> dict:
-    """Read sparse labels from ``paths[0]``, fill them, write ``paths[1]``; a summary."""
+                   compress: bool = True, label_values=None) -> dict:
+    """Read sparse labels from ``paths[0]``, fill them, write ``paths[1]``; a summary.
+
+    ``label_values`` (or the file's label table) maps the sparse labels to the scheme
+    (:func:`leg3dus.label_values.read_labels`); the output holds 0/100/150/200."""
     from ...atomic import check_not_input
+    from ...label_values import read_labels
     from ...labels import muscle_volumes_cm3, value_counts
     from ...propagate import check_sparse, parse_annotated, propagate
-    from ...volume import read_volume, write_volume
+    from ...volume import write_volume
 
     src, dst = paths
     check_not_input(dst, [src])
-    vol = read_volume(src)
+    vol, convention = read_labels(src, label_values)
     wanted = parse_annotated(annotated)
     try:
         idx, _ = check_sparse(vol.array, wanted, axis)
@@ -48,7 +53,7 @@ def propagate_file(paths: tuple[Path, Path], method: str, axis: int, annotated, 
     write_volume(out, dst, compress=compress)
     return {"input": str(src), "output": str(dst), "method": method, "axis": axis,
             "annotated": len(idx), "first": int(idx[0]), "last": int(idx[-1]),
-            "seconds": round(seconds, 3),
+            "seconds": round(seconds, 3), "label_values": convention.as_json(),
             "volumes_cm3": muscle_volumes_cm3(out.array, out.spacing, value_counts(out.array))}
 
 
@@ -92,6 +97,7 @@ def propagate_cmd(
     align: bool = typer.Option(None, "--align/--no-align",
                                help="sdf: move shapes along their centroid path."),
     label_name: str = typer.Option("masksX1.mha", help="Label file name in a tree."),
+    label_values: str = label_values_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -99,13 +105,16 @@ def propagate_cmd(
 ) -> None:
     """Fill the slices between annotated ones: ZOI (zero-order copy of the smaller mask,
     then Gaussian smoothing), sdf (signed-distance shape interpolation) or morph (ITK's
-    morphological contour interpolation). Output keeps the input's values and geometry.
+    morphological contour interpolation). Output keeps the input's geometry and holds
+    0/100/150/200: sparse labels in another convention (e.g. drawn as 1/2/3) are mapped
+    by --label-values or their label table.
 
     Example: leg3dus propagate sparse.mha -o dense.mha --method zoi --sigma 1
     """
     import inspect
 
     from ...errors import OptionError
+    from ...label_values import LabelConvention, from_option
     from ...propagate import METHODS
 
     if method not in _METHODS:
@@ -128,7 +137,7 @@ def propagate_cmd(
     listed = [annotated] if annotated is not None and Path(annotated).is_file() else []
     check_outputs([dst for _, dst in pairs], [sparse, *listed, *(src for src, _ in pairs)])
     job = functools.partial(propagate_file, method=method, axis=axis, annotated=annotated,
-                            options=options)
+                            options=options, label_values=from_option(label_values))
     if len(pairs) == 1:
         rows = [job(pairs[0])]
         failed = []
@@ -144,6 +153,8 @@ def propagate_cmd(
             vols = ", ".join(f"{k} {v:.2f}" for k, v in r["volumes_cm3"].items())
             out.print(f"{r['output']}: {r['method']} from {r['annotated']} slices "
                       f"({r['first']}..{r['last']}) in {r['seconds']:.1f} s; cm3: {vols}")
+            out.print(f"  read as {LabelConvention.from_json(r['label_values']).describe()}",
+                      markup=False)
         for f in failed:
             out.print(f"{f['input']}: FAILED: {f['error']}")
     if failed:
