@@ -37,6 +37,9 @@ def synth(
     quiet: bool = quiet_option(),
     sweeps: bool = typer.Option(False, "--sweeps", help="Also write tracked sweeps (PLUS "
                                 "sequence files + calibration) in <subject>/sweeps."),
+    borders: bool = typer.Option(False, "--borders", help="Also write the true border "
+                                 "volumes distinct_border_label.mha and "
+                                 "completed_border_label.mha (border analysis)."),
     second: bool = typer.Option(False, "--second-acquisition",
                                 help="Also write x2.mha (5 MHz, another field of view, a known "
                                      "rigid offset), masksX2.mha and x2_true.tfm for some "
@@ -70,6 +73,13 @@ def synth(
         done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
         swept = run_batch(write_subject_sweeps, done, scheduler, workers, "sweeping", quiet)
         failed += [r for r in swept if not r.ok]
+    if borders:
+        from ...phantom.borders import write_subject_borders
+
+        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
+        bordered = run_batch(write_subject_borders, done, scheduler, workers, "borders",
+                             quiet)
+        failed += [r for r in bordered if not r.ok]
     if second:
         ok = {j.id for j, r in zip(jobs, results, strict=True) if r.ok}
         seconds = run_batch(write_subject_second, [j for j in second_jobs if j.id in ok],
