@@ -168,7 +168,7 @@ def test_cli_pair_json_csv_and_errors(tmp_path, cli, pair):
             tmp_path / "us.mha", "--json")
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
-    assert list(obj) == ["SOL", "GM", "GL", "union"]
+    assert list(obj) == ["SOL", "GM", "GL", "union", "label_values"]
     assert set(METRIC_KEYS) < set(obj["GM"]) and "estimated_distinct_fraction" in obj["GM"]
     r = cli("evaluate", tmp_path / "pred.mha", tmp_path / "truth.mha", "--csv",
             "--out", tmp_path / "res.json")

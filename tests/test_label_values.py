@@ -159,3 +159,38 @@ def test_propagate_drawn_masks(cli, tmp_path):
     np.testing.assert_array_equal(read_volume(out).array, read_volume(ref).array)
     res = cli("propagate", drawn, "-o", tmp_path / "d2.mha", "--label-values", "classes")
     assert "read as labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout
+
+
+def test_evaluate_class_predictions(cli, tmp_path, tiny_dataset):
+    from leg3dus import read_volume
+
+    truth = tiny_dataset / "train" / "S01" / "masksX1.mha"
+    vol = read_volume(truth)
+    pred = tmp_path / "pred.nii.gz"
+    write_volume(vol.with_array(lab.to_index(vol.array)), pred)
+    res = cli("evaluate", pred, truth, "--json")
+    assert res.exit_code == 2 and "label values 1 (" in res.stderr
+    assert "--label-values" in res.stderr and res.stderr.count("\n") == 1
+    res = cli("evaluate", pred, truth, "--json", "--label-values", "1,2,3")
+    assert res.exit_code == 0, res.stderr
+    obj = json.loads(res.stdout)
+    assert obj["GM"]["dice"] == 1.0 and obj["SOL"]["dice"] == 1.0
+    assert obj["label_values"]["prediction"]["name"] == "classes"
+    assert obj["label_values"]["truth"]["source"] == "default"
+    # Both files drawn as 1/2/3: --truth-label-values for the truth.
+    res = cli("evaluate", pred, pred, "--label-values", "1,2,3", "--truth-label-values",
+              "classes")
+    assert res.exit_code == 0, res.stderr
+    assert "truth: labels SOL=1, GM=2, GL=3 (from --truth-label-values)" in res.stdout
+    # A tree of predictions in 1/2/3 beside an nnU-Net dataset.json.
+    preds = tmp_path / "preds"
+    for path in tiny_dataset.rglob("masksX1.mha"):
+        v = read_volume(path)
+        write_volume(v.with_array(lab.to_index(v.array)), preds / f"{path.parent.name}.nii.gz")
+    (preds / "dataset.json").write_text(json.dumps(
+        {"labels": {"background": 0, "SOL": 1, "GM": 2, "GL": 3}}))
+    res = cli("evaluate", preds, tiny_dataset, "--json", "--quiet")
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)["subjects"]
+    assert len(rows) == 4 and all(r["union"]["dice"] == 1.0 for r in rows)
+    assert rows[0]["label_values"]["prediction"]["source"] == str(preds / "dataset.json")

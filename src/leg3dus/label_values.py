@@ -142,8 +142,9 @@ def _int_value(text: str, where: str) -> int:
     return value
 
 
-def parse_label_values(text: str) -> LabelConvention:
-    """A :class:`LabelConvention` from the text of ``--label-values``.
+def parse_label_values(text: str, option: str = "--label-values") -> LabelConvention:
+    """A :class:`LabelConvention` from the text of ``--label-values`` (``option`` names
+    the option in messages and in the convention's ``source``).
 
     Examples
     --------
@@ -154,7 +155,7 @@ def parse_label_values(text: str) -> LabelConvention:
     >>> parse_label_values("scheme").is_scheme
     True
     """
-    where = "--label-values"
+    where = option
     text = text.strip()
     if text.lower() in NAMED:
         return LabelConvention(dict(zip(("SOL", "GM", "GL"), NAMED[text.lower()], strict=True)),
@@ -188,10 +189,10 @@ def parse_label_values(text: str) -> LabelConvention:
     return _checked(muscles, background, where)
 
 
-def from_option(text: str | None) -> LabelConvention | None:
+def from_option(text: str | None, option: str = "--label-values") -> LabelConvention | None:
     """The convention of a ``--label-values`` option, or None when it was not given (the
     label table of each file, else the scheme, then applies)."""
-    return parse_label_values(text) if text else None
+    return parse_label_values(text, option) if text else None
 
 
 def _checked(muscles: dict[str, int], background, source: str) -> LabelConvention:

@@ -290,13 +290,19 @@ def evaluate_volumes(pred: Volume, truth: Volume, image: Volume | None = None,
 
 
 def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
-                   image: str | os.PathLike | None = None, **options):
+                   image: str | os.PathLike | None = None, *, pred_label_values=None,
+                   truth_label_values=None, **options):
     """:func:`evaluate_volumes` of volume files; errors name the files. ``borders``
     holds file paths (``{"distinct": path, "completed": {"GM": path}}``).
+    ``pred_label_values`` / ``truth_label_values`` (``--label-values`` text or a
+    :class:`~leg3dus.label_values.LabelConvention`; default: the file's label table, else
+    the scheme) map each file's values to the scheme
+    (:func:`leg3dus.label_values.read_labels`).
 
     >>> evaluate_files("pred/S01.mha", "test/S01/masksX1.mha")["GM"]["hd95"]  # doctest: +SKIP
     1.2
     """
+    from ..label_values import read_labels
     from ..volume import read_header
 
     items = list(_border_items(options.get("borders")))
@@ -308,7 +314,8 @@ def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
         if problems:
             raise GeometryError(f"{h.path} and {headers[1].path} lie on different grids: "
                                 f"{'; '.join(problems)}; resample the prediction first")
-    pred_vol, truth_vol = read_volume(pred), read_volume(truth)
+    pred_vol, _ = read_labels(pred, pred_label_values, allow_stray=True)
+    truth_vol, _ = read_labels(truth, truth_label_values, allow_stray=True)
     image_vol = read_volume(image) if image is not None else None
     roles = [("prediction", pred), ("truth", truth)]
     if items:

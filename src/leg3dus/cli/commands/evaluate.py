@@ -21,6 +21,7 @@ from ..app import (
     emit_json,
     image_name_option,
     label_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -28,6 +29,8 @@ from ..app import (
 )
 
 _SHOWN = ("dice", "iou", "hd", "hd95", "assd", "nsd", "volume_error_percent")
+_HEADINGS = {"structure": "label", "volume_error_percent": "vol err %",
+             "worst_slices": "worst slices"}
 _BORDER_SHOWN = tuple(f"{p}_{k}" for p in ("distinct", "completed")
                       for k in ("hd95", "assd", "border_dice"))
 
@@ -61,6 +64,54 @@ def _border_spec(values: list[str] | None, part: str):
                               f"one of {', '.join(BY_NAME)}")
         out[name.upper()] = Path(path)
     return out
+
+
+def _load_for_gradcam(run: Path):
+    """A trained leg3dus network that Grad-CAM can hook: a checkpoint, or a run folder's
+    best.pt (else last.pt). TorchScript files cannot be hooked."""
+    from ...errors import InputFileError
+    from ...segment.infer import load_model
+
+    if run.is_dir():
+        found = [run / n for n in ("best.pt", "last.pt") if (run / n).is_file()]
+        if not found:
+            raise InputFileError(f"{run}: no best.pt or last.pt in this run folder; Grad-CAM "
+                                 "needs a checkpoint")
+        run = found[0]
+    model = load_model(run, "cpu")
+    import torch
+
+    if isinstance(model.net, torch.jit.ScriptModule):
+        raise InputFileError(f"{run}: a TorchScript model cannot be analysed with "
+                             "Grad-CAM; give the run folder or its best.pt checkpoint")
+    return model
+
+
+def _gradcam(run: Path, image: Path, border_files: dict, layer: str | None,
+             result: dict) -> None:
+    """Add the Grad-CAM border activation keys (gradcam_*) to ``result``."""
+    from ...metrics.evaluate import _rebuild
+    from ...metrics.gradcam import border_activation
+    from ...volume import read_volume
+
+    model = _load_for_gradcam(run)
+    spec = model.spec
+    image_vol = read_volume(image)
+    model_sp = [float(s) for s in spec.get("spacing", [1.0] * 3)]
+    if any(abs(a / b - 1) > 0.05 for a, b in zip(image_vol.spacing, model_sp, strict=True)):
+        raise OptionError(f"{image}: spacing {tuple(image_vol.spacing)} mm differs from the "
+                          f"network's {tuple(model_sp)} mm; Grad-CAM needs the network's "
+                          "grid (resample the volumes first)")
+    items = []
+    for part, v in border_files.items():
+        for muscle, path in (v.items() if isinstance(v, dict) else [(None, v)]):
+            items.append((part, muscle, read_volume(path).array))
+    factor = 2 ** (len(spec["channels"]) - 1)
+    act = border_activation(model.net, image_vol.array, _rebuild(items), kind=spec["kind"],
+                            context=int(spec.get("context", 0)), factor=factor,
+                            target_layer=layer)
+    for name, row in act.items():
+        result[name].update({f"gradcam_{k}": v for k, v in row.items()})
 
 
 def _worst_notes(result: dict) -> list[str]:
@@ -124,10 +175,11 @@ def _pair_table(result: dict) -> Table:
 def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
     from ...metrics import STRUCTURES
 
-    per = Table(box=None, pad_edge=False)
+    # One space between columns and short headings: the table fits 80 columns.
+    per = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
     for col in ("split", "subject", "structure", *_SHOWN, "worst_slices"):
-        per.add_column(col, justify="left" if col in ("split", "subject", "structure")
-                       else "right")
+        per.add_column(_HEADINGS.get(col, col), no_wrap=True,
+                       justify="left" if col in ("split", "subject", "structure") else "right")
     for r in rows:
         if "error" in r:
             per.add_row(r["split"] or "-", r["id"], "error", r["error"])
@@ -135,8 +187,8 @@ def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
         for name in STRUCTURES:
             per.add_row(r["split"] or "-", r["id"], name,
                         *(_num(r[name].get(k)) for k in (*_SHOWN, "worst_slices")))
-    summ = Table(box=None, pad_edge=False, title="cohort summary: finite values in the "
-                 "mean; inf = muscle missed, undef = undefined, failed = not evaluated")
+    summ = Table(box=None, pad_edge=False, title="cohort: mean of finite values (inf: "
+                 "muscle missed, undef: undefined)")
     for col in ("structure", "metric", "mean", "sd", "median", "n", "inf", "undef",
                 "failed"):
         summ.add_column(col, justify="left" if col in ("structure", "metric") else "right")
@@ -148,6 +200,25 @@ def _cohort_tables(rows: list[dict], summary: dict) -> tuple[Table, Table]:
                          str(s["n"]), str(s["n_inf"]), str(s["n_undefined"]),
                          str(s["n_failed"]))
     return per, summ
+
+
+def _conventions(pred, truth, options) -> dict:
+    """The label conventions a pair was read with (as evaluate_files resolved them)."""
+    from ...label_values import resolve
+
+    return {"prediction": resolve(pred, options["pred_label_values"]).as_json(),
+            "truth": resolve(truth, options["truth_label_values"]).as_json()}
+
+
+def _print_label_values(results: list[dict]) -> None:
+    """One line per label convention used, for predictions and for the truth."""
+    from ...label_values import LabelConvention
+
+    lines = dict.fromkeys(
+        f"{role}: {LabelConvention.from_json(r['label_values'][role]).describe()}"
+        for r in results for role in ("prediction", "truth"))
+    for line in lines:
+        console().print(line, markup=False)
 
 
 @command("evaluate")
@@ -165,6 +236,13 @@ def evaluate(
     completed_border: list[str] = typer.Option(
         None, "--completed-border", metavar="PATH|MUSCLE=PATH",
         help="Pair: completed-border label volume, as --distinct-border."),
+    gradcam: Path = typer.Option(None, "--gradcam", metavar="RUN", help="Pair: Grad-CAM "
+                                 "activation of the background class on the distinct and "
+                                 "completed borders, for this trained network (run folder "
+                                 "or .pt checkpoint); needs --image and the border volumes."),
+    gradcam_layer: str = typer.Option(None, "--gradcam-layer", help="Network layer that "
+                                      "Grad-CAM reads (default: model.1 for 2d, the last "
+                                      "up-sampling block for 3d)."),
     borders: bool = typer.Option(False, "--borders", help="Tree: published border "
                                  "analysis with each subject's distinct_border_label and "
                                  "completed_border_label volumes."),
@@ -193,6 +271,10 @@ def evaluate(
                                   "folders of PRED."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
+    truth_label_values: str = typer.Option(
+        None, "--truth-label-values", metavar="1,2,3|SOL=1,GM=2,GL=3",
+        help="As --label-values, for TRUTH (--label-values applies to PRED)."),
     flat: bool = typer.Option(False, help="The tree is a flat folder; names are patterns "
                               "with {id}."),
     quiet: bool = quiet_option(),
@@ -210,6 +292,7 @@ def evaluate(
 
     Example: leg3dus evaluate predictions/ LEG-3D-US --split test --out results.csv
     """
+    from ...label_values import from_option
     from ...metrics import BorderOptions
     from ...metrics.cohort import EvalJob, evaluate_job, match_predictions, summarise, to_csv
     from ...metrics.evaluate import evaluate_files
@@ -218,7 +301,9 @@ def evaluate(
         raise OptionError("give --json or --csv, not both")
     options = {"tolerance_mm": tolerance, "hd95_mode": hd95, "surface": surface,
                "border": BorderOptions(border_rule, gradient_threshold, border_sigma,
-                                       aponeurosis_mm)}
+                                       aponeurosis_mm),
+               "pred_label_values": from_option(label_values),
+               "truth_label_values": from_option(truth_label_values, "--truth-label-values")}
     if border_rule == "gradient" and not (image or with_image):
         raise OptionError("--border-rule gradient needs the ultrasound: --image for a pair, "
                           "--with-image for a tree")
@@ -235,17 +320,24 @@ def evaluate(
         _check_out(out, [pred, truth, image, *border_paths])
         if border_files:
             options["borders"] = border_files
+        if gradcam is not None and (image is None or not border_files):
+            raise OptionError("--gradcam needs --image and --distinct-border and/or "
+                              "--completed-border")
         result = evaluate_files(pred, truth, image, **options)
+        if gradcam is not None:
+            _gradcam(gradcam, image, border_files, gradcam_layer, result)
+        result["label_values"] = _conventions(pred, truth, options)
         show = _output(result, to_csv([result], with_ids=False), as_json, as_csv, out,
                        [pred, truth, image, *border_paths])
         if show:
             console().print(_pair_table(result))
             for note in _worst_notes(result):
                 console().print(note)
+            _print_label_values([result])
         return
-    if border_files:
-        raise OptionError("--distinct-border/--completed-border take volumes of a pair; "
-                          "for a tree use --borders")
+    if border_files or gradcam is not None:
+        raise OptionError("--distinct-border, --completed-border and --gradcam take "
+                          "volumes of a pair; for a tree use --borders")
     if not (pred.is_dir() and truth.is_dir()):
         raise OptionError(f"{pred} and {truth}: give two volumes, or a folder of "
                           "predictions and a dataset folder")
@@ -263,7 +355,10 @@ def evaluate(
     for r in results:
         head = {"split": r.item.subject.split, "id": r.item.subject.id,
                 "prediction": str(r.item.prediction)}
-        rows.append({**head, **r.value} if r.ok else {**head, "error": r.error})
+        rows.append({**head, **r.value,
+                     "label_values": _conventions(r.item.prediction, r.item.subject.label,
+                                                  options)}
+                    if r.ok else {**head, "error": r.error})
     summary = summarise(rows)
     obj = {"subjects": rows, "summary": summary,
            "missing": [s.key for s in missing]}
@@ -272,6 +367,7 @@ def evaluate(
         per, summ = _cohort_tables(rows, summary)
         console().print(per)
         console().print(summ)
+        _print_label_values([r for r in rows if "label_values" in r])
     for s in missing:
         print(f"warning: no prediction for {s.key} in {pred}", file=sys.stderr)
     failed = [r for r in rows if "error" in r]
