@@ -132,6 +132,9 @@ def test_overlay_colours_and_figures():
     image = np.random.default_rng(0).integers(0, 255, labels.shape, dtype=np.uint8)
     fig = slice_figure(image, labels, (1.0, 0.5, 0.5), prediction=labels)
     assert len([a for a in fig.axes if a.images]) == 3
+    entry = fig.legends[0].legend_handles[-1]
+    assert fig.legends[0].get_texts()[-1].get_text() == "prediction (dashed)"
+    assert entry.get_linestyle() == "--" and entry.get_color() != "white"
     assert png_bytes(fig).startswith(PNG_MAGIC)
     meshes = label_meshes(labels, (1.0, 0.5, 0.5), physical=False)
     assert [m.name for m in meshes] == ["SOL", "GM", "GL"]

@@ -159,7 +159,9 @@ def slice_figure(image, labels, spacing, slices=None, prediction=None,
     if prediction is not None:
         from matplotlib.lines import Line2D
 
-        handles.append(Line2D([], [], color="white", linestyle="dashed", label="prediction"))
+        # Dark grey: the legend sits on white, where a white line would not show.
+        handles.append(Line2D([], [], color="0.25", linestyle="dashed",
+                              label="prediction (dashed)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     if title:
         fig.suptitle(title)
