@@ -80,3 +80,23 @@ def test_evaluate_csv_text(cli, tmp_path):
     assert (sol["volume_pred_cm3"], sol["volume_error_percent"]) == ("0.003888", "-10")
     union = dict(zip(head, rows["union"], strict=False))
     assert union["volume_error_percent"] == "-3.44828"
+
+
+def test_tree_tables_fit_80_columns(cli, tiny_dataset, tmp_path):
+    """evaluate, morphology and info on a tree: no line past 80 columns, no cut heading."""
+    from leg3dus import read_volume
+
+    preds = tmp_path / "preds"
+    for path in tiny_dataset.glob("*/*/masksX1.mha"):
+        truth = read_volume(path)
+        write_volume(truth.with_array(np.roll(truth.array, 1, axis=1)),
+                     preds / f"{path.parent.name}.mha")
+    runs = [("evaluate", preds, tiny_dataset), ("morphology", tiny_dataset, "-o",
+            tmp_path / "m.csv"), ("info", tiny_dataset)]
+    for args in runs:
+        res = cli(*args, "--quiet") if args[0] != "info" else cli(*args)
+        assert res.exit_code == 0, res.output
+        lines = res.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, (args[0], res.stdout)
+        assert "…" not in res.stdout, (args[0], res.stdout)
+        assert not any("e+" in w or "e-0" in w for line in lines for w in line.split())

@@ -125,14 +125,15 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def summary_line(summary: dict) -> str:
-    """One readable line of a :func:`summarise` result."""
+    """A :func:`summarise` result in two lines of at most 80 characters: the muscle
+    volumes (mean +- sd), then the subject counts, size and unreadable files."""
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     parts = [f"{summary['subjects']} subjects ({splits or 'none'})",
              f"{summary['file_gb']:.2f} GB"]
-    for m in lab.MUSCLES:
-        if f"{m.name}_cm3_mean" in summary:
-            parts.append(f"{m.name} {summary[f'{m.name}_cm3_mean']:.1f} "
-                         f"+- {summary[f'{m.name}_cm3_sd']:.1f} cm3")
     if summary["errors"]:
         parts.append(f"{summary['errors']} unreadable")
-    return "; ".join(parts)
+    volumes = [f"{m.name} {summary[f'{m.name}_cm3_mean']:.1f} +- "
+               f"{summary[f'{m.name}_cm3_sd']:.1f}" for m in lab.MUSCLES
+               if f"{m.name}_cm3_mean" in summary]
+    head = f"mean +- sd cm3: {'; '.join(volumes)}\n" if volumes else ""
+    return head + "; ".join(parts)
