@@ -230,6 +230,7 @@ def test_report_of_a_folder_without_splits_draws_its_predicted_subject(cli, tiny
     assert 'id="fig-slices-S04"' in text and "No subject" not in text
     assert "prediction outlined dashed" in text
     res = cli("report", tiny_dataset / "test", "--predictions", tmp_path / "pred", "-o", out)
+    assert res.stderr == ""  # no progress bar when stderr is not a terminal
     assert res.stdout.strip().splitlines()[-1] == (
         f"report: {out} (1 subjects, 6 figures, slices of S04, 1 predictions evaluated)")
     # One subject folder is a cohort of one.

@@ -9,7 +9,7 @@ import typer
 
 from ...atomic import check_outputs
 from ...dataset.info import list_subjects, single_volume_roles, subject_files
-from ...dataset.validate import CheckOptions, assemble_report, check_subject, fixed_path
+from ...dataset.validate import CheckOptions, assemble_report, check_subject, fixed_paths
 from ...errors import OutputError
 from ..app import (
     EXIT_FINDINGS,
@@ -78,12 +78,12 @@ def validate(
 
 
 def _check_fix_outputs(out: Path, data: Path, subjects, options: CheckOptions) -> None:
-    """Refuse, before any work, an --out that is a file or that would put a cleaned copy
-    over a file of the dataset."""
+    """Refuse, before any work, an --out that is a file or that would put a copy over a
+    file of the dataset."""
     if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: expected an output folder for the cleaned labels, "
+        raise OutputError(f"{out}: expected an output folder for the cleaned dataset, "
                           "found a file")
-    targets = [fixed_path(s, options) for s in subjects if s.label is not None]
+    targets = [t for s in subjects for t in fixed_paths(s, options)]
     check_outputs(targets, [data, *subject_files(subjects)])
 
 
