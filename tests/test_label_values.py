@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import make_pair
 
 from leg3dus import Volume, write_volume
 from leg3dus import label_values as lv
@@ -194,3 +195,59 @@ def test_evaluate_class_predictions(cli, tmp_path, tiny_dataset):
     rows = json.loads(res.stdout)["subjects"]
     assert len(rows) == 4 and all(r["union"]["dice"] == 1.0 for r in rows)
     assert rows[0]["label_values"]["prediction"]["source"] == str(preds / "dataset.json")
+
+
+def test_predict_propagate_drawn_annotations(cli, tmp_path):
+    pytest.importorskip("monai")
+    import torch
+
+    from leg3dus import read_volume
+    from leg3dus.segment.models import build_model, check_spec, default_spec
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    spec = check_spec({**default_spec("2d"), "channels": [4, 8], "patch": [1, 8, 8],
+                       "context": 1})
+    (tmp_path / "run").mkdir()
+    torch.save({"spec": spec, "model": build_model(spec).state_dict()},
+               tmp_path / "run" / "best.pt")
+    image, truth = make_pair(seed=1)
+    sparse = np.zeros_like(truth.array)
+    sparse[[3, 10, 17]] = truth.array[[3, 10, 17]]
+    write_volume(image, tmp_path / "x1.mha")
+    write_volume(truth.with_array(lab.to_index(sparse)), tmp_path / "drawn.mha")
+    out = tmp_path / "labels.mha"
+    args = ("predict", tmp_path / "run", tmp_path / "x1.mha", "-o", out, "--propagate",
+            tmp_path / "drawn.mha", "--adapt-steps", "2", "--quiet")
+    res = cli(*args)
+    assert res.exit_code == 2 and "--label-values" in res.stderr and not out.exists()
+    res = cli(*args, "--label-values", "1,2,3", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["label_values"]["name"] == "classes"
+    np.testing.assert_array_equal(read_volume(out).array[[3, 10, 17]], sparse[[3, 10, 17]])
+    res = cli("predict", tmp_path / "run", tmp_path / "x1.mha", "-o", tmp_path / "p.mha",
+              "--label-values", "1,2,3")
+    assert res.exit_code == 2 and "--propagate" in res.stderr
+
+
+def test_register_transfers_drawn_labels(cli, tmp_path):
+    from test_register import pair
+
+    from leg3dus import read_volume
+    from leg3dus.register import read_transform, transfer_labels
+
+    (fixed, _), (moving, moving_labels), _ = pair(0, labels=True)
+    paths = [tmp_path / n for n in ("x1.mha", "x2.mha", "drawn.mha")]
+    write_volume(fixed, paths[0])
+    write_volume(moving, paths[1])
+    write_volume(moving_labels.with_array(lab.to_index(moving_labels.array)), paths[2])
+    tfm, out = tmp_path / "t.tfm", tmp_path / "m.mha"
+    args = ("register", *paths[:2], "-o", tfm, "--labels", paths[2], "--labels-out", out,
+            "--levels", "4,2", "--samples", "5000", "--iterations", "20")
+    res = cli(*args)
+    assert res.exit_code == 2 and "--label-values" in res.stderr and not tfm.exists()
+    res = cli(*args, "--label-values", "1,2,3", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["label_values"]["values"] == {"SOL": 1, "GM": 2, "GL": 3}
+    expected = transfer_labels(moving_labels, fixed.geometry, read_transform(tfm))
+    np.testing.assert_array_equal(read_volume(out).array, expected.array)

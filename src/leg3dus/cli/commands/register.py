@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..app import command, console, emit_json
+from ..app import command, console, emit_json, label_values_option
 
 _METRICS = ("correlation", "mattes")
 _INITS = ("geometry", "moments", "identity")
@@ -36,6 +36,7 @@ def register(
     labels: Path = typer.Option(None, "--labels", help="Labels of MOVING to transfer."),
     labels_out: Path = typer.Option(None, "--labels-out",
                                     help="Where to write the labels on FIXED's grid."),
+    label_values: str = label_values_option(),
     metric: str = typer.Option("correlation", "--metric",
                                help="correlation (normalised) or mattes (mutual information)."),
     init: str = typer.Option("geometry", "--init",
@@ -99,6 +100,11 @@ def register(
         if problems:
             raise GeometryError(f"{labels}: the labels are not on the grid of {moving}: "
                                 + "; ".join(problems))
+        from ...label_values import read_labels
+
+        labels_vol, convention = read_labels(labels, label_values)  # checked before the work
+    elif label_values is not None:
+        raise OptionError("--label-values applies to the --labels volume")
     start = read_transform(init_transform) if init_transform is not None else init
     fixed_vol = read_volume(fixed)
     moving_vol = read_volume(moving)
@@ -123,7 +129,8 @@ def register(
         moved = resample_volume(moving_vol, fixed_vol.geometry, result.transform)
     del moving_vol
     if labels is not None:
-        moved_labels = transfer_labels(read_volume(labels), fixed_vol.geometry, result.transform)
+        moved_labels = transfer_labels(labels_vol, fixed_vol.geometry, result.transform)
+        del labels_vol
     write_tfm(result.transform, output)
     if moved is not None:
         write_volume(moved, resampled)
@@ -132,6 +139,8 @@ def register(
 
     summary = {"fixed": fixed, "moving": moving, "transform": output,
                "resampled": resampled, "labels_out": labels_out, **result.summary()}
+    if labels is not None:
+        summary["label_values"] = convention.as_json()
     if as_json:
         emit_json(summary)
         return
@@ -146,3 +155,5 @@ def register(
               f"{result.overlap:.0%}, {result.iterations} iterations, {result.seconds:.1f} s")
     for path in outputs:
         out.print(f"wrote {path}")
+    if labels is not None:
+        out.print(f"{labels} read as {convention.describe()}", markup=False)
