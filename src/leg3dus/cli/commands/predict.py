@@ -16,6 +16,7 @@ from ..app import (
     emit_json,
     fail,
     image_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -58,6 +59,7 @@ def predict_file(job: PredictJob) -> dict:
 
 def _predict_adapted(job: PredictJob, opts: dict, device) -> dict:
     """``predict --propagate``: tune on the annotated slices, segment, write back."""
+    from ...label_values import read_labels
     from ...propagate.common import parse_annotated
     from ...segment.adapt import load_trainable, predict_adapted
     from ...volume import read_volume, write_volume
@@ -65,15 +67,15 @@ def _predict_adapted(job: PredictJob, opts: dict, device) -> dict:
     a = dict(job.adapt)
     sparse_path = Path(a.pop("sparse"))
     annotated = parse_annotated(a.pop("annotated"))
+    sparse, convention = read_labels(sparse_path, a.pop("label_values", None))
     model = load_trainable(job.model, device=device)
-    sparse = read_volume(sparse_path)
     image = read_volume(job.image)
     labels = predict_adapted(image, model, sparse, annotated=annotated,
                              source=str(sparse_path), **a, **opts)
     write_volume(labels, job.output)
     return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
             "annotation": str(sparse_path), "adapt_steps": a["steps"], "adapt_lr": a["lr"],
-            "seed": a["seed"]}
+            "seed": a["seed"], "label_values": convention.as_json()}
 
 
 @command("predict")
@@ -109,6 +111,7 @@ def predict(
                                    help="With --propagate: fine-tuning learning rate."),
     seed: int = typer.Option(0, "--seed", help="With --propagate: seed of patch positions "
                              "and augmentation (same seed, same result)."),
+    label_values: str = label_values_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -133,8 +136,9 @@ def predict(
                ("batch_size", batch_size), ("resample", not native), ("device", device))
     adapt = ()
     if propagate is None:
-        if annotated is not None:
-            raise OptionError("--annotated applies only with --propagate SPARSE")
+        if annotated is not None or label_values is not None:
+            raise OptionError("--annotated and --label-values apply only with --propagate "
+                              "SPARSE")
     else:
         if data.is_dir():
             raise OptionError(f"{data}: --propagate adapts to one subject; give one image "
@@ -145,8 +149,10 @@ def predict(
             from ...propagate.common import parse_annotated
 
             parse_annotated(annotated)  # fail early on a malformed list
+        from ...label_values import from_option
+
         adapt = (("sparse", str(propagate)), ("annotated", annotated), ("steps", adapt_steps),
-                 ("lr", adapt_lr), ("seed", seed))
+                 ("lr", adapt_lr), ("seed", seed), ("label_values", from_option(label_values)))
     if data.is_file() or adapt:
         row = predict_file(PredictJob(data, out, model, (data, model) if not adapt
                                       else (data, propagate, model), options, adapt))
@@ -154,6 +160,11 @@ def predict(
             emit_json(row)
         else:
             console().print(f"wrote {row['output']}")
+            if "label_values" in row:
+                from ...label_values import LabelConvention
+
+                console().print("annotations read as " + LabelConvention.from_json(
+                    row["label_values"]).describe(), markup=False)
         return
     subjects = [s for s in find_subjects(data, image_name=image_name) if s.image is not None]
     if not subjects:
