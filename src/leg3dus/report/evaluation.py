@@ -100,8 +100,12 @@ def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
     for n in names:
         vals = {k: [e["metrics"][n].get(k) for e in evals if n in e["metrics"]]
                 for k, _, _ in METRIC_COLUMNS}
-        summary.append([n] + [_mean_sd(vals[k], d) for k, _, d in METRIC_COLUMNS])
+        summary.append([n] + [_mean_sd(vals[k], d, len(failed)) for k, _, d in METRIC_COLUMNS])
     parts.append("<h3>Summary (mean ± sd)</h3>")
+    parts.append(H.paragraph("Each mean is over the n subjects whose value is finite; the "
+                             "others are counted: inf (a muscle missed entirely, or predicted "
+                             "where the labels have none), undefined, and failed (the "
+                             "prediction could not be evaluated)."))
     parts.append(H.table(["label"] + [h for _, h, _ in METRIC_COLUMNS], summary,
                          cls="evaluation-summary"))
     if evals:
@@ -120,13 +124,22 @@ def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
             failures)
 
 
-def _mean_sd(values, digits):
-    a = np.asarray([v for v in values if v is not None], float)
-    a = a[np.isfinite(a)]
-    if not a.size:
-        return "–"
-    sd = a.std(ddof=1) if a.size > 1 else 0.0
-    return f"{a.mean():.{digits}f} ± {sd:.{digits}f}"
+def _mean_sd(values, digits, n_failed=0):
+    """``mean ± sd (n=N; k inf, k undefined, k failed)`` of the finite values.
+
+    >>> _mean_sd([0.9, 0.8, float("inf"), None], 2, n_failed=1)
+    '0.85 ± 0.07 (n=2; 1 inf, 1 undefined, 1 failed)'
+    """
+    a = np.asarray([np.nan if v is None else v for v in values], float)
+    finite = a[np.isfinite(a)]
+    counts = [(int(np.isinf(a).sum()), "inf"), (int(np.isnan(a).sum()), "undefined"),
+              (n_failed, "failed")]
+    extra = "".join(f", {k} {w}" for k, w in counts if k).lstrip(", ")
+    n = f"n={finite.size}" + (f"; {extra}" if extra else "")
+    if not finite.size:
+        return f"– ({n})"
+    sd = finite.std(ddof=1) if finite.size > 1 else 0.0
+    return f"{finite.mean():.{digits}f} ± {sd:.{digits}f} ({n})"
 
 
 def _volume_agreement(evals, done):
