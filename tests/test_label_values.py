@@ -251,3 +251,24 @@ def test_register_transfers_drawn_labels(cli, tmp_path):
     assert json.loads(res.stdout)["label_values"]["values"] == {"SOL": 1, "GM": 2, "GL": 3}
     expected = transfer_labels(moving_labels, fixed.geometry, read_transform(tfm))
     np.testing.assert_array_equal(read_volume(out).array, expected.array)
+
+
+def test_info_volumes_follow_the_convention(cli, tiny_dataset):
+    from leg3dus import read_volume
+
+    truth = cli("info", tiny_dataset, "--json")
+    for path in tiny_dataset.rglob("masksX1.mha"):
+        v = read_volume(path)
+        write_volume(v.with_array(lab.to_index(v.array)), path)
+    res = cli("info", tiny_dataset, "--json")
+    assert res.exit_code == 0  # info describes; the mismatch is a warning
+    assert "warning: " in res.stderr and "--label-values" in res.stderr
+    rows = json.loads(res.stdout)["subjects"]
+    assert rows[0]["label_values"] == [0, 1, 2, 3] and rows[0]["volumes_cm3"]["SOL"] == 0
+    res = cli("info", tiny_dataset, "--json", "--label-values", "1,2,3")
+    assert res.exit_code == 0 and "warning" not in res.stderr
+    got, want = json.loads(res.stdout)["subjects"], json.loads(truth.stdout)["subjects"]
+    assert [r["volumes_cm3"] for r in got] == [r["volumes_cm3"] for r in want]
+    assert got[0]["label_convention"]["name"] == "classes"
+    res = cli("info", tiny_dataset, "--label-values", "1,2,3")
+    assert "volumes from labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout

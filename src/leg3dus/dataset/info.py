@@ -26,12 +26,17 @@ def _file_mb(path: Path | None) -> float:
     return total / 1e6
 
 
-def describe_subject(subject: Subject) -> dict:
+def describe_subject(subject: Subject, label_values=None) -> dict:
     """Grid, voxel type, file size, label values with counts, and muscle volumes (cm3).
 
     Errors reading a file do not raise: they are returned under ``"error"`` so that a
-    cohort listing goes on past one broken subject.
+    cohort listing goes on past one broken subject. The muscle volumes follow the label
+    convention of ``label_values`` or the file's label table
+    (:func:`leg3dus.label_values.resolve`), given under ``"label_convention"``; values
+    that do not fit it are described under ``"label_warning"``.
     """
+    from ..label_values import check_values, resolve
+
     row: dict = {"split": subject.split, "id": subject.id,
                  "image": str(subject.image) if subject.image else None,
                  "label": str(subject.label) if subject.label else None,
@@ -47,8 +52,16 @@ def describe_subject(subject: Subject) -> dict:
             counts = lab.value_counts(labels.array)
             row["label_values"] = list(counts)
             row["label_counts"] = {str(k): v for k, v in counts.items()}
-            row["volumes_cm3"] = lab.muscle_volumes_cm3(labels.array, labels.spacing, counts)
+            convention = resolve(subject.label, label_values)
+            voxel_mm3 = float(np.prod(labels.spacing))
+            row["volumes_cm3"] = {m.name: counts.get(convention.muscles.get(m.name), 0)
+                                  * voxel_mm3 / 1000.0 for m in lab.MUSCLES}
             row["label_dtype"] = str(labels.dtype)
+            row["label_convention"] = convention.as_json()
+            try:
+                check_values(counts, convention, str(subject.label))
+            except Leg3dusError as exc:
+                row["label_warning"] = str(exc)
     except Leg3dusError as exc:
         row["error"] = str(exc)
     return row

@@ -23,6 +23,7 @@ from ..app import (
     flat_option,
     image_name_option,
     label_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -36,6 +37,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
     flat: bool = flat_option(),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -54,7 +56,12 @@ def info(
     """
     subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
                                    label_name)
-    results = run_batch(describe_subject, subjects, scheduler, workers, "reading", quiet)
+    import functools
+
+    from ...label_values import LabelConvention, from_option
+
+    job = functools.partial(describe_subject, label_values=from_option(label_values))
+    results = run_batch(job, subjects, scheduler, workers, "reading", quiet)
     rows = [r.value if r.ok else {"split": r.item.split, "id": r.item.id, "file_mb": 0.0,
                                   "error": r.error} for r in results]
     summary = summarise(rows)
@@ -63,7 +70,13 @@ def info(
     else:
         out = console()
         out.print(_table(rows))
+        for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
+                                  for r in rows if "label_convention" in r):
+            out.print(f"volumes from {line}", markup=False)
         out.print(summary_line(summary), markup=False)
+    for r in rows:
+        if "label_warning" in r:
+            print(f"warning: {' '.join(r['label_warning'].split())}", file=sys.stderr)
     failed = [r for r in rows if "error" in r]
     for r in failed:
         where = f"{r['split']}/{r['id']}" if r["split"] else r["id"]
