@@ -215,7 +215,7 @@ def test_predict_refuses_bad_model_files_and_overwriting_input(trained, seg_data
     result = cli("predict", junk, image, "-o", tmp_path / "o.mha")
     assert result.exit_code == 2 and "junk.pt" in result.stderr
     result = cli("predict", trained[0], image, "-o", image)
-    assert result.exit_code == 2 and "is the input" in result.stderr
+    assert result.exit_code == 2 and "would overwrite the input" in result.stderr
     with pytest.raises(OptionError, match="unknown model kind"):
         check_spec({"kind": "4d"})
     with pytest.raises(OptionError, match="multiples of 2"):
