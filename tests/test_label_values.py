@@ -272,3 +272,32 @@ def test_info_volumes_follow_the_convention(cli, tiny_dataset):
     assert got[0]["label_convention"]["name"] == "classes"
     res = cli("info", tiny_dataset, "--label-values", "1,2,3")
     assert "volumes from labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout
+
+
+def test_export_maps_drawn_labels_and_its_nnunet_output_reads_back(cli, tiny_dataset,
+                                                                    tmp_path):
+    from leg3dus import read_volume
+
+    scheme = {p.parent.name: read_volume(p).array for p in tiny_dataset.rglob("masksX1.mha")}
+    # nnU-Net's labels (0..3) are read back through its dataset.json, with no option.
+    nn = tmp_path / "nnUNet_raw"
+    assert cli("export", tiny_dataset, nn, "--to", "nnunet", "--quiet").exit_code == 0
+    case = next((nn / "Dataset501_LEG3DUS" / "labelsTr").glob("*.nii.gz"))
+    res = cli("morphology", case, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["subjects"][0]["label_values"]["source"].endswith(
+        "dataset.json")
+    # A tree drawn in 1/2/3 exports to 0/100/150/200 with --label-values.
+    for path in tiny_dataset.rglob("masksX1.mha"):
+        v = read_volume(path)
+        write_volume(v.with_array(lab.to_index(v.array)), path)
+    out = tmp_path / "nifti"
+    res = cli("export", tiny_dataset, out, "--to", "nifti", "--quiet")
+    assert res.exit_code == 2 and "--label-values" in res.stderr and not out.exists()
+    res = cli("export", tiny_dataset, out, "--to", "nifti", "--quiet", "--json",
+              "--label-values", "1,2,3")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["label_values"][0]["name"] == "classes"
+    for sid, array in scheme.items():
+        got = [p for p in out.rglob("*.nii.gz") if sid in str(p) and "x1" not in p.name]
+        assert len(got) == 1 and np.array_equal(read_volume(got[0]).array, array)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import labels as lab
 from ..atomic import atomic_dir, atomic_path
-from ..errors import GeometryError, LabelError, Leg3dusError, OptionError, OutputError
+from ..errors import GeometryError, Leg3dusError, OptionError, OutputError
 from ..volume import Volume, read_header, read_volume, write_volume
 from . import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
 from .slices import SLICE_FORMATS, write_slices
@@ -42,6 +42,9 @@ class ExportOptions:
         For ``slices``: every ``stride``-th slice along axis 0, as ``png`` or ``npz``.
     overwrite
         Replace an existing output folder (only once the new one is complete).
+    label_values
+        Text of ``--label-values`` for the label files (default: each file's label
+        table, else 0/100/150/200); see :mod:`leg3dus.label_values`.
     """
 
     classes: bool = False
@@ -50,6 +53,7 @@ class ExportOptions:
     stride: int = 1
     slice_format: str = "png"
     overwrite: bool = False
+    label_values: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.dataset_id <= 999:
@@ -86,12 +90,16 @@ def register_format(fmt: ExportFormat) -> ExportFormat:
     return fmt
 
 
-def load_pair(subject: Subject, classes: bool) -> tuple[Volume, Volume | None]:
-    """The subject's image and labels (None if absent), labels checked against the scheme.
+def load_pair(subject: Subject, classes: bool,
+              label_values=None) -> tuple[Volume, Volume | None]:
+    """The subject's image and labels (None if absent), labels mapped to the scheme by
+    ``label_values`` or their label table (:func:`leg3dus.label_values.read_labels`).
 
-    Raises :class:`LabelError` for stray values and :class:`GeometryError` when the
-    two grids differ.
+    Raises :class:`LabelError` for values that do not fit the convention (stray values)
+    and :class:`GeometryError` when the two grids differ.
     """
+    from ..label_values import read_labels
+
     if subject.image is None:
         raise OptionError(f"{subject.key}: no image file; every exported subject needs one")
     image = read_volume(subject.image)
@@ -101,12 +109,7 @@ def load_pair(subject: Subject, classes: bool) -> tuple[Volume, Volume | None]:
     if problems:
         raise GeometryError(f"{subject.label}: labels do not lie on the image grid: "
                             + "; ".join(problems))
-    labels = read_volume(subject.label)
-    stray = lab.stray_values(labels.array)
-    if stray:
-        raise LabelError(f"{subject.label}: expected label values 0/100/150/200, found "
-                         f"{lab.describe_counts(stray)}; clean them first with "
-                         "'leg3dus validate --fix-stray'")
+    labels, _ = read_labels(subject.label, label_values)
     if classes:
         labels = labels.with_array(lab.to_index(labels.array, strict=False))
     return image, labels
@@ -122,7 +125,7 @@ def _stem(name: str) -> str:
 
 def _tree_writer(ext: str) -> Callable[[Subject, Path, ExportOptions], dict]:
     def write(subject: Subject, folder: Path, options: ExportOptions) -> dict:
-        image, labels = load_pair(subject, options.classes)
+        image, labels = load_pair(subject, options.classes, options.label_values)
         dest = subject_folder(folder, subject.split, subject.id)
         row = {"subject": subject.key, "image": str(dest / (_stem(IMAGE_NAME) + ext)),
                "label": None}
@@ -159,7 +162,7 @@ def _nnunet_check(subjects: list[Subject], options: ExportOptions) -> None:
 
 
 def _nnunet_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
-    image, labels = load_pair(subject, classes=True)
+    image, labels = load_pair(subject, True, options.label_values)
     case = case_name(subject)
     suffix = "Tr" if subject.split in TRAINING_SPLITS else "Ts"
     row = {"subject": subject.key, "split": subject.split, "case": case,
@@ -199,7 +202,7 @@ def _nnunet_finish(folder: Path, rows: list[dict], options: ExportOptions) -> No
 
 
 def _slices_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
-    image, labels = load_pair(subject, options.classes)
+    image, labels = load_pair(subject, options.classes, options.label_values)
     files = write_slices(image, labels, subject_folder(folder, subject.split, subject.id),
                          stride=options.stride, fmt=options.slice_format)
     return {"subject": subject.key, "files": [str(f) for f in files]}

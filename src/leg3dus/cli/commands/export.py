@@ -17,6 +17,7 @@ from ..app import (
     flat_option,
     image_name_option,
     label_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -44,6 +45,7 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
     flat: bool = flat_option(),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -51,13 +53,18 @@ def export(
 ) -> None:
     """Export every subject with its geometry: nnU-Net v2 raw layout (train and val in
     imagesTr/labelsTr, test in imagesTs/labelsTs, labels 0..3, dataset.json), plain NIfTI,
-    OME-Zarr, or 2D transverse slices. The output appears only once complete; stray label
-    values stop the export (clean them with 'leg3dus validate --fix-stray').
+    OME-Zarr, or 2D transverse slices. The output appears only once complete; label
+    values in another convention are mapped (--label-values or each file's label
+    table); stray values stop the export (clean them with 'leg3dus validate --fix-stray').
 
     Example: leg3dus export LEG-3D-US --to nnunet nnUNet_raw --dataset-id 501
     """
+    from ...label_values import from_option
+
+    from_option(label_values)  # a malformed --label-values fails before any work
     options = ExportOptions(classes=classes, dataset_id=dataset_id, dataset_name=dataset_name,
-                            stride=stride, slice_format=slice_format, overwrite=overwrite)
+                            stride=stride, slice_format=slice_format, overwrite=overwrite,
+                            label_values=label_values)
     subjects = list_subjects(data, image_name, label_name, flat)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: expected an output folder, found a file")
@@ -68,8 +75,18 @@ def export(
         return run_batch(fn, items, scheduler, workers, f"exporting to {to}", quiet)
 
     result = export_dataset(subjects, to, out, options, root=data, runner=runner)
+    from ...label_values import resolve
+
+    used = {}
+    for s in subjects:
+        if s.label is not None:
+            c = resolve(s.label, label_values)
+            used[c.describe()] = c.as_json()
+    result = {**result, "label_values": list(used.values())}
     if as_json:
         emit_json(result)
     else:
         console().print(f"{len(result['subjects'])} subjects exported to {to}: "
                         f"{result['output']}", markup=False)
+        for line in used:
+            console().print(f"labels read as {line}", markup=False)
