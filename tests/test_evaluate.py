@@ -113,7 +113,9 @@ def test_bad_labels_and_shapes_raise(pair):
         BorderOptions(rule="visible")
     with pytest.raises(OptionError, match="needs the ultrasound"):
         evaluate(pred, truth.array, border=BorderOptions("gradient"))
-    assert evaluate(pred.astype(np.int32), truth.array)["SOL"]["dice"] > 0.5
+    # Other integer types are converted, with the same results as uint8.
+    wide = evaluate(pred.astype(np.int32), truth.array)
+    assert wide["SOL"] == evaluate(pred, truth.array)["SOL"]
 
 
 def test_border_analysis_known_answers():
@@ -127,13 +129,28 @@ def test_border_analysis_known_answers():
     image[:10][t[:10] == 100] = 220
     sp = (0.5, 0.5, 0.5)
     grad = evaluate(t, t, sp, image=image, border=BorderOptions("gradient"))["SOL"]
-    assert 0.3 < grad["estimated_distinct_fraction"] < 0.6
+    # Exactly the SOL corners next to the bright voxels (z <= 10) are distinct.
+    from leg3dus.metrics.border import distinct_mask
+
+    sd = surface_distances(t == 100, t == 100, sp)
+    est = distinct_mask(sd, sp, image, options=BorderOptions("gradient"))
+    z = sd.truth_points[:, 0]
+    assert est[z <= 9].all() and not est[z >= 11].any()
+    w = sd.truth_weights
+    assert grad["estimated_distinct_fraction"] == pytest.approx(w[est].sum() / w.sum())
+    assert w[z <= 9].sum() / w.sum() <= grad["estimated_distinct_fraction"] \
+        <= w[z <= 10].sum() / w.sum()
     # The shared face is 18 of SOL's 90 mm2; within 1 mm of GM adds a strip of the
     # four neighbouring faces.
     apo = evaluate(t, t, sp, border=BorderOptions("aponeurosis", aponeurosis_mm=0.25))
     assert apo["SOL"]["estimated_distinct_fraction"] == pytest.approx(
         apo["GM"]["estimated_distinct_fraction"], rel=0.05)
-    assert 0.15 < apo["SOL"]["estimated_distinct_fraction"] < 0.25
+    # Exactly the corners on the face shared with GM (x = 10): the next corners lie
+    # 0.5 mm away, beyond 0.25 mm.
+    sd = surface_distances(t == 100, t == 100, sp)
+    shared = sd.truth_points[:, 2] == 10
+    assert apo["SOL"]["estimated_distinct_fraction"] == pytest.approx(
+        sd.truth_weights[shared].sum() / sd.truth_weights.sum())
     wide = evaluate(t, t, sp, border=BorderOptions("aponeurosis"))["SOL"]
     assert wide["estimated_distinct_fraction"] > apo["SOL"]["estimated_distinct_fraction"] + 0.1
     assert math.isnan(apo["union"]["estimated_distinct_within_tol"])  # no distinct part

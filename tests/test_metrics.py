@@ -108,7 +108,12 @@ def test_shifted_sphere_hausdorff_equals_shift():
     b = np.roll(a, 8, axis=1)  # 8 voxels of 0.25 mm along y
     sd = surface_distances(b, a, spacing)
     assert hausdorff(sd) == pytest.approx(2.0)
-    assert 0 < hausdorff_percentile(sd, 95) <= 2.0
+    # Most of the surface moves less than the shift (the sides slide along themselves):
+    # the 95th percentile lies near the shift and well above the median.
+    hd95, median = hausdorff_percentile(sd, 95), hausdorff_percentile(sd, 50)
+    assert 1.6 < hd95 < 2.0 and median < 0.6 * hd95
+    for d, w in ((sd.truth_to_pred, sd.truth_weights), (sd.pred_to_truth, sd.pred_weights)):
+        assert w[d <= hd95].sum() / w.sum() >= 0.95  # each direction's 95 % lie within
 
 
 def test_surfel_areas_of_a_box():

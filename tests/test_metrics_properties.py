@@ -91,7 +91,10 @@ def test_ranges_and_identity(pair):
     a, b, spacing, surface = pair
     m = all_metrics(a, b, spacing, surface)
     d, j, hd, hd95, hd95p = m[:5]
-    assert 0 <= d <= 1 and j == pytest.approx(d / (2 - d))
+    inter = np.count_nonzero(a & b)
+    assert d == pytest.approx(2 * inter / (np.count_nonzero(a) + np.count_nonzero(b)))
+    assert j == pytest.approx(inter / np.count_nonzero(a | b))
+    assert (d == 1) == np.array_equal(a, b) and (hd == 0) == np.array_equal(a, b)
     assert 0 <= hd95 <= hd and 0 <= hd95p <= hd and 0 <= m[5] <= hd and 0 <= m[7] <= 1
     same = all_metrics(a, a, spacing, surface)
     assert np.allclose(same, [1, 1, 0, 0, 0, 0, 0, 1])
