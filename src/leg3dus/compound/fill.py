@@ -118,7 +118,11 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: flo
 
     Examples
     --------
-    >>> out = fill_gaussian(vol, hit, size=5, sigma=1.0)  # doctest: +SKIP
+    >>> vol = np.zeros((1, 5, 5), np.uint8); hit = np.zeros((1, 5, 5), np.uint8)
+    >>> vol[0, :, ::2] = 100; hit[0, :, ::2] = 1          # every other column scanned
+    >>> out = fill_gaussian(vol, hit, size=3, sigma=1.0)
+    >>> out[0, 2].tolist()                                # the gaps take their neighbours
+    [100, 100, 100, 100, 100]
     """
     taps = gaussian_taps(size, sigma)
     halo = size // 2

@@ -187,7 +187,11 @@ def fill_holes_plus(volume: np.ndarray, acc: np.ndarray,
     Examples
     --------
     >>> stick = HoleFillingElement("STICK", stick_length_limit=9)
-    >>> out = fill_holes_plus(vol, acc, [stick])  # doctest: +SKIP
+    >>> vol = np.zeros((1, 1, 7), np.uint8); acc = np.zeros((1, 1, 7), np.float32)
+    >>> vol[0, 0, [0, 6]] = (10, 70); acc[0, 0, [0, 6]] = 1
+    >>> out = fill_holes_plus(vol, acc, [stick])[0, 0].astype(int)
+    >>> int(out[0]), int(out[-1]), bool(np.all(np.diff(out) > 0))  # filled in between
+    (10, 70, True)
     """
     if not elements:
         return volume.copy()
