@@ -16,6 +16,8 @@ from ..errors import GeometryError
 from ..volume import Volume
 
 MASK_MM = 1.0  #: finest voxel size (mm) of the masks of usable voxels
+#: Fewest voxels a pyramid level keeps along each axis of an image's scanned region.
+MIN_LEVEL_VOXELS = 16
 
 
 @dataclass
@@ -47,8 +49,44 @@ def nonzero_box(array: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice
 
 
 def level_factors(spacing_zyx, target_mm: float) -> tuple[int, int, int]:
-    """Integer shrink factors (z, y, x) that bring ``spacing_zyx`` close to ``target_mm``."""
+    """Integer shrink factors (z, y, x) that bring ``spacing_zyx`` close to ``target_mm``.
+
+    >>> level_factors((0.5, 0.5, 1.0), 2.0)
+    (4, 4, 2)
+    """
     return tuple(max(1, int(round(target_mm / s))) for s in spacing_zyx)
+
+
+def level_schedule(levels_mm, spacings_zyx, extents_mm_zyx,
+                   min_voxels: int = MIN_LEVEL_VOXELS) -> list[float]:
+    """The pyramid's voxel sizes (mm), coarse to fine, adapted to the images' grids.
+
+    A level is never finer than the coarser image's finest spacing, and never so coarse
+    that a scanned region (extent in mm, (z, y, x), one per image) spans fewer than
+    ``min_voxels`` voxels along an axis: such a level is brought down to the largest
+    whole multiple of the data's spacing that keeps them (a level a few voxels wide has
+    almost no usable voxel once the rim of the field of view is left out, and its
+    optimum is noise). Levels that come to the same shrink factors are merged.
+
+    Examples
+    --------
+    A 2 mm volume whose scanned region is 130 mm wide: a 16 mm level would be 8 voxels
+    wide, so it becomes 8 mm (16 voxels of 8.125 mm, rounded down to a multiple of 2 mm).
+
+    >>> level_schedule((16, 4, 2, 1), [(2.0,) * 3] * 2, [(380.0, 170.0, 130.0)] * 2)
+    [8.0, 4.0, 2.0]
+    >>> level_schedule((4, 2, 1, 0.6), [(0.5,) * 3] * 2, [(200.0, 90.0, 90.0)] * 2)
+    [4.0, 2.0, 1.0, 0.6]
+    """
+    finest = max(min(s) for s in spacings_zyx)
+    widest = min(min(e) for e in extents_mm_zyx) / min_voxels
+    coarsest = finest * max(1, int(widest // finest))  # a whole shrink factor
+    out: list[float] = []
+    for target in sorted(levels_mm, reverse=True):
+        size = min(max(float(target), finest), coarsest)
+        if not out or round(size / finest) < round(out[-1] / finest):
+            out.append(size)
+    return out
 
 
 class Pyramid:
@@ -82,6 +120,8 @@ class Pyramid:
             self._mask = sitk.GetImageFromArray((mask.array != 0).astype(np.uint8) * 255)
             self._mask.CopyInformation(self._image)
         self.spacing = volume.spacing
+        #: Extent (mm, (z, y, x)) of the scanned region's bounding box.
+        self.extent_mm = tuple(n * s for n, s in zip(volume.shape, volume.spacing, strict=True))
         self._masks: dict[tuple, sitk.Image] = {}
 
     def level(self, target_mm: float) -> Level:

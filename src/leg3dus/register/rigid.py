@@ -17,28 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import Leg3dusError, OptionError
+from ..errors import OptionError
 from ..volume import Volume
-from .pyramid import Level, Pyramid, overlap_fraction
+from .descent import (
+    TOLERANCE,
+    LevelReport,
+    RegistrationError,
+    descend,
+    evaluate,
+    search_translation,
+)
+from .pyramid import Level, Pyramid, level_schedule, overlap_fraction
 from .transform import as_euler
 
 METRICS = ("correlation", "mattes")
 INITS = ("geometry", "moments", "identity")
-
-
-class RegistrationError(Leg3dusError):
-    """Registration failed: the scanned regions do not overlap, or it did not converge."""
-
-
-@dataclass
-class LevelReport:
-    """What happened at one pyramid level."""
-
-    spacing_mm: float
-    samples: int
-    iterations: int
-    metric: float
-    stop: str
 
 
 @dataclass
@@ -63,6 +56,16 @@ class RegistrationResult:
     def iterations(self) -> int:
         return sum(lv.iterations for lv in self.levels)
 
+    @property
+    def restarts(self) -> int:
+        """Descents restarted from a previous result, over all levels."""
+        return sum(lv.restarts for lv in self.levels)
+
+    @property
+    def converged(self) -> bool:
+        """Whether the finest level's last descent no longer improved the metric."""
+        return bool(self.levels) and self.levels[-1].converged
+
     def summary(self) -> dict:
         """A JSON-friendly description (angles in degrees about z, y, x; shift in mm, z, y, x)."""
         t = self.transform
@@ -73,7 +76,8 @@ class RegistrationResult:
             "rotation_deg_zyx": [float(az), float(ay), float(ax)],
             "translation_mm_zyx": list(t.GetTranslation())[::-1],
             "center_mm_zyx": list(t.GetCenter())[::-1],
-            "iterations": self.iterations, "seconds": self.seconds,
+            "iterations": self.iterations, "restarts": self.restarts,
+            "converged": self.converged, "seconds": self.seconds,
             "levels": [lv.__dict__ for lv in self.levels],
         }
 
@@ -138,6 +142,8 @@ def register_rigid(
     search_mm: float = 12.0,
     min_overlap: float = 0.2,
     max_metric: float | None = None,
+    restarts: int = 4,
+    tolerance: float = TOLERANCE,
     seed: int = 0,
 ) -> RegistrationResult:
     """Rigidly align ``moving`` to ``fixed``; the transform maps fixed to moving points.
@@ -160,11 +166,19 @@ def register_rigid(
         Leave out never-scanned voxels (value 0) and the rim of the field of view.
     levels_mm
         Voxel size (mm) of each pyramid level, coarse to fine; a level is never finer
-        than the data.
+        than the data, nor so coarse that the scanned region of either image spans
+        fewer than :data:`~leg3dus.register.pyramid.MIN_LEVEL_VOXELS` voxels along an
+        axis (such a level is brought down to that size; see
+        :func:`~leg3dus.register.pyramid.level_schedule`).
     samples
         Random metric samples per level (from the usable fixed voxels).
     iterations
-        Maximum gradient-descent iterations per level.
+        Maximum iterations of one gradient descent.
+    restarts, tolerance
+        At each level, after the first descent stops, start again from its result (full
+        first step, same samples) until a descent lowers the metric by at most
+        ``tolerance`` (relative), at most ``restarts`` times. The finest level must end
+        so (converged), else :class:`RegistrationError`.
     search_mm
         Before the coarsest level's descent, try every translation on a grid (that
         level's voxel size, or ``search_mm / 3`` if coarser) within +-``search_mm`` of the
@@ -181,8 +195,9 @@ def register_rigid(
     Raises
     ------
     RegistrationError
-        No overlap, no convergence at the finest level, or a final metric above
-        ``max_metric``; the message gives the final metric value.
+        No overlap; no convergence at the finest level (its last descent still
+        improved the metric by more than ``tolerance``); or a final metric above
+        ``max_metric``. The message gives the final metric value.
 
     Examples
     --------
@@ -196,13 +211,15 @@ def register_rigid(
     if samples < 1000 or iterations < 1:
         raise OptionError(f"samples must be >= 1000 and iterations >= 1, found {samples}, "
                           f"{iterations}")
+    if restarts < 0:
+        raise OptionError(f"restarts must be >= 0, found {restarts}")
     start = time.perf_counter()
     fp = Pyramid(fixed, fixed_mask, mask_empty, "fixed image")
     mp = Pyramid(moving, moving_mask, mask_empty, "moving image")
     transform = start_transform = None
     reports: list[LevelReport] = []
     initial_metric = float("nan")
-    targets = _distinct_levels(levels_mm, min(fixed.spacing), min(moving.spacing))
+    targets = level_schedule(levels_mm, (fp.spacing, mp.spacing), (fp.extent_mm, mp.extent_mm))
     coarse = None
     for i, target in enumerate(targets):
         fl, ml = fp.level(target), mp.level(target)
@@ -216,13 +233,13 @@ def register_rigid(
                     f"{ov:.0%} of the fixed scanned region falls inside the moving scanned "
                     f"region (need {min_overlap:.0%}); give a closer initial transform")
             if search_mm > 0:
-                transform = _search_translation(fl, ml, transform, metric, samples,
-                                                histogram_bins, search_mm, seed)
+                transform = search_translation(fl, ml, transform, metric, samples,
+                                               histogram_bins, search_mm, seed)
         if i == len(targets) - 1:
-            initial_metric = _evaluate(fl, ml, start_transform, metric, samples,
-                                       histogram_bins, seed + i)
-        level, transform = _run_level(fl, ml, transform, metric, samples, iterations,
+            initial_metric = evaluate(fl, ml, start_transform, metric, samples,
                                       histogram_bins, seed + i)
+        level, transform = descend(fl, ml, transform, metric, samples, iterations,
+                                   histogram_bins, seed + i, restarts, tolerance)
         reports.append(level)
     final = reports[-1]
     overlap = overlap_fraction(*coarse, transform, seed=seed)
@@ -230,10 +247,12 @@ def register_rigid(
         raise RegistrationError(
             f"no overlap after registration: {overlap:.0%} of the fixed scanned region "
             f"falls in the moving one (need {min_overlap:.0%}); final metric {final.metric:.4g}")
-    if "maximum number of iterations" in final.stop.lower():
+    if not final.converged:
         raise RegistrationError(
-            f"no convergence within {iterations} iterations at the {final.spacing_mm:.2f} mm "
-            f"level; final metric {final.metric:.4g} (stop: {final.stop})")
+            f"no convergence at the {final.spacing_mm:.2f} mm level: after "
+            f"{_descents(final.restarts + 1)} of at most {iterations} iterations "
+            f"{_why(final, tolerance)}; final metric {final.metric:.4g}; allow more "
+            f"iterations or restarts, or start closer")
     if max_metric is not None and final.metric > max_metric:
         raise RegistrationError(
             f"poor alignment: final metric {final.metric:.4g} is above the accepted "
@@ -242,131 +261,20 @@ def register_rigid(
                               reports, time.perf_counter() - start)
 
 
-def _distinct_levels(levels_mm, fixed_mm: float, moving_mm: float) -> list[float]:
-    """Levels coarse to fine, without those that the data's spacing makes identical."""
-    finest = max(fixed_mm, moving_mm)
-    out: list[float] = []
-    for target in sorted(levels_mm, reverse=True):
-        size = max(target, finest)
-        if not out or round(size / finest) < round(out[-1] / finest):
-            out.append(size)
-    return out
+def _descents(n: int) -> str:
+    return f"{n} descent" + ("s" if n > 1 else "")
+
+
+def _why(level: LevelReport, tolerance: float) -> str:
+    if not np.isfinite(level.gain):
+        return "the metric of the last one is undefined (too few points overlap)"
+    if level.gain > tolerance:
+        return (f"the last one still lowered the metric by {level.gain:.2%} (more than "
+                f"{tolerance:.2%})")
+    return "the last one stopped on its iteration limit"
 
 
 def _init_name(init) -> str:
     return init if isinstance(init, str) else "given"
 
 
-def _metric_method(fl: Level, ml: Level, metric, samples, bins, seed):
-    usable = fl.usable
-    if usable == 0:
-        raise RegistrationError(f"no overlap: the fixed image has no scanned voxel at the "
-                                f"{fl.spacing_mm:.2f} mm level")
-    n = min(samples, usable)
-    reg = sitk.ImageRegistrationMethod()
-    if metric == "correlation":
-        reg.SetMetricAsCorrelation()
-    else:
-        # Few samples fill few bins: scale the histogram with the sample count.
-        reg.SetMetricAsMattesMutualInformation(
-            numberOfHistogramBins=int(np.clip(round(n ** (1 / 3)), 8, bins)))
-    reg.SetMetricFixedMask(fl.mask)
-    reg.SetMetricMovingMask(ml.mask)
-    # The percentage applies to the whole grid; masked-out samples are dropped afterwards.
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(min(1.0, n / usable), int(seed) + 1)
-    reg.SetInterpolator(sitk.sitkLinear)
-    # Gradients at the samples only, rather than a float gradient image of the whole level.
-    reg.MetricUseFixedImageGradientFilterOff()
-    reg.MetricUseMovingImageGradientFilterOff()
-    return reg, n
-
-
-def _evaluate(fl, ml, transform, metric, samples, bins, seed) -> float:
-    """The metric of ``transform`` at a level on the random samples (NaN when too few
-    points overlap). An exhaustive search of one position: ``MetricEvaluate`` would use
-    every voxel."""
-    reg, _ = _metric_method(fl, ml, metric, samples, bins, seed)
-    reg.SetOptimizerAsExhaustive([0] * 6, stepLength=1.0)
-    reg.SetInitialTransform(transform, inPlace=False)
-    try:
-        reg.Execute(fl.image, ml.image)
-        return float(reg.GetMetricValue())
-    except RuntimeError:
-        return float("nan")
-
-
-def _search_translation(fl, ml, transform, metric, samples, bins, search_mm, seed):
-    reg, _ = _metric_method(fl, ml, metric, min(samples, 20_000), bins, seed)
-    # At most 7 positions per axis (343 in all), at least one level voxel apart.
-    step = max(fl.spacing_mm, search_mm / 3.0)
-    n = max(1, int(round(search_mm / step)))
-    reg.SetOptimizerAsExhaustive([0, 0, 0, n, n, n], stepLength=step)
-    reg.SetOptimizerScales([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
-    best = {"value": np.inf, "position": list(transform.GetParameters())}
-
-    def keep():
-        value = reg.GetMetricValue()
-        if np.isfinite(value) and value < best["value"]:
-            best["value"], best["position"] = value, list(reg.GetOptimizerPosition())
-
-    reg.AddCommand(sitk.sitkIterationEvent, keep)
-    reg.SetInitialTransform(transform, inPlace=False)
-    try:
-        reg.Execute(fl.image, ml.image)
-    except RuntimeError:
-        return transform  # the descent below reports what is wrong
-    out = sitk.Euler3DTransform(transform)
-    out.SetParameters(best["position"])
-    return out
-
-
-def _rsgd(reg, step, iterations, relax=0.5, minstep=0.01):
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=step, minStep=minstep * step, numberOfIterations=int(iterations),
-        relaxationFactor=relax, gradientMagnitudeTolerance=1e-8)
-    reg.SetOptimizerScalesFromPhysicalShift()
-
-
-OPT = _rsgd
-
-
-def _run_level(fl: Level, ml: Level, transform, metric, samples, iterations, bins, seed):
-    reg, n = _metric_method(fl, ml, metric, samples, bins, seed)
-    step = fl.spacing_mm
-    OPT(reg, step, iterations)
-    reg.SetInitialTransform(transform, inPlace=False)
-    try:
-        out = reg.Execute(fl.image, ml.image)
-    except RuntimeError as exc:
-        text = " ".join(str(exc).split())
-        if "outside" in text.lower() or "valid points" in text.lower():
-            raise RegistrationError(
-                f"no overlap at the {fl.spacing_mm:.2f} mm level: the sampled fixed points "
-                f"map outside the moving scanned region (last metric "
-                f"{_safe_metric(reg):.4g})") from None
-        raise RegistrationError(f"registration failed at the {fl.spacing_mm:.2f} mm level: "
-                                f"{text[-200:]}") from None
-    report = LevelReport(fl.spacing_mm, n, int(reg.GetOptimizerIteration()),
-                         float(reg.GetMetricValue()), reg.GetOptimizerStopConditionDescription())
-    return report, as_euler_keep_center(out, transform)
-
-
-def _safe_metric(reg) -> float:
-    try:
-        return float(reg.GetMetricValue())
-    except RuntimeError:
-        return float("nan")
-
-
-def as_euler_keep_center(out: sitk.Transform, previous: sitk.Euler3DTransform):
-    """The optimised transform as an Euler3DTransform with the previous centre of rotation."""
-    t = sitk.Euler3DTransform(previous)
-    try:
-        t = sitk.Euler3DTransform(out)
-    except (TypeError, RuntimeError):
-        e = as_euler(out)
-        center = previous.GetCenter()
-        t.SetMatrix(e.GetMatrix())
-        t.SetTranslation((np.asarray(e.TransformPoint(center)) - center).tolist())
-    return t

@@ -52,7 +52,7 @@ def register(
                                help="Pyramid voxel sizes in mm, coarse to fine."),
     samples: int = typer.Option(50_000, "--samples", min=1000,
                                 help="Random metric samples per level."),
-    iterations: int = typer.Option(200, "--iterations", min=1, help="Iterations per level."),
+    iterations: int = typer.Option(200, "--iterations", min=1, help="Iterations of one descent."),
     search_mm: float = typer.Option(12.0, "--search-mm", min=0.0,
                                     help="Translation search range (mm) at the coarsest level."),
     min_overlap: float = typer.Option(0.2, "--min-overlap", min=0.0, max=1.0,
@@ -152,7 +152,8 @@ def register(
     out.print(f"{moving} -> {fixed}: rotation (z, y, x) {rz:+.2f} {ry:+.2f} {rx:+.2f} deg, "
               f"translation (z, y, x) {tz:+.2f} {ty:+.2f} {tx:+.2f} mm")
     out.print(f"{metric} metric {result.initial_metric:.4f} -> {result.metric:.4f}, overlap "
-              f"{result.overlap:.0%}, {result.iterations} iterations, {result.seconds:.1f} s")
+              f"{result.overlap:.0%}, {result.iterations} iterations, {result.restarts} "
+              f"restart(s), converged, {result.seconds:.1f} s")
     for path in outputs:
         out.print(f"wrote {path}")
     if labels is not None:
