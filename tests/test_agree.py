@@ -259,3 +259,11 @@ def test_compare_keys_by_number_of_raters():
     assert "ICC3k" in r3 and "bias" not in r3 and "ccc" not in r3
     negative = compare(x2 - 60.0)
     assert "ratio_bias" not in negative and "bias" in negative
+
+
+def test_identical_raters_give_one_without_error():
+    x = np.array([1.0, 4.0, 2.0, 8.0])
+    r = icc(np.column_stack([x, x]))
+    assert all(r[f]["icc"] == pytest.approx(1.0) for f in ICC_FORMS)
+    c = compare(np.column_stack([x, x]))
+    assert c["bias"] == 0.0 and c["sd_diff"] == 0.0 and c["ccc"] == pytest.approx(1.0)

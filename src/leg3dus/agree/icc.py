@@ -102,7 +102,7 @@ def icc(data, confidence: float = 0.95) -> dict[str, dict]:
     """
     ms = mean_squares(data)
     n, k = ms.n, ms.k
-    msb, msw, msj, mse = ms.msb, ms.msw, ms.msj, ms.mse
+    msb, msw, msj, mse = (np.float64(v) for v in (ms.msb, ms.msw, ms.msj, ms.mse))
     alpha = 1.0 - confidence
     q = 1.0 - alpha / 2.0
     df1, df1k, df2k = n - 1, n * (k - 1), (n - 1) * (k - 1)
@@ -113,8 +113,8 @@ def icc(data, confidence: float = 0.95) -> dict[str, dict]:
         icc1k = (msb - msw) / msb
         icc2k = (msb - mse) / (msb + (msj - mse) / n)
         icc3k = (msb - mse) / msb
-        f1 = np.float64(msb) / msw
-        f3 = np.float64(msb) / mse
+        f1 = msb / msw
+        f3 = msb / mse
         p1 = float(stats.f.sf(f1, df1, df1k))
         p3 = float(stats.f.sf(f3, df1, df2k))
         # One-way (form 1) and consistency (form 3) intervals: Shrout & Fleiss.
@@ -127,7 +127,7 @@ def icc(data, confidence: float = 0.95) -> dict[str, dict]:
         ci1k = (1 - 1 / f1l, 1 - 1 / f1u)
         ci3k = (1 - 1 / f3l, 1 - 1 / f3u)
         # Absolute agreement (form 2): Satterthwaite df of McGraw & Wong (1996).
-        fj = np.float64(msj) / mse
+        fj = msj / mse
         a = k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2
         v = df2k * a**2 / (df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2)
                                                             - k * icc2) ** 2)

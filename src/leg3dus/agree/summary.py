@@ -121,10 +121,11 @@ def agreement(tables: list[MeasureTable], measures: list[str], by: str = "muscle
                 raise InputFileError(f"{', '.join(names)}: {where}: {len(targets)} subjects "
                                      f"matched in every table, expected at least "
                                      f"{MIN_SUBJECTS}")
-            if np.ptp(values) == 0:
-                raise InputFileError(f"{', '.join(names)}: {where} is constant "
-                                     f"({values.flat[0]:g} everywhere), expected values "
-                                     "that vary between subjects")
+            if np.all(np.ptp(values, axis=0) == 0):
+                raise InputFileError(f"{', '.join(names)}: {where} is constant over the "
+                                     f"{len(targets)} subjects in every table (e.g. "
+                                     f"{values.flat[0]:g}), expected values that vary "
+                                     "between subjects")
             entry = {"n": len(targets), "k": len(tables), **compare(values, z=z),
                      "subjects": targets, "values": values.tolist()}
             results.setdefault(g, {})[measure] = entry
