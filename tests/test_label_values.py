@@ -301,3 +301,26 @@ def test_export_maps_drawn_labels_and_its_nnunet_output_reads_back(cli, tiny_dat
     for sid, array in scheme.items():
         got = [p for p in out.rglob("*.nii.gz") if sid in str(p) and "x1" not in p.name]
         assert len(got) == 1 and np.array_equal(read_volume(got[0]).array, array)
+
+
+def test_report_reads_drawn_labels_and_predictions(cli, tiny_dataset, tmp_path):
+    from leg3dus import read_volume
+
+    preds = tmp_path / "preds"
+    for path in tiny_dataset.rglob("masksX1.mha"):
+        v = read_volume(path)
+        classes = v.with_array(lab.to_index(v.array))
+        write_volume(classes, path)
+        if path.parent.name == "S04":
+            write_volume(classes, preds / "S04.mha")
+    out = tmp_path / "r.html"
+    res = cli("report", tiny_dataset, "-o", out, "--json", "--max-figures", "1")
+    assert res.exit_code == 2 and "--label-values" in res.stderr and not out.exists()
+    res = cli("report", tiny_dataset, "-o", out, "--json", "--max-figures", "1",
+              "--label-values", "1,2,3", "--predictions", preds,
+              "--prediction-label-values", "SOL=1,GM=2,GL=3")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    info = json.loads(res.stdout)
+    assert info["subjects"] == 4 and info["evaluated"] == 1 and info["errors"] == []
+    assert [c["name"] for c in info["label_values"]] == ["classes"]
+    assert "Not drawn" not in out.read_text()

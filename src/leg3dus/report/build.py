@@ -16,6 +16,7 @@ from ..atomic import atomic_path, check_outputs
 from ..dataset import IMAGE_NAME, LABEL_NAME, Subject
 from ..dataset.info import list_subjects, subject_files
 from ..errors import InputFileError, Leg3dusError, OptionError
+from ..label_values import read_labels
 from ..morphology import (
     cohort_rows,
     find_participants,
@@ -62,6 +63,7 @@ class ReportResult:
     rows: list[dict] = field(default_factory=list)
     evaluation: list[dict] | None = None
     drawn: list[str] = field(default_factory=list)
+    label_values: list[dict] = field(default_factory=list)
 
 
 def make_report(
@@ -83,6 +85,8 @@ def make_report(
     title: str = "leg3dus report",
     run: Runner | None = None,
     progress: Progress | None = None,
+    label_values=None,
+    prediction_label_values=None,
 ) -> ReportResult:
     """Measure a cohort and write one self-contained HTML report.
 
@@ -114,6 +118,10 @@ def make_report(
     progress
         ``progress(items, total=, description=)`` wrapping the drawing and mesh loops
         (e.g. :func:`leg3dus.cli.app.progress`); default none.
+    label_values, prediction_label_values
+        Label conventions of the dataset's labels and of the predictions (text of
+        ``--label-values`` or a :class:`~leg3dus.label_values.LabelConvention`; default:
+        each file's label table, else 0/100/150/200).
 
     Returns
     -------
@@ -141,11 +149,15 @@ def make_report(
                                        *subject_files(found)])
     people = read_participants(table_path) if table_path else {}
 
-    job = functools.partial(measure_subject, leg_extent=leg_extent)
+    job = functools.partial(measure_subject, leg_extent=leg_extent, label_values=label_values)
     results = run(job, found, "measuring")
     done = [r.value for r in results if r.ok]
     errors = [{"split": r.item.split, "id": r.item.id, "error": r.error}
               for r in results if not r.ok]
+    if not done:
+        # Nothing measured (e.g. labels in another convention): an error, not an empty page.
+        more = f" (and {len(errors) - 1} more subjects)" if len(errors) > 1 else ""
+        raise Leg3dusError(f"no subject could be measured: {errors[0]['error']}{more}")
     rows = cohort_rows(done, people)
     summary = summarise(rows)
 
@@ -155,26 +167,30 @@ def make_report(
     evaluation = None
     if predictions:
         eval_sections, evaluation, eval_errors = evaluation_sections(
-            found, pred_paths, done, run, leg_extent)
+            found, pred_paths, done, run, leg_extent, label_values, prediction_label_values)
         sections.extend(eval_sections)
         errors.extend(eval_errors)
     measured = {_key(r["split"], r["id"]) for r in done}
     shown = [s for s in chosen if s.key in measured]
     section, drawn, draw_errors = _subject_figures(shown, pred_paths, progress,
                                                    asked=max_figures if subjects is None
-                                                   else len(subjects))
+                                                   else len(subjects),
+                                                   conventions=(label_values,
+                                                                prediction_label_values))
     sections.append(section)
     errors.extend(draw_errors)
     meshes = []
     if meshes_dir is not None:
         meshes = export_meshes([s for s in found if s.key in measured], meshes_dir,
-                               mesh_format, mesh_step, progress)
+                               mesh_format, mesh_step, progress, label_values)
     document = H.page(title, sections,
                       subtitle=f"{len(done)} subjects from {Path(data).name}.")
     with atomic_path(out) as tmp:
         tmp.write_text(document, encoding="utf-8")
     n_figures = document.count("<img ")
-    return ReportResult(out, len(done), n_figures, meshes, errors, rows, evaluation, drawn)
+    used = list({str(r["label_values"]): r["label_values"] for r in done}.values())
+    return ReportResult(out, len(done), n_figures, meshes, errors, rows, evaluation, drawn,
+                        used)
 
 
 def choose_subjects(found: list[Subject], wanted: list[str] | None, pred_paths: dict,
@@ -301,12 +317,12 @@ def _plots_section(done, rows, people) -> str:
 
 
 def _subject_figures(shown: list[Subject], pred_paths: dict, progress: Progress,
-                     asked: int) -> tuple[str, list[str], list[dict]]:
+                     asked: int, conventions=(None, None)) -> tuple[str, list[str], list[dict]]:
     """The "Subjects" section, the keys of the subjects drawn, and per-subject errors."""
     parts, drawn, errors = [], [], []
     for s in progress(shown, total=len(shown), description="drawing subjects"):
         try:
-            parts.extend(_draw_subject(s, pred_paths.get(s.key)))
+            parts.extend(_draw_subject(s, pred_paths.get(s.key), conventions))
             drawn.append(s.key)
         except Leg3dusError as exc:
             errors.append({"split": s.split, "id": s.id, "error": f"not drawn: {exc}"})
@@ -318,9 +334,10 @@ def _subject_figures(shown: list[Subject], pred_paths: dict, progress: Progress,
     return H.section("Subjects", *parts, section_id="subjects"), drawn, errors
 
 
-def _draw_subject(s: Subject, pred_path: Path | None) -> list[str]:
-    """Slice figure (image, filled truth, dashed prediction) and 3D picture of one subject."""
-    labels = read_volume(s.label)
+def _draw_subject(s: Subject, pred_path: Path | None, conventions=(None, None)) -> list[str]:
+    """Slice figure (image, filled truth, dashed prediction) and 3D picture of one subject;
+    ``conventions`` are the label conventions of the labels and the prediction."""
+    labels = read_labels(s.label, conventions[0], allow_stray=True)[0]
     image = read_volume(s.image).array if s.image else None
     notes = []
     if image is not None and image.shape != labels.shape:
@@ -328,7 +345,7 @@ def _draw_subject(s: Subject, pred_path: Path | None) -> list[str]:
         notes.append(f"image {s.image.name} not on the label grid, not shown")
     pred = None
     if pred_path is not None:
-        p = read_volume(pred_path)
+        p = read_labels(pred_path, conventions[1], allow_stray=True)[0]
         if p.shape == labels.shape:
             pred = p.array
         else:
@@ -364,13 +381,15 @@ def mesh_path(subject: Subject, folder: str | os.PathLike, muscle: str, fmt: str
 
 
 def export_meshes(subjects: list[Subject], folder: str | os.PathLike, fmt: str = "stl",
-                  step: int = 1, progress: Progress | None = None) -> list[Path]:
+                  step: int = 1, progress: Progress | None = None,
+                  label_values=None) -> list[Path]:
     """Write one surface mesh per subject and muscle (:func:`mesh_path`), in the
-    physical coordinates of the label volume."""
+    physical coordinates of the label volume (values read with ``label_values`` or the
+    file's label table)."""
     progress = progress or _no_progress
     written = []
     for s in progress(subjects, total=len(subjects), description="exporting meshes"):
-        labels = read_volume(s.label)
+        labels = read_labels(s.label, label_values, allow_stray=True)[0]
         for mesh in label_meshes(labels.array, labels.spacing, origin=labels.origin,
                                  direction=labels.direction, step_size=step):
             written.append(write_mesh(mesh, mesh_path(s, folder, mesh.name, fmt)))

@@ -12,7 +12,6 @@ import numpy as np
 from .. import labels as lab
 from ..dataset import LABEL_NAME, Subject
 from ..errors import InputFileError, OptionError
-from ..volume import read_volume
 from . import html as H
 from .figures import box_figure, muscle_colour, png_bytes
 
@@ -59,24 +58,31 @@ def _metrics(module: str, name: str):
                           "installation lacks") from None
 
 
-def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels") -> dict:
+def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels",
+                     label_values=None, prediction_label_values=None) -> dict:
     """Metrics of one prediction against its truth (:func:`leg3dus.metrics.evaluate_files`)
-    and the prediction's morphology; a picklable per-subject job."""
+    and the prediction's morphology; a picklable per-subject job. ``label_values`` and
+    ``prediction_label_values`` give the label conventions of the truth and the
+    prediction (default: each file's label table, else the scheme)."""
+    from ..label_values import read_labels
     from ..morphology import measure
 
     evaluate_files = _metrics("evaluate", "evaluate_files")
     subject, pred_path = pair
-    metrics = evaluate_files(pred_path, subject.label)
+    metrics = evaluate_files(pred_path, subject.label, pred_label_values=prediction_label_values,
+                             truth_label_values=label_values)
+    pred = read_labels(pred_path, prediction_label_values, allow_stray=True)[0]
     return {"split": subject.split, "id": subject.id, "prediction": str(pred_path),
-            "metrics": metrics,
-            "morphology": measure(read_volume(pred_path), leg_extent=leg_extent)}
+            "metrics": metrics, "morphology": measure(pred, leg_extent=leg_extent)}
 
 
-def evaluation_sections(subjects, pred_paths, done, run, leg_extent):
+def evaluation_sections(subjects, pred_paths, done, run, leg_extent, label_values=None,
+                        prediction_label_values=None):
     """The HTML sections of the evaluation, the per-subject results, and the subjects
     whose prediction could not be evaluated (``{"split", "id", "error"}``)."""
     pairs = [(s, pred_paths[s.key]) for s in subjects if s.key in pred_paths]
-    job = functools.partial(evaluate_subject, leg_extent=leg_extent)
+    job = functools.partial(evaluate_subject, leg_extent=leg_extent, label_values=label_values,
+                            prediction_label_values=prediction_label_values)
     results = run(job, pairs, "evaluating")
     evals = [r.value for r in results if r.ok]
     failed = [r for r in results if not r.ok]

@@ -13,6 +13,7 @@ from ..app import (
     flat_option,
     image_name_option,
     label_name_option,
+    label_values_option,
     progress,
     quiet_option,
     run_batch,
@@ -46,6 +47,10 @@ def report(
     title: str = typer.Option("leg3dus report", help="Title of the page."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
+    prediction_label_values: str = typer.Option(
+        None, "--prediction-label-values", metavar="1,2,3|SOL=1,GM=2,GL=3",
+        help="As --label-values, for the --predictions files."),
     flat: bool = flat_option(),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
     quiet: bool = quiet_option(),
@@ -65,6 +70,7 @@ def report(
     Example: leg3dus report LEG-3D-US/test --predictions pred --subjects P031,P035
     """
     from ...errors import OptionError
+    from ...label_values import LabelConvention, from_option
     from ...morphology.cohort import check_leg_extent
     from ...report import make_report
     from ...report.mesh import MESH_FORMATS
@@ -91,12 +97,14 @@ def report(
                          prediction_name=prediction_name, flat=flat, leg_extent=leg_extent,
                          max_figures=max_figures, subjects=wanted, meshes_dir=meshes,
                          mesh_format=mesh_format, mesh_step=mesh_step, title=title, run=run,
-                         progress=bars)
+                         progress=bars, label_values=from_option(label_values),
+                         prediction_label_values=from_option(prediction_label_values,
+                                                             "--prediction-label-values"))
     info = {"report": str(result.path), "subjects": result.subjects,
             "figures": result.figures, "drawn": result.drawn,
             "meshes": [str(p) for p in result.meshes],
             "evaluated": len(result.evaluation) if result.evaluation is not None else None,
-            "errors": result.errors}
+            "errors": result.errors, "label_values": result.label_values}
     if as_json:
         emit_json(info)
     else:
@@ -108,6 +116,8 @@ def report(
                      if info["evaluated"] is not None else "")
         drawn = (f"slices of {', '.join(result.drawn)}" if result.drawn
                  else "no subject drawn")
+        for lv in result.label_values:
+            out_console.print(LabelConvention.from_json(lv).describe(), markup=False)
         out_console.print(f"report: {result.path} ({result.subjects} subjects, "
                           f"{result.figures} figures, {drawn}{evaluated}{extra})",
                           markup=False)
