@@ -142,7 +142,8 @@ def test_coarse_levels_adapt_to_the_grid(at_2mm):
     result = register_rigid(x1, second.image, levels_mm=(32.0, 4.0, 2.0),
                             init=second.transform, search_mm=0, samples=5000)
     coarse = result.levels[0]
-    assert coarse.spacing_mm == 2.0 * (min(widths) / MIN_LEVEL_VOXELS // 2.0)
+    assert coarse.spacing_mm == 2.0 * (min(widths) / MIN_LEVEL_VOXELS // 2.0) == 6.0
+    assert min(widths) == pytest.approx(100.0) and min(widths) / 32.0 < 4
     assert min(widths) / coarse.spacing_mm >= MIN_LEVEL_VOXELS
     assert [lv.spacing_mm for lv in result.levels[1:]] == [4.0, 2.0]
     # The 32 mm level would have had a few hundred usable voxels; this one fills the
