@@ -324,3 +324,39 @@ def test_report_reads_drawn_labels_and_predictions(cli, tiny_dataset, tmp_path):
     assert info["subjects"] == 4 and info["evaluated"] == 1 and info["errors"] == []
     assert [c["name"] for c in info["label_values"]] == ["classes"]
     assert "Not drawn" not in out.read_text()
+
+
+def test_validate_in_the_file_convention_and_fix_to_the_scheme(cli, tiny_dataset, tmp_path):
+    from leg3dus import read_volume
+
+    scheme = {}
+    for path in tiny_dataset.rglob("masksX1.mha"):
+        v = read_volume(path)
+        scheme[path.parent.name] = v.array
+        classes = lab.to_index(v.array)
+        if path.parent.name == "S02":
+            classes[0, 0, :2] = 9  # two stray voxels
+        write_volume(v.with_array(classes), path)
+    res = cli("validate", tiny_dataset, "--json")
+    assert res.exit_code == 1
+    checks = {(f["subject"], f["check"]) for f in json.loads(res.stdout)["findings"]}
+    assert ("train/S01", "stray-values") in checks and ("train/S01", "missing-muscle") in checks
+    res = cli("validate", tiny_dataset, "--json", "--label-values", "1,2,3")
+    assert res.exit_code == 1
+    report = json.loads(res.stdout)
+    found = [f for f in report["findings"] if f["check"] != "anisotropic"]  # 0.5/0.4/0.3 mm
+    assert [(f["subject"], f["check"]) for f in found] == [("train/S02", "stray-values")]
+    assert "9 (2 voxels)" in found[0]["message"]
+    assert report["subjects"][0]["label_convention"]["name"] == "classes"
+    clean = tmp_path / "clean"
+    res = cli("validate", tiny_dataset, "--label-values", "1,2,3", "--fix-stray", "nearest",
+              "--out", clean)
+    assert "labels SOL=1, GM=2, GL=3 (from --label-values)" in res.stdout
+    res = cli("validate", clean, "--json")
+    assert {f["check"] for f in json.loads(res.stdout)["findings"]} == {"anisotropic"}
+    for path in clean.rglob("masksX1.mha"):
+        got = read_volume(path).array
+        if path.parent.name == "S02":
+            assert set(np.unique(got)) <= {0, 100, 150, 200}
+        else:
+            np.testing.assert_array_equal(got, scheme[path.parent.name])

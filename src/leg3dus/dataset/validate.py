@@ -16,7 +16,10 @@ Checks (the ``check`` field):
     image and labels differ in shape, spacing (relative ``rtol``), origin (``atol_mm``)
     or direction (``rtol`` element-wise).
 ``stray-values``
-    label values outside {0, 100, 150, 200}, with their voxel counts.
+    label values outside {0, 100, 150, 200}, with their voxel counts (outside the label
+    convention of ``label_values`` or the file's label table when it has one, see
+    :mod:`leg3dus.label_values`; the other checks then see the values mapped to the
+    scheme, and ``--fix-stray`` writes the labels in the scheme).
 ``missing-muscle``
     SOL, GM or GL has no voxel.
 ``anisotropic``
@@ -40,6 +43,7 @@ import scipy.ndimage as ndi
 from .. import labels as lab
 from ..atomic import check_not_input
 from ..errors import Leg3dusError, OptionError
+from ..label_values import resolve
 from ..volume import copy_volume, read_header, read_volume, write_volume
 from . import Subject, subject_folder
 
@@ -68,6 +72,7 @@ class CheckOptions:
     fix_stray: str | None = None
     out: Path | None = None
     root: Path | None = None
+    label_values: str | None = None
 
     def __post_init__(self) -> None:
         if self.fix_stray is not None and self.fix_stray not in FIX_MODES:
@@ -215,11 +220,33 @@ def _check_labels(subject: Subject, options: CheckOptions, row: dict, same_grid:
         return
     counts = lab.value_counts(labels.array)
     row["label_counts"] = {str(k): v for k, v in counts.items()}
-    stray = lab.stray_values(labels.array, counts)
+    try:
+        convention = resolve(subject.label, options.label_values)
+    except Leg3dusError as exc:
+        findings.append(_finding(subject, "unreadable", str(exc), subject.label))
+        return
+    row["label_convention"] = convention.as_json()
+    stray = {v: c for v, c in counts.items() if v not in convention.known}
     if stray:
-        findings.append(_finding(subject, "stray-values", "values outside the scheme "
-                                 f"{{0, 100, 150, 200}}: {lab.describe_counts(stray)}",
-                                 subject.label))
+        where = ("the scheme {0, 100, 150, 200}" if convention.is_scheme
+                 else convention.describe())
+        findings.append(_finding(subject, "stray-values", f"values outside {where}: "
+                                 f"{lab.describe_counts(stray)}", subject.label))
+    mapped = not convention.is_scheme
+    if mapped:
+        # Known values to the scheme, unknown ones to 255 (never a scheme value): the
+        # other checks and --fix-stray then work on the scheme.
+        table = np.full(256, 255, np.uint8)
+        table[0] = 0
+        for value in convention.background:
+            table[value] = 0
+        for name, value in convention.muscles.items():
+            table[value] = lab.muscle(name).value
+        array = labels.array
+        if array.dtype != np.uint8:
+            array = np.where((array >= 0) & (array <= 255), array, 255).astype(np.uint8)
+        labels = labels.with_array(lab.apply_lut_u8(array, table))
+        counts = lab.value_counts(labels.array)
     missing = [m.name for m in lab.MUSCLES if counts.get(m.value, 0) == 0]
     if missing:
         findings.append(_finding(subject, "missing-muscle", "no voxel labelled "
@@ -235,6 +262,8 @@ def _check_labels(subject: Subject, options: CheckOptions, row: dict, same_grid:
             del labels  # keep one full volume in memory, not two
             write_volume(cleaned, target)
             row["fixed"] = str(target)
+        elif mapped:
+            write_volume(labels, target)
         else:
             copy_volume(subject.label, target)
 

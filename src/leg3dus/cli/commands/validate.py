@@ -19,6 +19,7 @@ from ..app import (
     flat_option,
     image_name_option,
     label_name_option,
+    label_values_option,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -45,6 +46,7 @@ def validate(
                                            "the voxel)."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
     flat: bool = flat_option(),
     quiet: bool = quiet_option(),
     scheduler: str = scheduler_option(),
@@ -60,8 +62,12 @@ def validate(
 
     Example: leg3dus validate LEG-3D-US --fix-stray nearest --out LEG-3D-US-clean
     """
+    from ...label_values import from_option
+
+    from_option(label_values)  # a malformed --label-values fails before any work
     options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
-                           out=out, root=data, max_outside=max_outside)
+                           out=out, root=data, max_outside=max_outside,
+                           label_values=label_values)
     subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
                                    label_name)
     if out is not None:
@@ -96,6 +102,11 @@ def _print_report(report: dict) -> None:
     for row in report["subjects"]:
         if row["fixed"]:
             out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
+    from ...label_values import LabelConvention
+
+    for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
+                              for r in report["subjects"] if r.get("label_convention")):
+        out.print(line, markup=False)
     s = report["summary"]
     if s["clean"]:
         out.print(f"{_n(s['subjects'], 'subject')} checked: no findings")
