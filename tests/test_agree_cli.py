@@ -203,3 +203,34 @@ def test_ratio_keys_only_for_positive_values(cli, tmp_path):
     e = res["results"]["GL"]["volume_cm3"]
     assert e["ratio_loa_lower"] < e["ratio_bias"] < e["ratio_loa_upper"]
     assert math.isfinite(e["ccc"]) and 0 < e["wilcoxon_p"] <= 1
+
+
+def test_folder_options_loa_z_tsv_and_svg(cli, tmp_path):
+    truth = _label_tree(tmp_path / "truth", {"S1": 1.0, "S2": 1.5, "S3": 2.0, "S4": 2.5})
+    table = tmp_path / "m.csv"
+    assert cli("morphology", truth, "-o", table, "-q").exit_code == 0
+    # A folder of 0/1/2/3 label maps named seg.mha: --label-name and --label-values.
+    from leg3dus import read_volume
+
+    for path in truth.glob("*/*/masksX1.mha"):
+        vol = read_volume(path)
+        classes = np.select([vol.array == 100, vol.array == 150, vol.array == 200],
+                            [1, 2, 3], 0).astype(np.uint8)
+        write_volume(Volume(classes, vol.spacing), tmp_path / "pred" / path.parent.name
+                     / "seg.mha")
+    res = cli("agree", table, tmp_path / "pred", "--label-name", "seg.mha",
+              "--label-values", "1,2,3", "--json", "-q", "--loa-z", "2")
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["loa_z"] == 2.0
+    e = out["results"]["GL"]["volume_cm3"]
+    assert e["bias"] == pytest.approx(0.0, abs=1e-4)
+    assert e["loa_upper"] == pytest.approx(e["bias"] + 2 * e["sd_diff"])
+    res = cli("agree", table, tmp_path / "pred", "--label-name", "seg.mha", "-q")
+    assert "error: " in res.stderr and res.exit_code == 2  # 1/2/3 read without the convention
+    tsv = tmp_path / "m.tsv"
+    tsv.write_text(table.read_text().replace(",", "\t"))
+    res = cli("agree", tsv, table, "--plot", tmp_path / "f.svg", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["results"]["SOL"]["volume_cm3"]["ICC2"] == pytest.approx(1.0)
+    assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:400]
