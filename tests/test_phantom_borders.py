@@ -65,7 +65,7 @@ def test_borders_do_not_depend_on_the_chunk_size(subject, monkeypatch):
 
 def test_synth_borders_then_evaluate_borders(tmp_path, cli):
     out = tmp_path / "syn"
-    r = cli("synth", out, "--subjects", "2", "--spacing", "3", "--fractions", "1", "0", "0",
+    r = cli("synth", out, "--subjects", "1", "--spacing", "3", "--fractions", "1", "0", "0",
             "--borders", "--quiet")
     assert r.exit_code == 0, r.output
     folders = sorted((out / "train").iterdir())
