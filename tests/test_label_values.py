@@ -360,3 +360,37 @@ def test_validate_in_the_file_convention_and_fix_to_the_scheme(cli, tiny_dataset
             assert set(np.unique(got)) <= {0, 100, 150, 200}
         else:
             np.testing.assert_array_equal(got, scheme[path.parent.name])
+
+
+def test_train_caches_drawn_labels_as_classes(cli, tmp_path):
+    pytest.importorskip("monai")
+    from leg3dus.errors import LabelError as LE
+    from leg3dus.segment.data import cache_subject
+
+    root = tmp_path / "data"
+    truth = {}
+    for split, sid, seed in [("train", "S01", 1), ("val", "S02", 2)]:
+        image, labels = make_pair(seed=seed)
+        truth[sid] = lab.to_index(labels.array)
+        write_volume(image.with_array((40 + labels.array // 2).astype(np.uint8)),
+                     root / split / sid / "x1.mha")
+        write_volume(labels.with_array(truth[sid]), root / split / sid / "masksX1.mha")
+    s01 = root / "train" / "S01"
+    with pytest.raises(LE, match="--label-values"):
+        cache_subject("S01", s01 / "x1.mha", s01 / "masksX1.mha", tmp_path / "c")
+    cached = cache_subject("S01", s01 / "x1.mha", s01 / "masksX1.mha", tmp_path / "c", "1,2,3")
+    np.testing.assert_array_equal(np.asarray(cached.classes), truth["S01"])
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"batch_size": 2, "steps_per_epoch": 2, "augment": False,
+                                  "model": {"channels": [4, 8], "patch": [1, 8, 8],
+                                            "context": 1}}))
+    args = ("train", root, "--model", "2d", "--config", config, "--max-epochs", "1",
+            "--quiet", "--preset", "none")
+    res = cli(*args, "-o", tmp_path / "bad")
+    assert res.exit_code == 2 and "--label-values" in res.stderr
+    res = cli(*args, "-o", tmp_path / "run", "--label-values", "1,2,3")
+    assert res.exit_code == 0, res.stderr
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["label_values"] == "1,2,3"
+    res = cli(*args, "-o", tmp_path / "run2", "--label-values", "1,2")
+    assert res.exit_code == 2 and "--label-values" in res.stderr

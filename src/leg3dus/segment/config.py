@@ -46,6 +46,8 @@ DEFAULTS: dict = {
     "cache_dir": None,         # default RUN/cache
     "image_name": "x1.mha",
     "label_name": "masksX1.mha",
+    "label_values": None,      # values of SOL,GM,GL in the label files, e.g. "1,2,3"
+                               # (None: each file's label table, else 100,150,200)
     "preset": None,            # the preset these settings started from (recorded)
     "model": {},
 }
@@ -167,6 +169,10 @@ def merge(config: dict, updates: dict, source: str = "config") -> dict:
                           f"found {out['lr_schedule']!r}")
     if out["threads"] is not None and (not isinstance(out["threads"], int) or out["threads"] < 1):
         raise OptionError(f"{source}: threads must be a positive integer, found {out['threads']!r}")
+    if out.get("label_values") is not None:
+        from ..label_values import parse_label_values
+
+        parse_label_values(str(out["label_values"]), f"{source}: label_values")
     if out["time_limit"] is not None and float(out["time_limit"]) <= 0:
         raise OptionError(f"{source}: time_limit must be positive seconds, "
                           f"found {out['time_limit']!r}")

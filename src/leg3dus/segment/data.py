@@ -20,6 +20,7 @@ import numpy as np
 from .. import labels as lab
 from ..atomic import atomic_path
 from ..errors import GeometryError, InputFileError
+from ..label_values import read_labels, resolve
 from ..volume import read_volume
 
 #: Sample coordinates kept per class and subject (a sparse grid, not every voxel).
@@ -59,12 +60,15 @@ def _class_samples(image: np.ndarray, classes: np.ndarray) -> dict[int, np.ndarr
     return out
 
 
-def cache_subject(subject_id: str, image_path, label_path, cache_dir) -> CachedSubject:
+def cache_subject(subject_id: str, image_path, label_path, cache_dir,
+                  label_values=None) -> CachedSubject:
     """Read one subject once into ``cache_dir`` and return it memory-mapped.
 
-    The cache entry is keyed by the files' paths, sizes and modification times, so an
-    edited file is read again. Labels are checked against the scheme (stray values raise
-    :class:`leg3dus.errors.LabelError`) and mapped to classes 0..3.
+    The cache entry is keyed by the files' paths, sizes and modification times (and the
+    label convention when it is not the scheme), so an edited file is read again. Labels
+    are read in the convention of ``label_values`` or the file's label table
+    (:func:`leg3dus.label_values.read_labels`), checked against the scheme (stray values
+    raise :class:`leg3dus.errors.LabelError`) and mapped to classes 0..3.
 
     >>> s = cache_subject("S01", "train/S01/x1.mha", "train/S01/masksX1.mha",
     ...                   "run/cache")  # doctest: +SKIP
@@ -75,12 +79,15 @@ def cache_subject(subject_id: str, image_path, label_path, cache_dir) -> CachedS
     for p, what in ((image_path, "image"), (label_path, "label")):
         if not p.is_file():
             raise InputFileError(f"{p}: no such {what} file for subject {subject_id}")
-    entry = Path(cache_dir) / f"{subject_id}-{_cache_key(image_path, label_path)}"
+    convention = resolve(label_path, label_values)
+    suffix = "" if convention.is_scheme else \
+        "-" + hashlib.sha1(convention.describe().encode()).hexdigest()[:8]
+    entry = Path(cache_dir) / f"{subject_id}-{_cache_key(image_path, label_path)}{suffix}"
     meta_path = entry / "meta.json"
     if not meta_path.exists():
         image = read_volume(image_path)
         _check_intensity(image.array, image_path)
-        labels = read_volume(label_path)
+        labels, _ = read_labels(label_path, convention, allow_stray=True)
         if labels.shape != image.shape:
             raise GeometryError(f"{label_path}: label grid {labels.shape} differs from the "
                                 f"image grid {image.shape} of {image_path}")

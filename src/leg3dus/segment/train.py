@@ -187,8 +187,11 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     train_s, val_s = split_subjects(data, config)
     cache = cache_dir_for(run, config)
     say(f"caching {len(train_s) + len(val_s)} subjects in {cache}")
-    train_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache) for s in train_s]
-    val_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache) for s in val_s]
+    lv = config.get("label_values")
+    train_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache, lv)
+               for s in train_s]
+    val_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache, lv)
+             for s in val_s]
     if ckpt is None:
         spec["spacing"] = [float(v) for v in np.mean([s.spacing for s in train_c], axis=0)]
         run.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ...errors import OptionError
-from ..app import command, console, emit_json, progress_callback
+from ..app import command, console, emit_json, label_values_option, progress_callback
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -58,6 +58,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines and no "
                                "progress bar."),
+    label_values: str = label_values_option(),
 ) -> None:
     """Train a segmentation network; writes checkpoints every epoch, log.csv (loss and
     validation Dice per muscle), curves.png and model.ts (TorchScript, for predict).
@@ -77,12 +78,19 @@ def train(
     from ...segment.train import train as run_training
 
     _check_run_folder(out, data, config)
+    from ...label_values import from_option
+
+    from_option(label_values)  # a malformed --label-values fails before any work
 
     overrides = {k: v for k, v in (("max_epochs", max_epochs),
                                    ("time_limit", parse_duration(time_limit)),
-                                   ("seed", seed)) if v is not None}
+                                   ("seed", seed), ("label_values", label_values))
+                 if v is not None}
     if resume and config is not None:
         raise OptionError("--config cannot change a resumed run; its settings are in "
+                          f"{out / 'config.json'}")
+    if resume and label_values is not None:
+        raise OptionError("--label-values cannot change a resumed run; its settings are in "
                           f"{out / 'config.json'}")
     if resume and preset is not None:
         raise OptionError("--preset cannot change a resumed run; its settings are in "
