@@ -28,7 +28,7 @@ from ..errors import GeometryError, InputFileError, LabelError, OptionError
 from ..propagate.common import annotated_indices
 from ..volume import Volume
 from . import require_seg
-from .data import CachedSubject, PatchSampler, _check_intensity, augment_batch
+from .data import CachedSubject, PatchSampler, as_uint8, augment_batch
 from .infer import LoadedModel, default_device, load_model, predict
 
 torch, monai = require_seg()
@@ -202,7 +202,8 @@ def adapt(model: LoadedModel, image: Volume | np.ndarray, sparse: Volume | np.nd
           annotated: Iterable[int] | None = None, steps: int = 200, lr: float = 2e-4,
           batch_size: int = 8, augment: bool = True, seed: int = 0,
           device: str | None = None, source: str = "annotation",
-          log: Callable[[str], None] | None = None) -> LoadedModel:
+          log: Callable[[str], None] | None = None, image_source: str = "image",
+          progress: Callable[[str, int, int], None] | None = None) -> LoadedModel:
     """Fine-tune a copy of ``model`` on the annotated slices of one subject.
 
     Parameters
@@ -222,6 +223,10 @@ def adapt(model: LoadedModel, image: Volume | np.ndarray, sparse: Volume | np.nd
         Training's augmentation (:func:`leg3dus.segment.data.augment_batch`).
     seed
         Seeds patch positions and augmentation: the same seed gives the same weights.
+    source, image_source
+        Names of the annotation and the image (their files) in error messages.
+    log, progress
+        Called with a line every 50 steps, and as ``progress("adapting", step, steps)``.
 
     Returns
     -------
@@ -233,18 +238,18 @@ def adapt(model: LoadedModel, image: Volume | np.ndarray, sparse: Volume | np.nd
     >>> labels = predict(image, tuned, resample=False)                       # doctest: +SKIP
     """
     return _adapt(model, image, sparse, annotated, steps, lr, batch_size, augment, seed,
-                  device, source, log)[0]
+                  device, source, log, image_source, progress)[0]
 
 
 def _adapt(model, image, sparse, annotated, steps, lr, batch_size, augment, seed, device,
-           source, log) -> tuple[LoadedModel, np.ndarray]:
+           source, log, image_source="image", progress=None) -> tuple[LoadedModel, np.ndarray]:
     check_trainable(model)
     if int(steps) < 0:
         raise OptionError(f"adaptation steps must be 0 or more, found {steps}")
     if not lr > 0:
         raise OptionError(f"adaptation learning rate must be positive, found {lr}")
     array = image.array if isinstance(image, Volume) else np.asarray(image)
-    _check_intensity(array, "image")
+    array = as_uint8(array, image_source)
     idx, classes = check_annotation(sparse, image, annotated, source)
     device = device or model.device or default_device()
     spec = model.spec
@@ -257,6 +262,8 @@ def _adapt(model, image, sparse, annotated, steps, lr, batch_size, augment, seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in range(int(steps)):
+            if progress is not None:
+                progress("adapting", step, int(steps))
             x, y = map(torch.from_numpy, sampler.batch(int(batch_size), rng))
             if augment:
                 x, y = augment_batch(x, y, rng, spec["kind"])
@@ -274,22 +281,26 @@ def predict_adapted(image: Volume, model: LoadedModel, sparse: Volume, *,
                     annotated: Iterable[int] | None = None, steps: int = 200,
                     lr: float = 2e-4, batch_size: int = 8, augment: bool = True,
                     seed: int = 0, source: str = "annotation",
-                    log: Callable[[str], None] | None = None, **predict_options) -> Volume:
+                    log: Callable[[str], None] | None = None, image_source: str = "image",
+                    progress: Callable[[str, int, int], None] | None = None,
+                    **predict_options) -> Volume:
     """Adapt ``model`` to the annotated slices (:func:`adapt`), segment the whole
     ``image`` with the tuned weights at the image's own spacing, and write the
     annotated slices back as drawn (the annotation wins there).
 
     ``predict_options`` go to :func:`leg3dus.segment.infer.predict` (``tta``, ``lcc``,
-    ``overlap``, ``slab``); ``resample`` is ignored (tuning happened on this grid).
+    ``overlap``, ``slab``, ``min_island_cm3``, ``mask_outside_scan``); ``resample`` is
+    ignored (tuning happened on this grid).
     Returns labels 0/100/150/200 (uint8) with the image's geometry.
 
     >>> labels = predict_adapted(read_volume("x1.mha"), load_trainable("runs/p2d"),
     ...                          read_volume("sparse.mha"), steps=200)  # doctest: +SKIP
     """
     tuned, idx = _adapt(model, image, sparse, annotated, steps, lr, batch_size, augment,
-                        seed, None, source, log)
+                        seed, None, source, log, image_source, progress)
     predict_options.pop("resample", None)
-    out = predict(image, tuned, resample=False, **predict_options)
+    out = predict(image, tuned, resample=False, source=image_source, progress=progress,
+                  **predict_options)
     labels = sparse.array if isinstance(sparse, Volume) else np.asarray(sparse)
     array = out.array if isinstance(out, Volume) else out
     array[idx] = labels[idx].astype(np.uint8)

@@ -86,7 +86,7 @@ def cache_subject(subject_id: str, image_path, label_path, cache_dir,
     meta_path = entry / "meta.json"
     if not meta_path.exists():
         image = read_volume(image_path)
-        _check_intensity(image.array, image_path)
+        image = image.with_array(as_uint8(image.array, image_path))
         labels, _ = read_labels(label_path, convention, allow_stray=True)
         if labels.shape != image.shape:
             raise GeometryError(f"{label_path}: label grid {labels.shape} differs from the "
@@ -117,13 +117,32 @@ def cache_subject(subject_id: str, image_path, label_path, cache_dir,
                          tuple(meta["spacing"]), samples)
 
 
-def _check_intensity(array: np.ndarray, path) -> None:
+def as_uint8(array: np.ndarray, source="image", slab: int = 64) -> np.ndarray:
+    """A B-mode volume as uint8: uint8 as is, any other integer or float type when all its
+    values lie in 0..255 (floats rounded to the nearest integer), else
+    :class:`InputFileError` naming ``source`` (the file) and the values found.
+
+    >>> as_uint8(np.array([[[0.0, 127.6, 255.0]]], np.float32)).tolist()
+    [[[0, 128, 255]]]
+    """
+    array = np.asarray(array)
     if array.dtype == np.uint8:
-        return
-    if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 255:
-        return
-    raise InputFileError(f"{path}: expected an 8-bit B-mode image (values 0..255), found "
-                         f"{array.dtype} with values {array.min()}..{array.max()}")
+        return array
+    kind = array.dtype.kind
+    if kind in "iuf" and array.size:
+        lo, hi = array.min(), array.max()
+        if np.isfinite(lo) and np.isfinite(hi) and lo >= 0 and hi <= 255:
+            if kind != "f":
+                return array.astype(np.uint8)
+            out = np.empty(array.shape, np.uint8)
+            for a in range(0, max(array.shape[0], 1), slab):
+                np.rint(array[a:a + slab], out=out[a:a + slab], casting="unsafe")
+            return out
+        found = f"{array.dtype} with values {lo}..{hi}"
+    else:
+        found = f"{array.dtype} values" if array.size else "an empty array"
+    raise InputFileError(f"{source}: expected a B-mode image with values 0..255 (uint8, or "
+                         f"another number type within that range), found {found}")
 
 
 def extract(array: np.ndarray, start, size, context: int = 0) -> np.ndarray:

@@ -27,7 +27,7 @@ from .. import labels as lab
 from ..errors import GeometryError, InputFileError, OptionError
 from ..volume import Volume
 from . import require_seg
-from .data import _check_intensity, extract
+from .data import as_uint8, extract
 
 torch, monai = require_seg()
 
@@ -155,7 +155,8 @@ def _run(model: LoadedModel, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
 
 def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.25,
                    batch_size: int = 8, tta: bool = False, slab: int | None = None,
-                   probabilities: bool = False, z_indices=None) -> np.ndarray:
+                   probabilities: bool = False, z_indices=None,
+                   progress=None) -> np.ndarray:
     """Classes (uint8, (z, y, x)) or class scores (float32, (K, z, y, x)) of a uint8 image.
 
     Parameters
@@ -174,6 +175,9 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
         windows (outside the image) score as background.
     z_indices
         2d only: predict these slices only (the others are background).
+    progress
+        Called as ``progress("predicting", windows_done, windows_total)`` after each
+        batch of windows (all-zero windows count as done).
 
     Examples
     --------
@@ -194,12 +198,18 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
     slab = nz if not slab else max(1, int(slab))
     out = (np.zeros((k, nz, ny, nx), np.float32) if probabilities
            else np.zeros((nz, ny, nx), np.uint8))
-    for a in range(0, nz, slab):
-        b = min(a + slab, nz)
+    slabs = [(a, min(a + slab, nz)) for a in range(0, nz, slab)]
+    per_slab = [sum(1 for z in zs if z < b and z + patch[0] > a) * len(ys) * len(xs)
+                for a, b in slabs]
+    done, total = 0, sum(per_slab)
+    for a, b in slabs:
         acc = np.zeros((k, b - a, ny, nx), np.float32)
         wsum = np.zeros((b - a, ny, nx), np.float32)
         windows = [(z, y, x) for z in zs if z < b and z + patch[0] > a for y in ys for x in xs]
         for i in range(0, len(windows), batch_size):
+            if progress is not None:
+                progress("predicting", done, total)
+            done += len(windows[i:i + batch_size])
             chunk, tiles = [], []
             for w in windows[i:i + batch_size]:
                 tile = extract(image, w, patch, context=context)
@@ -224,6 +234,8 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
             classes = acc.argmax(0).astype(np.uint8)
             classes[~covered] = 0
             out[a:b] = classes
+    if progress is not None:
+        progress("predicting", total, total)
     return out
 
 
@@ -322,15 +334,17 @@ def _as_single_channel(array: np.ndarray, spec: dict) -> np.ndarray:
 
 def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False,
             lcc: bool = False, overlap: float = 0.25, slab: int | None = 64,
-            batch_size: int = 8, resample: bool = True,
-            spacing=None) -> Volume | np.ndarray:
+            batch_size: int = 8, resample: bool = True, spacing=None,
+            min_island_cm3=None, mask_outside_scan: bool = False,
+            source: str = "image", progress=None) -> Volume | np.ndarray:
     """Label values 0/100/150/200 (uint8) of a B-mode volume, on the input's grid.
 
     Parameters
     ----------
     image
-        A :class:`Volume` (its spacing is used) or a uint8 array (z, y, x) with
-        ``spacing`` in mm; a 4D array must have one channel first.
+        A :class:`Volume` (its spacing is used) or an array (z, y, x) with ``spacing`` in
+        mm; a 4D array must have one channel first. Values must lie in 0..255: uint8, or
+        another number type in that range (floats are rounded).
     tta
         Average over flips along axes 0 and 2 (never depth, axis 1).
     lcc
@@ -339,6 +353,19 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
         Slices along axis 0 processed at once (bounds memory; the result is the same).
     resample
         Apply the model at its training spacing when the image's differs by more than 5 %.
+    min_island_cm3
+        Remove each muscle's 26-connected components smaller than this (cm3; one number
+        or a mapping by muscle name; needs the spacing), see
+        :func:`leg3dus.segment.postprocess.remove_small_islands`.
+    mask_outside_scan
+        Set to background what lies where the image has no data (value 0 outside the
+        scanned region), see :func:`leg3dus.segment.postprocess.scanned_region`.
+    source
+        The image's name (its file) in error messages.
+    progress
+        Called as ``progress("predicting", windows_done, windows_total)``.
+
+    The clean-ups run in this order: outside the scan, largest component, small islands.
 
     Returns
     -------
@@ -348,22 +375,27 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
     --------
     >>> labels = predict(read_volume("x1.mha"), load_model("run"), tta=True)  # doctest: +SKIP
     """
+    from . import postprocess as post
+
     spec = model.spec
     is_volume = isinstance(image, Volume)
     array = image.array if is_volume else np.asarray(image)
-    array = _as_single_channel(array, spec)
-    _check_intensity(array, "image")
+    array = as_uint8(_as_single_channel(array, spec), source)
     if is_volume:
         spacing = image.spacing
     if overlap < 0 or overlap >= 1:
         raise OptionError(f"overlap must lie in [0, 1), found {overlap}")
+    islands = post.per_muscle(min_island_cm3, "min_island_cm3")
+    if any(islands.values()) and spacing is None:
+        raise OptionError("min_island_cm3 needs the voxel spacing: give a Volume or spacing=")
     out = np.zeros(array.shape, np.uint8)
     box = nonzero_box(array)
     if box is not None:
         crop = array[box]
         model_spacing = np.asarray(spec.get("spacing", [1.0] * 3), float)
         factor = np.ones(3) if spacing is None else np.asarray(spacing, float) / model_spacing
-        kwargs = {"overlap": overlap, "batch_size": batch_size, "tta": tta}
+        kwargs = {"overlap": overlap, "batch_size": batch_size, "tta": tta,
+                  "progress": progress}
         if resample and np.any(np.abs(factor - 1) > SPACING_TOLERANCE):
             coarse_shape = tuple(max(1, math.floor(n * f + 0.5))
                                  for n, f in zip(crop.shape, factor, strict=True))
@@ -374,7 +406,12 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
             del scores
         else:
             classes = sliding_window(crop, model, slab=slab, **kwargs)
+        if mask_outside_scan:
+            classes[~post.scanned_region(crop)] = lab.BACKGROUND
         if lcc:
             largest_component_per_class(classes)
-        out[box] = lab.to_value(classes)
+        values = lab.to_value(classes)
+        if any(islands.values()):
+            values = post.remove_small_islands(values, spacing, islands)
+        out[box] = values
     return image.with_array(out) if is_volume else out

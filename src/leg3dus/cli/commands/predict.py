@@ -17,6 +17,7 @@ from ..app import (
     fail,
     image_name_option,
     label_values_option,
+    progress_callback,
     quiet_option,
     run_batch,
     scheduler_option,
@@ -36,9 +37,9 @@ class PredictJob:
     adapt: tuple = ()
 
 
-def predict_file(job: PredictJob) -> dict:
+def predict_file(job: PredictJob, progress=None) -> dict:
     """Segment ``job.image`` into ``job.output``; returns a summary row (module level so
-    Dask workers can run it)."""
+    Dask workers can run it). ``progress(description, done, total)`` follows the work."""
     from ...segment.infer import load_model, predict
     from ...volume import read_header, read_volume, write_volume
 
@@ -49,15 +50,21 @@ def predict_file(job: PredictJob) -> dict:
                             f"expects a single-channel B-mode volume")
     opts = dict(job.options)
     device = opts.pop("device")
+    threads = opts.pop("threads", None)
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    opts["source"] = str(job.image)
     if job.adapt:
-        return _predict_adapted(job, opts, device)
+        return _predict_adapted(job, opts, device, progress)
     model = load_model(job.model, device=device)
-    labels = predict(read_volume(job.image), model, **opts)
+    labels = predict(read_volume(job.image), model, progress=progress, **opts)
     write_volume(labels, job.output)
     return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape)}
 
 
-def _predict_adapted(job: PredictJob, opts: dict, device) -> dict:
+def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict:
     """``predict --propagate``: tune on the annotated slices, segment, write back."""
     from ...label_values import read_labels
     from ...propagate.common import parse_annotated
@@ -70,8 +77,9 @@ def _predict_adapted(job: PredictJob, opts: dict, device) -> dict:
     sparse, convention = read_labels(sparse_path, a.pop("label_values", None))
     model = load_trainable(job.model, device=device)
     image = read_volume(job.image)
+    opts["image_source"] = opts.pop("source")
     labels = predict_adapted(image, model, sparse, annotated=annotated,
-                             source=str(sparse_path), **a, **opts)
+                             source=str(sparse_path), progress=progress, **a, **opts)
     write_volume(labels, job.output)
     return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
             "annotation": str(sparse_path), "adapt_steps": a["steps"], "adapt_lr": a["lr"],
@@ -86,11 +94,20 @@ def predict(
                              "folder (for a tree; mirrors its split/subject layout)."),
     tta: bool = typer.Option(False, "--tta", help="Average over flips (axes 0 and 2)."),
     lcc: bool = typer.Option(False, "--lcc", help="Keep each muscle's largest component."),
+    min_island_cm3: str = typer.Option(
+        None, "--min-island-cm3", metavar="CM3|NAME=CM3,...",
+        help="Remove each muscle's connected pieces smaller than this many cm3 (one "
+             "number, or per muscle: SOL=1,GM=0.5,GL=0.2)."),
+    mask_outside_scan: bool = typer.Option(
+        False, "--mask-outside-scan", help="No label where the image has no data (value 0 "
+        "outside the scanned region)."),
     overlap: float = typer.Option(0.25, "--overlap", min=0.0, max=0.95,
                                   help="Sliding-window overlap."),
     slab: int = typer.Option(64, "--slab", min=1, help="Slices along axis 0 per slab "
                              "(bounds memory)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per forward pass."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch "
+                                "(default: torch's, usually one per core)."),
     native: bool = typer.Option(False, "--native", help="Apply at the image's spacing even "
                                 "if the model was trained at another."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if seen)."),
@@ -132,8 +149,15 @@ def predict(
     require_seg()
     if not model.exists():
         raise InputFileError(f"{model}: no such run folder or model file")
+    islands = None
+    if min_island_cm3 is not None:
+        from ...segment.postprocess import parse_per_muscle
+
+        islands = parse_per_muscle(min_island_cm3, "--min-island-cm3")
     options = (("tta", tta), ("lcc", lcc), ("overlap", overlap), ("slab", slab),
-               ("batch_size", batch_size), ("resample", not native), ("device", device))
+               ("batch_size", batch_size), ("resample", not native), ("device", device),
+               ("min_island_cm3", islands), ("mask_outside_scan", mask_outside_scan),
+               ("threads", threads))
     adapt = ()
     if propagate is None:
         if annotated is not None or label_values is not None:
@@ -154,8 +178,9 @@ def predict(
         adapt = (("sparse", str(propagate)), ("annotated", annotated), ("steps", adapt_steps),
                  ("lr", adapt_lr), ("seed", seed), ("label_values", from_option(label_values)))
     if data.is_file() or adapt:
-        row = predict_file(PredictJob(data, out, model, (data, model) if not adapt
-                                      else (data, propagate, model), options, adapt))
+        with progress_callback(quiet or as_json) as bar:
+            row = predict_file(PredictJob(data, out, model, (data, model) if not adapt
+                                          else (data, propagate, model), options, adapt), bar)
         if as_json:
             emit_json(row)
         else:
