@@ -147,9 +147,11 @@ def write_cohort(out, n: int, spacing: float = 1.0, seed: int = 0,
 
     Examples
     --------
-    >>> rows = write_cohort("synthetic", 4, spacing=2.0)  # doctest: +SKIP
-    >>> rows[0]["id"], rows[0]["split"]                     # doctest: +SKIP
-    ('P001', 'train')
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "synthetic"
+    >>> rows = write_cohort(out, 2, spacing=4.0)
+    >>> rows[0]["id"], rows[0]["split"], (out / "train" / "P001" / "x1.mha").is_file()
+    ('P001', 'train', True)
     """
     jobs = cohort_jobs(out, n, spacing, seed, fractions, probe, compression_level)
     rows = [write_subject(job) for job in jobs]

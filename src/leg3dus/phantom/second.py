@@ -99,8 +99,11 @@ def make_second_acquisition(params, x1: Volume | Geometry, seed: int = 0,
 
     Examples
     --------
-    >>> second = make_second_acquisition(cohort_params(1)[0], x1)  # doctest: +SKIP
-    >>> second.image.shape, second.transform.GetTranslation()  # doctest: +SKIP
+    >>> from leg3dus.phantom import cohort_params, make_subject
+    >>> x1, _ = make_subject(cohort_params(1)[0], spacing=4.0)
+    >>> second = make_second_acquisition(cohort_params(1)[0], x1)
+    >>> second.image.shape, second.image.spacing == x1.spacing   # another field of view
+    ((82, 40, 33), True)
     """
     from .anatomy import Anatomy
     from .bmode import Probe, render_bmode
