@@ -196,6 +196,9 @@ def test_bad_inputs():
         register_rigid(fixed, moving, init="centre")
     with pytest.raises(GeometryError, match="mask"):
         register_rigid(fixed, moving, fixed_mask=moving)
+    for bad in ({"restarts": -1}, {"tolerance": -0.1}, {"tolerance": float("nan")}):
+        with pytest.raises(OptionError, match="restarts and tolerance must be >= 0"):
+            register_rigid(fixed, moving, **bad)
 
 
 def test_read_transform_errors(tmp_path):

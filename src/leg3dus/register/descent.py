@@ -151,7 +151,15 @@ def descend(fl: Level, ml: Level, transform, metric, samples, iterations, bins, 
 
 
 def hit_limit(stop: str) -> bool:
-    """Whether ITK's stop condition says the descent ran out of iterations."""
+    """Whether ITK's stop condition says the descent ran out of iterations.
+
+    >>> hit_limit("RegularStepGradientDescentOptimizerv4: Maximum number of iterations "
+    ...           "(200) exceeded.")
+    True
+    >>> hit_limit("RegularStepGradientDescentOptimizerv4: Step too small after 12 "
+    ...           "iterations. Current step (0.01) is less than minimum step (0.02).")
+    False
+    """
     return "maximum number of iterations" in stop.lower()
 
 

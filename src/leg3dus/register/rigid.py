@@ -211,8 +211,9 @@ def register_rigid(
     if samples < 1000 or iterations < 1:
         raise OptionError(f"samples must be >= 1000 and iterations >= 1, found {samples}, "
                           f"{iterations}")
-    if restarts < 0:
-        raise OptionError(f"restarts must be >= 0, found {restarts}")
+    if restarts < 0 or not tolerance >= 0:
+        raise OptionError(f"restarts and tolerance must be >= 0, found {restarts}, "
+                          f"{tolerance}")
     start = time.perf_counter()
     fp = Pyramid(fixed, fixed_mask, mask_empty, "fixed image")
     mp = Pyramid(moving, moving_mask, mask_empty, "moving image")
