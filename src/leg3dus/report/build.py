@@ -27,6 +27,7 @@ from ..morphology import (
 from ..parallel import map_subjects
 from ..volume import read_volume
 from . import html as H
+from .agreement import agreement_section, read_agreements
 from .evaluation import evaluation_sections, find_predictions
 from .figures import box_figure, png_bytes, profile_figure, slice_figure
 from .mesh import label_meshes, render_meshes, write_mesh
@@ -87,6 +88,7 @@ def make_report(
     progress: Progress | None = None,
     label_values=None,
     prediction_label_values=None,
+    agreement: list[str | os.PathLike] | None = None,
 ) -> ReportResult:
     """Measure a cohort and write one self-contained HTML report.
 
@@ -122,6 +124,9 @@ def make_report(
         Label conventions of the dataset's labels and of the predictions (text of
         ``--label-values`` or a :class:`~leg3dus.label_values.LabelConvention`; default:
         each file's label table, else 0/100/150/200).
+    agreement
+        Agreement results (JSON files that ``leg3dus agree --out`` writes): adds the
+        Agreement section with their tables and Bland-Altman figures.
 
     Returns
     -------
@@ -145,8 +150,10 @@ def make_report(
     chosen = choose_subjects(found, subjects, pred_paths, max_figures)
     mesh_paths = ([mesh_path(s, meshes_dir, m.name, mesh_format)
                    for s in found for m in lab.MUSCLES] if meshes_dir is not None else [])
+    agreement = list(agreement or [])
     check_outputs([out, *mesh_paths], [data, predictions, table_path, *pred_paths.values(),
-                                       *subject_files(found)])
+                                       *subject_files(found), *agreement])
+    agreements = read_agreements(agreement)
     people = read_participants(table_path) if table_path else {}
 
     job = functools.partial(measure_subject, leg_extent=leg_extent, label_values=label_values)
@@ -170,6 +177,8 @@ def make_report(
             found, pred_paths, done, run, leg_extent, label_values, prediction_label_values)
         sections.extend(eval_sections)
         errors.extend(eval_errors)
+    if agreements:
+        sections.append(agreement_section(agreements))
     measured = {_key(r["split"], r["id"]) for r in done}
     shown = [s for s in chosen if s.key in measured]
     section, drawn, draw_errors = _subject_figures(shown, pred_paths, progress,

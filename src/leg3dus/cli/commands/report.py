@@ -33,6 +33,9 @@ def report(
                                         "folder (default: --label-name)."),
     participants: Path = typer.Option(None, "--participants", help="CSV/TSV with subject id, "
                                       "sex and side; default DATA/cohort.csv when present."),
+    agreement: list[Path] = typer.Option(None, "--agreement", help="Agreement results "
+                                         "(JSON from leg3dus agree --out agree.json; "
+                                         "repeat the option): adds an Agreement section."),
     meshes: Path = typer.Option(None, "--meshes", help="Also export one surface mesh per "
                                 "subject and muscle into this folder."),
     mesh_format: str = typer.Option("stl", help="Mesh file format: stl, ply or obj."),
@@ -99,7 +102,8 @@ def report(
                          mesh_format=mesh_format, mesh_step=mesh_step, title=title, run=run,
                          progress=bars, label_values=from_option(label_values),
                          prediction_label_values=from_option(prediction_label_values,
-                                                             "--prediction-label-values"))
+                                                             "--prediction-label-values"),
+                         agreement=agreement)
     info = {"report": str(result.path), "subjects": result.subjects,
             "figures": result.figures, "drawn": result.drawn,
             "meshes": [str(p) for p in result.meshes],
