@@ -142,3 +142,28 @@ def test_cli_gradcam_pair(trained, tmp_path, cli):
     assert r.exit_code == 2 and "no layer 'nope'" in r.stderr
     r = cli(*base, "--gradcam", tmp_path)
     assert r.exit_code == 2 and "no best.pt" in r.stderr
+
+
+def test_cli_gradcam_tree(trained, tmp_path, cli):
+    root, preds = tmp_path / "data", tmp_path / "preds"
+    for sid, seed in (("S01", 3), ("S02", 4)):
+        image, labels = learnable_pair(seed)
+        distinct, completed = split_borders(labels.array)
+        folder = root / "test" / sid
+        write_volume(image, folder / "x1.mha")
+        write_volume(labels, folder / "masksX1.mha")
+        write_volume(labels, preds / f"{sid}.mha")
+        write_volume(labels.with_array(distinct), folder / "distinct_border_label.mha")
+        if sid == "S01":
+            write_volume(labels.with_array(completed), folder / "completed_border_label.mha")
+    r = cli("evaluate", preds, root, "--borders", "--with-image", "--gradcam", trained,
+            "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["subjects"]
+    assert all(0 <= row["GM"]["gradcam_distinct_activation"] <= 1 for row in rows)
+    assert rows[0]["SOL"]["gradcam_completed_voxels"] > 0
+    assert math.isnan(rows[1]["SOL"]["gradcam_completed_activation"] or math.nan)
+    summary = json.loads(r.stdout)["summary"]["GM"]["gradcam_distinct_activation"]
+    assert summary["n"] == 2
+    r = cli("evaluate", preds, root, "--borders", "--gradcam", trained)
+    assert r.exit_code == 2 and "needs --borders and --with-image" in r.stderr

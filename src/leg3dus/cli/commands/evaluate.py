@@ -66,54 +66,6 @@ def _border_spec(values: list[str] | None, part: str):
     return out
 
 
-def _load_for_gradcam(run: Path):
-    """A trained leg3dus network that Grad-CAM can hook: a checkpoint, or a run folder's
-    best.pt (else last.pt). TorchScript files cannot be hooked."""
-    from ...errors import InputFileError
-    from ...segment.infer import load_model
-
-    if run.is_dir():
-        found = [run / n for n in ("best.pt", "last.pt") if (run / n).is_file()]
-        if not found:
-            raise InputFileError(f"{run}: no best.pt or last.pt in this run folder; Grad-CAM "
-                                 "needs a checkpoint")
-        run = found[0]
-    model = load_model(run, "cpu")
-    import torch
-
-    if isinstance(model.net, torch.jit.ScriptModule):
-        raise InputFileError(f"{run}: a TorchScript model cannot be analysed with "
-                             "Grad-CAM; give the run folder or its best.pt checkpoint")
-    return model
-
-
-def _gradcam(run: Path, image: Path, border_files: dict, layer: str | None,
-             result: dict) -> None:
-    """Add the Grad-CAM border activation keys (gradcam_*) to ``result``."""
-    from ...metrics.evaluate import _rebuild
-    from ...metrics.gradcam import border_activation
-    from ...volume import read_volume
-
-    model = _load_for_gradcam(run)
-    spec = model.spec
-    image_vol = read_volume(image)
-    model_sp = [float(s) for s in spec.get("spacing", [1.0] * 3)]
-    if any(abs(a / b - 1) > 0.05 for a, b in zip(image_vol.spacing, model_sp, strict=True)):
-        raise OptionError(f"{image}: spacing {tuple(image_vol.spacing)} mm differs from the "
-                          f"network's {tuple(model_sp)} mm; Grad-CAM needs the network's "
-                          "grid (resample the volumes first)")
-    items = []
-    for part, v in border_files.items():
-        for muscle, path in (v.items() if isinstance(v, dict) else [(None, v)]):
-            items.append((part, muscle, read_volume(path).array))
-    factor = 2 ** (len(spec["channels"]) - 1)
-    act = border_activation(model.net, image_vol.array, _rebuild(items), kind=spec["kind"],
-                            context=int(spec.get("context", 0)), factor=factor,
-                            target_layer=layer)
-    for name, row in act.items():
-        result[name].update({f"gradcam_{k}": v for k, v in row.items()})
-
-
 def _worst_notes(result: dict) -> list[str]:
     from ...metrics import STRUCTURES
 
@@ -236,10 +188,12 @@ def evaluate(
     completed_border: list[str] = typer.Option(
         None, "--completed-border", metavar="PATH|MUSCLE=PATH",
         help="Pair: completed-border label volume, as --distinct-border."),
-    gradcam: Path = typer.Option(None, "--gradcam", metavar="RUN", help="Pair: Grad-CAM "
+    gradcam: Path = typer.Option(None, "--gradcam", metavar="RUN", help="Grad-CAM "
                                  "activation of the background class on the distinct and "
                                  "completed borders, for this trained network (run folder "
-                                 "or .pt checkpoint); needs --image and the border volumes."),
+                                 "or .pt checkpoint); needs the image and the border "
+                                 "volumes (--image and --distinct/--completed-border, or "
+                                 "--with-image --borders for a tree)."),
     gradcam_layer: str = typer.Option(None, "--gradcam-layer", help="Network layer that "
                                       "Grad-CAM reads (default: model.1 for 2d, the last "
                                       "up-sampling block for 3d)."),
@@ -325,7 +279,9 @@ def evaluate(
                               "--completed-border")
         result = evaluate_files(pred, truth, image, **options)
         if gradcam is not None:
-            _gradcam(gradcam, image, border_files, gradcam_layer, result)
+            from .evaluate_gradcam import add_gradcam
+
+            add_gradcam(gradcam, image, border_files, gradcam_layer, result)
         result["label_values"] = _conventions(pred, truth, options)
         show = _output(result, to_csv([result], with_ids=False), as_json, as_csv, out,
                        [pred, truth, image, *border_paths])
@@ -335,9 +291,11 @@ def evaluate(
                 console().print(note)
             _print_label_values([result])
         return
-    if border_files or gradcam is not None:
-        raise OptionError("--distinct-border, --completed-border and --gradcam take "
-                          "volumes of a pair; for a tree use --borders")
+    if border_files:
+        raise OptionError("--distinct-border and --completed-border take volumes of a "
+                          "pair; for a tree use --borders")
+    if gradcam is not None and not (borders and with_image):
+        raise OptionError("--gradcam on a tree needs --borders and --with-image")
     if not (pred.is_dir() and truth.is_dir()):
         raise OptionError(f"{pred} and {truth}: give two volumes, or a folder of "
                           "predictions and a dataset folder")
@@ -359,6 +317,11 @@ def evaluate(
                      "label_values": _conventions(r.item.prediction, r.item.subject.label,
                                                   options)}
                     if r.ok else {**head, "error": r.error})
+    if gradcam is not None:
+        from .evaluate_gradcam import add_gradcam_rows
+
+        add_gradcam_rows(gradcam, gradcam_layer, rows,
+                         {(s.split, s.id): s for s, _ in matched})
     summary = summarise(rows)
     obj = {"subjects": rows, "summary": summary,
            "missing": [s.key for s in missing]}
