@@ -12,7 +12,7 @@ from leg3dus import read_volume
 from leg3dus.demo import Context, Skip, demo, need
 
 STEPS = ["synth", "compound", "annotate", "propagate", "register", "train", "predict",
-         "evaluate", "morphology", "report"]
+         "evaluate", "morphology", "agree", "report"]
 
 
 @pytest.mark.slow

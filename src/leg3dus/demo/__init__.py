@@ -2,8 +2,8 @@
 
 synth (with tracked sweeps and second acquisitions) -> compound -> sparse annotations
 -> propagate (zoi, sdf) -> register -> train -> predict -> evaluate -> morphology ->
-report. Each step reports what it did; a stage this installation lacks, or one whose
-input an earlier step could not make, is reported as skipped, never imitated.
+agree -> report. Each step reports what it did; a stage this installation lacks, or one
+whose input an earlier step could not make, is reported as skipped, never imitated.
 
 >>> result = demo("leg3dus-demo")  # doctest: +SKIP
 >>> result.report                  # doctest: +SKIP
@@ -122,12 +122,13 @@ class Context(dict):
 
 
 def _steps():
+    from . import agree_step
     from . import steps as s
 
     return [("synth", s.synth), ("compound", s.compound), ("annotate", s.annotate),
             ("propagate", s.propagate), ("register", s.register), ("train", s.train),
             ("predict", s.predict), ("evaluate", s.evaluate), ("morphology", s.morphology),
-            ("report", s.report)]
+            ("agree", agree_step.agree), ("report", s.report)]
 
 
 def demo(

@@ -347,7 +347,7 @@ def report(ctx: Context) -> str:
     result = make_report(data, path, predictions=predictions,
                          max_figures=ctx["settings"].report_figures,
                          meshes_dir=ctx["out"] / "meshes", mesh_step=2,
-                         title="leg3dus demo report")
+                         title="leg3dus demo report", agreement=ctx.get("agreement"))
     ctx["report"] = path
     evaluated = (f", evaluation of {_n(len(result.evaluation), 'prediction')}"
                  if result.evaluation else "")
