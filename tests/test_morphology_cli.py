@@ -191,8 +191,17 @@ def test_csa_at_and_field_of_view(cli, tiny_dataset, tmp_path):
     clipped = {(r["id"], r["muscle"]): r["fov_clipped"] for r in read_csv(out)
                if r["fov_clipped"]}
     assert clipped == {("S01", "SOL"): "first", ("S01", "GL"): "first"}
-    assert "train/S01 SOL reaches the first slice of the field of view" in res.stdout
+    assert ("note: SOL, GL reach the first slice of the field of view in train/S01: their "
+            "lengths and volumes are lower bounds") in res.stdout
     assert "lower bounds" in res.stdout
+    one = tmp_path / "gm_last.mha"
+    vol = read_volume(path.with_name("masksX1.mha"))
+    arr = vol.array.copy()
+    arr[-2:, arr[-3] == 150] = 150  # GM now reaches the last slice of the grid
+    write_volume(vol.with_array(arr), one)
+    res = cli("morphology", one, "--quiet")
+    assert ("note: GM reaches the last slice of the field of view in gm_last.mha: its length "
+            "and volume are lower bounds") in res.stdout
     for bad in ("30,x", "120", ""):
         res = cli("morphology", tiny_dataset, "--csa-at", bad, "-o", out)
         if bad:

@@ -147,12 +147,21 @@ def _print_notes(done, rows) -> None:
     used = dict.fromkeys(LabelConvention.from_json(r["label_values"]).describe() for r in done)
     for line in used:
         out.print(line, markup=False)
-    clipped = [r for r in rows if r.get("fov_clipped")]
-    for r in clipped:
-        where = {"first": "first slice", "last": "last slice",
-                 "both": "first and last slices"}[r["fov_clipped"]]
-        out.print(f"note: {r['split'] or '-'}/{r['id']} {r['muscle']} reaches the {where} of "
-                  "the field of view: its length and volume are lower bounds", markup=False)
+    groups: dict[tuple, list[str]] = {}
+    by_subject: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r.get("fov_clipped"):
+            key = (f"{r['split']}/{r['id']}" if r["split"] else r["id"], r["fov_clipped"])
+            by_subject.setdefault(key, []).append(r["muscle"])
+    for (subject, end), muscles in by_subject.items():
+        groups.setdefault((", ".join(muscles), end), []).append(subject)
+    where = {"first": "first slice", "last": "last slice", "both": "first and last slices"}
+    for (muscles, end), subjects in groups.items():
+        one = "," not in muscles
+        who = ", ".join(subjects) if len(subjects) <= 4 else f"{len(subjects)} subjects"
+        bound = "its length and volume are" if one else "their lengths and volumes are"
+        out.print(f"note: {muscles} reach{'es' if one else ''} the {where[end]} of the field "
+                  f"of view in {who}: {bound} lower bounds (column fov_clipped)", markup=False)
 
 
 def _print_tables(rows, summary, failed, table_path, group_label) -> None:
