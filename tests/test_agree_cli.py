@@ -234,3 +234,21 @@ def test_folder_options_loa_z_tsv_and_svg(cli, tmp_path):
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["results"]["SOL"]["volume_cm3"]["ICC2"] == pytest.approx(1.0)
     assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:400]
+
+
+def test_help_has_an_example(cli):
+    text = cli("agree", "--help").stdout
+    assert "Example: leg3dus agree " in text
+    for option in ("--measure", "--by", "--out", "--plot", "--json", "--scheduler"):
+        assert option in text
+
+
+def test_plot_refuses_a_file_of_a_tree_input(cli, tmp_path):
+    truth = _label_tree(tmp_path / "truth", {"S1": 1.0, "S2": 1.5, "S3": 2.0})
+    table = tmp_path / "m.csv"
+    assert cli("morphology", truth, "-o", table, "-q").exit_code == 0
+    label = truth / "train" / "S1" / "masksX1.mha"
+    before = label.read_bytes()
+    line = _one_error_line(cli("agree", table, truth, "--plot", label, "-q"))
+    assert "overwrite the input" in line
+    assert label.read_bytes() == before
