@@ -252,3 +252,16 @@ def test_plot_refuses_a_file_of_a_tree_input(cli, tmp_path):
     line = _one_error_line(cli("agree", table, truth, "--plot", label, "-q"))
     assert "overwrite the input" in line
     assert label.read_bytes() == before
+
+
+def test_tables_without_muscle_column(cli, tmp_path):
+    a = tmp_path / "a.csv"
+    b = tmp_path / "b.csv"
+    a.write_text("subject,score\nA,1\nB,2\nC,4\nD,3\n")
+    b.write_text("subject,score\nB,2.5\nA,1.5\nC,4\nD,2.5\n")  # matched by id, not order
+    res = cli("agree", a, b, "--measure", "score", "--json")
+    assert res.exit_code == 0, res.stderr
+    e = json.loads(res.stdout)["results"]["all"]["score"]
+    assert e["subjects"] == ["A", "B", "C", "D"]
+    assert e["values"] == [[1.0, 1.5], [2.0, 2.5], [4.0, 4.0], [3.0, 2.5]]
+    assert e["bias"] == pytest.approx(-0.125)

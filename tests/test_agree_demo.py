@@ -76,6 +76,7 @@ def test_demo_report_holds_the_agreement(ctx):
     for title in ("network prediction vs truth", "sdf-propagated labels vs truth",
                   "x1 vs x2 (second acquisition, test-retest)"):
         assert f"<h3>{title}</h3>" in html
+    assert "all: muscles pooled, each subject and muscle one target" in html
 
 
 def test_agree_step_skipped_without_inputs(tmp_path):

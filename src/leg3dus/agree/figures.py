@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from ..atomic import atomic_path
 from ..errors import OptionError
 from ..labels import MUSCLES
+from ..tables import SCREEN_DECIMALS, SCREEN_DIGITS, format_number
 from .bland_altman import LOA_Z
 
 #: Figure formats that ``--plot`` writes, chosen by the file name's suffix.
@@ -81,10 +82,10 @@ def _bland_altman_axes(ax, values, names, group, measure, z) -> None:
             ax.axhline(limit, color=colour, lw=1.0, ls="--")
         if values.shape[1] == 2:
             x = float(mean.max())
-            ax.annotate(f"bias {bias:.3g}", (x, bias), fontsize=8, va="bottom", ha="right")
-            ax.annotate(f"+{z:g} SD {bias + z * sd:.3g}", (x, bias + z * sd), fontsize=8,
+            ax.annotate(f"bias {_num(bias)}", (x, bias), fontsize=8, va="bottom", ha="right")
+            ax.annotate(f"+{z:g} SD {_num(bias + z * sd)}", (x, bias + z * sd), fontsize=8,
                         va="bottom", ha="right")
-            ax.annotate(f"-{z:g} SD {bias - z * sd:.3g}", (x, bias - z * sd), fontsize=8,
+            ax.annotate(f"-{z:g} SD {_num(bias - z * sd)}", (x, bias - z * sd), fontsize=8,
                         va="top", ha="right")
     ax.axhline(0.0, color=_GREY, lw=0.6)
     ax.set_xlabel(f"mean of the two ({measure})")
@@ -92,6 +93,10 @@ def _bland_altman_axes(ax, values, names, group, measure, z) -> None:
                   else f"rater - {names[0]}")
     if values.shape[1] > 2:
         ax.legend(fontsize=8)
+
+
+def _num(value: float) -> str:
+    return format_number(value, SCREEN_DIGITS, max_decimals=SCREEN_DECIMALS)
 
 
 def _identity_axes(ax, values, names, group, measure) -> None:

@@ -69,6 +69,9 @@ def agreement_section(results: list[dict]) -> str:
         digits = [0, 0, 0, 3, 0, 3, 2, 2, 2] + ([2, 2, 2, 3, 3] if len(columns) > 9 else [])
         parts.append(f"<h3>{H.esc(title)}</h3>")
         parts.append(H.table(columns, rows, digits=digits))
+        if result.get("by") == "none":
+            parts.append(H.paragraph("all: muscles pooled, each subject and muscle one "
+                                     "target (n counts the pairs).", cls="note"))
         for line in _left_out(result):
             parts.append(H.paragraph(line, cls="note"))
         fig = agreement_figure(result)
