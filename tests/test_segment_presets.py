@@ -148,7 +148,8 @@ def test_time_limit_stops_inside_the_epoch_with_a_valid_checkpoint(data, tmp_pat
     monkeypatch.setattr(trainmod, "_now", clock)
     run = tmp_path / "run"
     config = merge(load_config(None), {**TINY, "steps_per_epoch": 500, "time_limit": 12})
-    summary = trainmod.train(data, "2d", run, config)
+    calls = []
+    summary = trainmod.train(data, "2d", run, config, progress=lambda *a: calls.append(a))
     # one reading at the start, one at the epoch's start, one before each step: the
     # budget of 12 readings ends after 9 or 10 steps of the 500 of epoch 1
     assert summary["stopped_by"] == "time_limit" and summary["epochs"] == 1
@@ -158,6 +159,29 @@ def test_time_limit_stops_inside_the_epoch_with_a_valid_checkpoint(data, tmp_pat
     assert ckpt["epoch"] == 1 and ckpt["history"][0]["steps"] == summary["last_epoch_steps"]
     assert load_model(run).spec["kind"] == "2d"            # model.ts of the partial epoch
     assert not list(run.glob("*.tmp*"))
+    steps = summary["last_epoch_steps"]
+    assert calls == [("epoch 1", i, 500) for i in range(steps)] + [("validating", 0, 1)]
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    import importlib
+    import io
+
+    appmod = importlib.import_module("leg3dus.cli.app")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(appmod.sys, "stderr", io.StringIO())
+    with appmod.progress_callback() as update:
+        assert update is None
+    monkeypatch.setattr(appmod.sys, "stderr", Terminal())
+    with appmod.progress_callback(quiet=True) as update:
+        assert update is None
+    with appmod.progress_callback() as update:
+        assert callable(update)
+        update("epoch 1", 3, 10)
 
 
 def test_time_limit_keeps_back_the_time_validation_takes(data, tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ from ..errors import GeometryError, InputFileError, OptionError
 from ..volume import Volume
 from . import require_seg
 from .data import as_uint8, extract
+from .postprocess import largest_component_per_class  # noqa: F401 (public here too)
 
 torch, monai = require_seg()
 
@@ -298,26 +299,6 @@ def upsample_argmax(scores: np.ndarray, shape, slab: int = 16) -> np.ndarray:
                           mode="bilinear", align_corners=False)
         out[z[0]:z[-1] + 1] = t.argmax(1).numpy().astype(np.uint8)
     return out
-
-
-def largest_component_per_class(classes: np.ndarray) -> np.ndarray:
-    """Keep, for each muscle, only its largest 26-connected component (in place; returned).
-
-    >>> c = np.zeros((1, 1, 5), np.uint8); c[0, 0, [0, 2, 3]] = 1
-    >>> largest_component_per_class(c)[0, 0].tolist()
-    [0, 0, 1, 1, 0]
-    """
-    import cc3d
-
-    for m in lab.MUSCLES:
-        box = nonzero_box(classes == m.index) if classes.size else None
-        if box is None:
-            continue
-        sub = classes[box]
-        mask = sub == m.index
-        keep = cc3d.largest_k(mask, k=1, connectivity=26) > 0
-        sub[mask & ~keep] = lab.BACKGROUND
-    return classes
 
 
 def _as_single_channel(array: np.ndarray, spec: dict) -> np.ndarray:

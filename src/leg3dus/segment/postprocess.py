@@ -5,8 +5,8 @@ muscle far from the muscle itself, or labels where the ultrasound has no data (v
 of value 0 outside the compounded region, where the phantom and compounded volumes are
 zero). These functions remove both; they work on label values (0/100/150/200, the
 dataset's scheme), arrays in (z, y, x) order, and return new arrays.
-:func:`leg3dus.segment.infer.largest_component_per_class` keeps only each muscle's
-largest component (the strongest rule).
+:func:`largest_component_per_class` (on classes 0..3) keeps only each muscle's largest
+component, the strongest rule.
 """
 
 from __future__ import annotations
@@ -62,6 +62,28 @@ def parse_per_muscle(text: str, option: str) -> dict[str, float]:
     except ValueError:
         raise OptionError(f"{option}: expected a number or NAME=NUMBER pairs (e.g. 0.5 or "
                           f"SOL=1,GM=0.5,GL=0.2), found {text!r}") from None
+
+
+def largest_component_per_class(classes: np.ndarray) -> np.ndarray:
+    """Keep, for each muscle, only its largest 26-connected component (in place; returned).
+
+    >>> c = np.zeros((1, 1, 5), np.uint8); c[0, 0, [0, 2, 3]] = 1
+    >>> largest_component_per_class(c)[0, 0].tolist()
+    [0, 0, 1, 1, 0]
+    """
+    import cc3d
+
+    from .infer import nonzero_box
+
+    for m in lab.MUSCLES:
+        box = nonzero_box(classes == m.index) if classes.size else None
+        if box is None:
+            continue
+        sub = classes[box]
+        mask = sub == m.index
+        keep = cc3d.largest_k(mask, k=1, connectivity=26) > 0
+        sub[mask & ~keep] = lab.BACKGROUND
+    return classes
 
 
 def remove_small_islands(labels: np.ndarray, spacing_mm, min_cm3) -> np.ndarray:
