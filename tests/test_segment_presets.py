@@ -206,3 +206,25 @@ def test_time_limit_keeps_back_the_time_validation_takes(data, tmp_path, monkeyp
     # validation to end near the limit instead of 10 s past it
     assert clock.t <= limit + 4, clock.t
     assert np.isfinite(float(summary["best_dice"]["SOL"]))
+
+
+def read_lr(run):
+    with open(run / "log.csv") as fh:
+        return [float(r["lr"]) for r in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize("schedule", ["poly", "poly-budget"])
+def test_poly_budget_decays_over_the_epochs_that_fit(schedule, data, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainmod, "_now", FakeClock())
+    run = tmp_path / schedule
+    config = merge(load_config(None), {**TINY, "max_epochs": 50, "patience": 99, "lr": 0.01,
+                                       "lr_schedule": schedule, "time_limit": 40})
+    trainmod.train(data, "2d", run, config)
+    lrs = read_lr(run)
+    assert 3 <= len(lrs) <= 8 and lrs[0] == pytest.approx(0.01)
+    assert all(b < a for a, b in zip(lrs, lrs[1:], strict=False))
+    if schedule == "poly":
+        assert lrs[-1] > 0.85 * 0.01        # decays over 50 epochs: hardly begun
+    else:
+        assert lrs[-1] < 0.5 * 0.01         # decays over the few epochs that fit
+    assert trainmod.budget_horizon(3, 50, 2, 20.0, 0.0) == pytest.approx(3.0)

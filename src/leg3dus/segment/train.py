@@ -94,6 +94,21 @@ def validate(net, spec: dict, subjects: list[CachedSubject], device: str,
     return {n: float(np.mean(v)) if v else float("nan") for n, v in scores.items()}
 
 
+def budget_horizon(epoch: int, max_epochs: float, timed: int, elapsed_s: float,
+                   remaining_s: float) -> float:
+    """The epoch count a ``poly-budget`` schedule decays over: ``max_epochs``, or fewer
+    when the time left (``remaining_s``) fits fewer epochs at the pace of the ``timed``
+    epochs done so far (``elapsed_s``). Always more than ``epoch - 1``.
+
+    >>> budget_horizon(5, 50, 4, 40.0, 60.0)   # 10 s per epoch, 6 more fit: 4 + 6 + 1
+    11.0
+    >>> budget_horizon(5, 50, 4, 40.0, 1e6)
+    50.0
+    """
+    fit = max(remaining_s, 0.0) / max(elapsed_s / timed, 1e-9)
+    return float(min(max_epochs, (epoch - 1) + fit + 1))
+
+
 def _save(obj: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, str(tmp))
@@ -219,13 +234,18 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     reserve = 0.0  # seconds the last validation and checkpoint took
     stop = "max_epochs"
     steps = int(config["steps_per_epoch"])
+    timed, t_first = 0, _now()  # epochs run by this call, and when the first began
     for epoch in range(state["epoch"] + 1, int(config["max_epochs"]) + 1):
         t_epoch = _now()
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 100_003 + epoch)
-        if config["lr_schedule"] == "poly":
+        if config["lr_schedule"] != "constant":
+            horizon = float(config["max_epochs"])
+            if config["lr_schedule"] == "poly-budget" and deadline is not None and timed:
+                horizon = budget_horizon(epoch, horizon, timed, t_epoch - t_first,
+                                         deadline - t_epoch)
             for group in opt.param_groups:
-                group["lr"] = config["lr"] * (1 - (epoch - 1) / config["max_epochs"]) ** 0.9
+                group["lr"] = config["lr"] * (1 - (epoch - 1) / horizon) ** 0.9
         net.train()
         losses = []
         for step in range(steps):
@@ -271,6 +291,7 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
                **state}, run / "last.pt")
         _write_log(state["history"], run)
         reserve = _now() - t_check
+        timed += 1
         if stop == "time_limit":
             break
         if state["bad"] >= int(config["patience"]):
