@@ -208,3 +208,22 @@ def test_csa_at_and_field_of_view(cli, tiny_dataset, tmp_path):
             assert res.exit_code == 2 and "--csa-at" in res.stderr
     res = cli("morphology", path.with_name("masksX1.mha"), "--with-image")
     assert res.exit_code == 2 and "--with-image" in res.stderr
+
+
+def test_summary_counts_a_missing_muscle_and_a_failed_subject(cli, tiny_dataset, tmp_path):
+    s01 = tiny_dataset / "train" / "S01" / "masksX1.mha"
+    vol = read_volume(s01)
+    arr = vol.array.copy()
+    arr[arr == 200] = 0  # S01 has no GL
+    write_volume(vol.with_array(arr), s01)
+    (tiny_dataset / "train" / "S02" / "masksX1.mha").write_bytes(b"not a volume")
+    summ = tmp_path / "s.csv"
+    res = cli("morphology", tiny_dataset, "-o", tmp_path / "m.csv", "--summary", summ,
+              "--quiet")
+    assert res.exit_code == 1  # a subject failed: a finding, not silence
+    rows = {s["muscle"]: s for s in read_csv(summ) if s["group"] == "all"}
+    assert (rows["GL"]["n"], rows["GL"]["n_absent"], rows["GL"]["n_failed"]) == ("2", "1", "1")
+    assert (rows["SOL"]["n"], rows["SOL"]["n_absent"], rows["SOL"]["n_failed"]) == ("3", "0", "1")
+    screen = res.stdout.splitlines()
+    gl_line = next(line for line in screen if line.split()[:2] == ["all", "GL"])
+    assert gl_line.split()[2:5] == ["2", "1", "1"]

@@ -177,12 +177,23 @@ def _stats(values: list[float]) -> dict:
             "median": float(np.median(a)), "min": float(a.min()), "max": float(a.max())}
 
 
-def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS) -> list[dict]:
+def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS,
+              n_failed: int = 0) -> list[dict]:
     """Mean, sd, median, min, max of each measure per muscle: over all subjects, then
     per value of each column in ``by`` that the rows fill (e.g. sex F / M, side left /
-    right). Muscles absent from a subject's labels are left out of its group (``n``
-    counts the subjects measured). CSA columns at chosen positions (``csa_<p>pct_cm2``)
-    are summarised too when the rows hold them.
+    right). CSA columns at chosen positions (``csa_<p>pct_cm2``) are summarised too when
+    the rows hold them.
+
+    Nothing is left out silently: ``n`` counts the subjects measured that have the
+    muscle, ``n_absent`` those whose labels lack it (left out of the statistics), and
+    ``n_failed`` the subjects that could not be measured at all (given by the caller; in
+    the ``all`` group only, since a failed subject's group is not known).
+
+    >>> rows = [{"muscle": "SOL", "voxels": 10, "volume_cm3": 2.0},
+    ...         {"muscle": "SOL", "voxels": 0, "volume_cm3": 0.0}]
+    >>> sol = next(e for e in summarise(rows, by=(), n_failed=1) if e["muscle"] == "SOL")
+    >>> sol["n"], sol["n_absent"], sol["n_failed"], sol["volume_cm3_mean"]
+    (1, 1, 1, 2.0)
     """
     metrics = SUMMARY_METRICS + tuple(dict.fromkeys(
         k for r in rows for k in r if k.startswith("csa_") and k.endswith("pct_cm2")))
@@ -193,8 +204,11 @@ def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS) -> list[dic
     out = []
     for group, value, members in groups:
         for m in lab.MUSCLES:
-            present = [r for r in members if r["muscle"] == m.name and r["voxels"] > 0]
-            entry = {"group": group, "value": value, "muscle": m.name, "n": len(present)}
+            mine = [r for r in members if r["muscle"] == m.name]
+            present = [r for r in mine if r["voxels"] > 0]
+            entry = {"group": group, "value": value, "muscle": m.name, "n": len(present),
+                     "n_absent": len(mine) - len(present),
+                     "n_failed": n_failed if group == "all" else 0}
             for metric in metrics:
                 for stat, v in _stats([r.get(metric) for r in present]).items():
                     entry[f"{metric}_{stat}"] = v

@@ -166,7 +166,7 @@ def make_report(
         more = f" (and {len(errors) - 1} more subjects)" if len(errors) > 1 else ""
         raise Leg3dusError(f"no subject could be measured: {errors[0]['error']}{more}")
     rows = cohort_rows(done, people)
-    summary = summarise(rows)
+    summary = summarise(rows, n_failed=len(errors))
 
     sections = [_overview(data, found, done, errors, table_path, leg_extent),
                 _cohort_section(rows, summary)]
@@ -275,14 +275,14 @@ def _cohort_section(rows, summary) -> str:
                     [d for _, _, d in COHORT_COLUMNS], cls="cohort")
     stat_rows = []
     for s in summary:
-        if not s["n"]:
+        if not (s["n"] or s["n_absent"] or s["n_failed"]):
             continue
         stat_rows.append([s["group"] if s["group"] == "all" else f"{s['group']} {s['value']}",
-                          s["muscle"], s["n"]] + [
+                          s["muscle"], s["n"], s["n_absent"], s["n_failed"]] + [
             f"{H.fmt(s[f'{k}_mean'], d)} ± {H.fmt(s[f'{k}_sd'], d)}"
             for k, d in (("volume_cm3", 2), ("length_mm", 1), ("max_csa_cm2", 2),
                          ("max_csa_position_pct", 1))])
-    stats = H.table(("group", "muscle", "n", "volume (cm3)", "length (mm)", "max CSA (cm2)",
+    stats = H.table(("group", "muscle", "n", "absent", "failed", "volume (cm3)", "length (mm)", "max CSA (cm2)",
                      "max CSA at (% leg)"), stat_rows, cls="summary")
     note = H.paragraph("Volume: voxel count times voxel volume. Length: extent along the leg "
                        "(axis 0). CSA: area of the muscle in each transverse slice. Position: "

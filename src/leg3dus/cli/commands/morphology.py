@@ -105,7 +105,7 @@ def morphology(
         more = f" (and {len(failed) - 1} more subjects)" if len(failed) > 1 else ""
         raise Leg3dusError(f"{failed[0]['error']}{more}")
     rows = cohort_rows(done, people)
-    summary = summarise(rows)
+    summary = summarise(rows, n_failed=len(failed))
     if out:
         write_csv(rows, out)
     if profiles:
@@ -179,12 +179,14 @@ def _print_tables(rows, summary, failed, table_path, group_label) -> None:
     if table_path:
         out.print(f"participants: {table_path}")
     stats = Table(box=None, pad_edge=False, title="summary (mean +- sd)")
-    for col in ("group", "muscle", "n", "volume cm3", "length mm", "max CSA cm2", "at %"):
+    for col in ("group", "muscle", "n", "absent", "failed", "volume cm3", "length mm",
+                "max CSA cm2", "at %"):
         stats.add_column(col)
     for s in summary:
-        if not s["n"]:
+        if not (s["n"] or s["n_absent"] or s["n_failed"]):
             continue
-        stats.add_row(group_label(s), s["muscle"], str(s["n"]),
+        stats.add_row(group_label(s), s["muscle"], str(s["n"]), str(s["n_absent"]),
+                      str(s["n_failed"]),
                       *(f"{s[f'{k}_mean']:.{d}f} +- {s[f'{k}_sd']:.{d}f}" for k, d in
                         (("volume_cm3", 1), ("length_mm", 1), ("max_csa_cm2", 2),
                          ("max_csa_position_pct", 0))))
