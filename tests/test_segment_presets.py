@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -110,9 +111,14 @@ def test_cli_default_is_the_device_preset_updated_by_config_and_options(data, cl
     small.write_text("steps_per_epoch = 1\nbatch_size = 1\nval_slice_step = 4\n"
                      "[model]\nchannels = [4, 8]\npatch = [1, 32, 32]\n")
     run = tmp_path / "run"
-    result = cli("train", data, "--model", "2d", "--out", run, "--config", small,
-                 "--max-epochs", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("train", data, "--model", "2d", "--out", run, "--config", small,
+                     "--max-epochs", "1")
     assert result.exit_code == 0, result.stderr
+    found = [f"{w.category.__name__} {w.filename}:{w.lineno}: {w.message}" for w in caught
+             if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert not found, found                                # training and the export
     assert "preset cpu-quick (no CUDA device" in result.stdout
     saved = json.loads((run / "config.json").read_text())
     assert saved["config"]["preset"] == "cpu-quick"

@@ -51,7 +51,8 @@ def train(
                                 "(overrides the preset)."),
     max_epochs: int = typer.Option(None, "--max-epochs", min=1, help="Stop after N epochs."),
     time_limit: str = typer.Option(None, "--time-limit", help="Stop after this long "
-                                   "(seconds, or 15m, 2h); the epoch in progress is kept."),
+                                   "(seconds, or 15m, 2h), inside the epoch; that partial "
+                                   "epoch is validated and saved."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from "
                                 "its last checkpoint."),
