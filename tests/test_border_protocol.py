@@ -62,6 +62,33 @@ def test_identity_scores_perfect_on_both_parts():
         assert r[f"{part}_border_dice"] == 1
 
 
+def test_identity_scores_perfect_for_every_muscle_and_the_union():
+    # All muscles in one volume, split into two parts: the borders between muscles are
+    # in the border volumes but not on the union's surface, and must not count against it.
+    from scipy import ndimage
+
+    _, truth = make_pair(spacing=(1.0, 1.0, 1.0), origin=(0, 0, 0), direction=np.eye(3))
+    t = truth.array
+    inner = np.zeros_like(t)
+    for v in (100, 150, 200):
+        inner[ndimage.binary_erosion(t == v)] = v
+    edge = np.where(inner == 0, t, 0).astype(np.uint8)
+    # Each muscle's top two rows of border voxels (in depth) completed, the rest distinct.
+    y = np.arange(t.shape[1])[None, :, None]
+    top = np.zeros_like(t, bool)
+    for v in (100, 150, 200):
+        top |= (edge == v) & (y < np.argwhere(t == v)[:, 1].min() + 2)
+    distinct = np.where(top, 0, edge).astype(np.uint8)
+    completed = np.where(top, edge, 0).astype(np.uint8)
+    # At 2 mm the borders between muscles lie farther than the 1 mm tolerance from the
+    # union's surface.
+    r = evaluate(t, t, (2.0, 2.0, 2.0), borders={"distinct": distinct, "completed": completed})
+    for name in ("SOL", "GM", "GL", "union"):
+        for part in ("distinct", "completed"):
+            assert r[name][f"{part}_hd"] == 0 and r[name][f"{part}_nsd"] == 1, (name, part)
+            assert r[name][f"{part}_border_dice"] == 1, (name, part)
+
+
 def test_codings_binary_classes_and_single_muscle_agree():
     t, distinct, completed = box_truth()
     p = np.roll(t, 1, axis=2)

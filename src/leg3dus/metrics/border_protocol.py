@@ -22,11 +22,15 @@ How a part is scored (see ``docs/metrics.md``):
 - the part's HD, HD95, ASSD, MASD and NSD are those of :mod:`leg3dus.metrics.surface`
   on these two point sets; a part that the prediction has no point facing is scored on
   the truth -> prediction distances alone;
-- ``border_dice`` is the surface Dice at the tolerance computed on the voxels of the
-  border volume as given (those in the 3x3x3 neighbourhood of the structure's border
-  voxels, so that a volume of all muscles serves each muscle and the union): (truth
-  border voxels within the tolerance of the predicted border + predicted border voxels
-  of the part within the tolerance of the truth border voxels) / (both counts).
+- ``border_dice`` is the surface Dice at the tolerance on border voxels: (truth border
+  voxels of the part within the tolerance of the predicted border + predicted border
+  voxels of the part within the tolerance of the part's truth border voxels) / (both
+  counts), where a truth border voxel of the structure is in the part by the rule above
+  (a border voxel of the part in its 3x3x3 neighbourhood) and a predicted border voxel is
+  of the part when it faces truth border voxels of that part only. A prediction equal
+  to the truth scores 1 on both parts, for each muscle and for the union (an all-muscle
+  border volume also marks the borders between muscles, which are not on the union's
+  surface: they do not count against it).
 
 Examples
 --------
@@ -194,8 +198,9 @@ def _membership(points, tables, surface):
             else np.zeros(len(points), bool) for p in PARTS]
 
 
-def _border_dice(border_pts, pred_vox, truth_vox, truth_parts, k, spacing, tolerance_mm):
-    """Surface Dice at tolerance of the border voxels ``border_pts`` of part ``k``."""
+def _border_dice(pred_vox, truth_vox, truth_parts, k, spacing, tolerance_mm):
+    """Surface Dice at tolerance on the truth border voxels of part ``k``."""
+    border_pts = truth_vox[truth_parts[k]]
     if len(border_pts) == 0:
         return math.nan
     pts, _, _ = pred_vox
@@ -211,14 +216,8 @@ def _border_dice(border_pts, pred_vox, truth_vox, truth_parts, k, spacing, toler
     return near / (len(border_pts) + int(facing.sum()))
 
 
-def _box_points(array, table, lo, hi) -> np.ndarray:
-    """Indices (z, y, x) of the voxels ``table[array]`` inside ``lo..hi``."""
-    sub = array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    return (np.argwhere(table[sub]) + np.asarray(lo)).astype(np.int32)
-
-
 def border_scores(sd: SurfaceDistances, tables: dict, spacing, tolerance_mm: float = 1.0,
-                  hd95_mode: str = "max", voxels=None, border_box=None) -> dict[str, float]:
+                  hd95_mode: str = "max", voxels=None) -> dict[str, float]:
     """The border keys (:data:`KEYS`) of one structure.
 
     Parameters
@@ -230,8 +229,6 @@ def border_scores(sd: SurfaceDistances, tables: dict, spacing, tolerance_mm: flo
     voxels
         ``(truth, pred)`` border-voxel surfaces ``(points, weights, codes)`` of the
         structure, for ``border_dice`` (None: ``border_dice`` is NaN).
-    border_box
-        ``(lo, hi)``: the box that holds every border voxel of this structure.
     """
     out = dict.fromkeys(KEYS, math.nan)
     if not tables:
@@ -252,13 +249,8 @@ def border_scores(sd: SurfaceDistances, tables: dict, spacing, tolerance_mm: flo
         row = _part_metrics(sd, in_part, facing, tolerance_mm, hd95_mode)
         row["area_share"] = float(sd.truth_weights[in_part].sum() / total) if total > 0 \
             else math.nan
-        if vox_parts is not None and border_box is not None:
-            border_pts = _box_points(*tables[part], *border_box)
-            # Only the border voxels of this structure: those next to its truth border
-            # (a binary or all-muscle volume also holds the other muscles' borders).
-            reach = float(np.linalg.norm(spacing)) + _EPS
-            border_pts = border_pts[_nearest(border_pts, truth_vox[0], spacing) <= reach]
-            row["border_dice"] = _border_dice(border_pts, pred_vox, truth_vox[0], vox_parts,
-                                              k, spacing, tolerance_mm)
+        if vox_parts is not None:
+            row["border_dice"] = _border_dice(pred_vox, truth_vox[0], vox_parts, k, spacing,
+                                              tolerance_mm)
         out.update({f"{part}_{key}": float(v) for key, v in row.items()})
     return out

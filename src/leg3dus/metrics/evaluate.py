@@ -183,7 +183,6 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         else:
             truth_vox = structure_points(truth, members, lo, hi, spacing, "voxel")
             pred_vox = structure_points(pred, members, lo, hi, spacing, "voxel")
-        border_box = (np.maximum(lo - 1, 0), np.minimum(hi + 1, truth.shape))
     if analyse and surface != "surfel":
         truth_surfels = structure_points(truth, members, lo, hi, spacing, "surfel")
         pred_surfels = structure_points(pred, members, lo, hi, spacing, "surfel")
@@ -202,7 +201,7 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),
         if borders is not None:
             results[name].update(border_scores(
                 sd, {p: t[name] for p, t in tables.items() if name in t}, spacing,
-                tolerance_mm, hd95_mode, (truth_vox[k], pred_vox[k]), border_box))
+                tolerance_mm, hd95_mode, (truth_vox[k], pred_vox[k])))
         if analyse:
             surfels[name] = sd if surface == "surfel" else \
                 distances_between(truth_surfels[k], pred_surfels[k], spacing, "surfel")
