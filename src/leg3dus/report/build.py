@@ -282,12 +282,15 @@ def _cohort_section(rows, summary) -> str:
             f"{H.fmt(s[f'{k}_mean'], d)} ± {H.fmt(s[f'{k}_sd'], d)}"
             for k, d in (("volume_cm3", 2), ("length_mm", 1), ("max_csa_cm2", 2),
                          ("max_csa_position_pct", 1))])
-    stats = H.table(("group", "muscle", "n", "absent", "failed", "volume (cm3)", "length (mm)", "max CSA (cm2)",
-                     "max CSA at (% leg)"), stat_rows, cls="summary")
+    stats = H.table(("group", "muscle", "n", "absent", "failed", "volume (cm3)", "length (mm)",
+                     "max CSA (cm2)", "max CSA at (% leg)"), stat_rows, cls="summary")
     note = H.paragraph("Volume: voxel count times voxel volume. Length: extent along the leg "
                        "(axis 0). CSA: area of the muscle in each transverse slice. Position: "
                        "slice centre in % of leg length from the knee end. Centroid path: "
-                       "length of the line through the slice centroids.", cls="note")
+                       "length of the line through the slice centroids, slices under 10 % "
+                       "of the largest CSA left out and the line smoothed over 5 mm. n: "
+                       "subjects measured with the muscle; absent: measured without it; "
+                       "failed: not measured.", cls="note")
     return H.section("Muscle morphology", table, note,
                      "<h3>Summary (mean ± sd)</h3>", stats, section_id="morphology")
 
