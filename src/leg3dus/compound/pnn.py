@@ -1,4 +1,6 @@
-"""Pixel-based reconstruction (``pnn``), numerically as PLUS does it with full optimisation.
+"""Pixel-based reconstruction (``pnn``), numerically as PLUS does it; this module holds the
+clip/fan row segments, PLUS's FULL (fixed-point) trilinear kernel and the dispatch to the
+PARTIAL / NONE kernels (:mod:`.pnn_linear`, :mod:`.pnn_nn`).
 
 Every pixel of the clipped frame is mapped to continuous voxel indices through the
 ImagePixel-to-VolumeIndex matrix held in fixed point (14 fractional bits), then either
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..sweep.config import ReconParams
 
-MODES = {"mean": 0, "maximum": 1, "latest": 2}
+MODES = {"mean": 0, "maximum": 1, "latest": 2, "importance_mask": 3}
 _ONE = 1 << 14
 _HALF = 1 << 13
 _ACC_THRESHOLD = 65279
@@ -97,44 +99,7 @@ def _fdiv(num, den):
 
 
 @numba.njit(cache=True)
-def _insert_nearest(frame, fm, seg, out, acc, mode):
-    nz, ny, nx = out.shape
-    h, w = frame.shape
-    for row in range(h):
-        s0, s1, k0, k1 = seg[row, 0], seg[row, 1], seg[row, 2], seg[row, 3]
-        if s0 > s1:
-            continue
-        bx = fm[0, 3] + row * fm[0, 1]
-        by = fm[1, 3] + row * fm[1, 1]
-        bz = fm[2, 3] + row * fm[2, 1]
-        for col in range(s0, s1 + 1):
-            if k0 <= col <= k1:
-                continue
-            ix = (bx + col * fm[0, 0] + _HALF) >> 14
-            iy = (by + col * fm[1, 0] + _HALF) >> 14
-            iz = (bz + col * fm[2, 0] + _HALF) >> 14
-            if ix < 0 or iy < 0 or iz < 0 or ix >= nx or iy >= ny or iz >= nz:
-                continue
-            v = np.int64(frame[row, col])
-            if mode == 0:
-                a = np.int64(acc[iz, iy, ix])
-                if a <= _ACC_THRESHOLD:
-                    na = a + 256
-                    out[iz, iy, ix] = (v * 256 + np.int64(out[iz, iy, ix]) * a) // na
-                    acc[iz, iy, ix] = min(na, _ACC_MAX)
-                else:
-                    out[iz, iy, ix] = np.uint8(v / 256.0 + out[iz, iy, ix] * (255.0 / 256.0))
-            elif mode == 1:
-                if out[iz, iy, ix] < v:
-                    out[iz, iy, ix] = v
-                acc[iz, iy, ix] = 256
-            else:
-                out[iz, iy, ix] = v
-                acc[iz, iy, ix] = 256
-
-
-@numba.njit(cache=True)
-def _insert_linear(frame, fm, seg, out, acc, mode):
+def _insert_linear(frame, imp, fm, seg, out, acc, mode, reject, thr):
     nz, ny, nx = out.shape
     h, w = frame.shape
     fdx = np.zeros(8, np.int64)
@@ -147,6 +112,9 @@ def _insert_linear(frame, fm, seg, out, acc, mode):
         bz = fm[2, 3] + row * fm[2, 1]
         for col in range(s0, s1 + 1):
             if k0 <= col <= k1:
+                continue
+            v = np.int64(frame[row, col])
+            if reject and np.float64(v) < thr:
                 continue
             px = bx + col * fm[0, 0]
             py = by + col * fm[1, 0]
@@ -167,7 +135,7 @@ def _insert_linear(frame, fm, seg, out, acc, mode):
                                               _fmul(rx, fyrz), _fmul(rx, fyfz))
             fdx[4], fdx[5], fdx[6], fdx[7] = (_fmul(fx, ryrz), _fmul(fx, ryfz),
                                               _fmul(fx, fyrz), _fmul(fx, fyfz))
-            v = np.int64(frame[row, col])
+            wgt = np.int64(imp[row, col])
             for j in range(7, -1, -1):
                 f = fdx[j]
                 if f == 0:
@@ -183,6 +151,13 @@ def _insert_linear(frame, fm, seg, out, acc, mode):
                     q = _fdiv(f * v + r * np.int64(out[zz, yy, xx]), a)
                     out[zz, yy, xx] = (q + _HALF) >> 14
                     a = a * 256
+                elif mode == 3:
+                    # IMPORTANCE_MASK with F = fixed (vtkTrilinearInterpolation): a = mask * f
+                    # + acc; r = in * mask * f / a + (acc / a) * out, each "/" a fixed divide
+                    if wgt != 0:
+                        a = wgt * f + (old << 14)
+                        q = _fdiv(v * wgt * f, a) + _fdiv(old << 14, a) * np.int64(out[zz, yy, xx])
+                        out[zz, yy, xx] = (q + _HALF) >> 14
                 elif f >= 2048 and (mode == 2 or v > out[zz, yy, xx]):
                     out[zz, yy, xx] = v
                     a = f * 256
@@ -194,14 +169,58 @@ def _insert_linear(frame, fm, seg, out, acc, mode):
 
 def paste_frames(frames: np.ndarray, pix_to_index: np.ndarray, seg: np.ndarray,
                  out: np.ndarray, acc: np.ndarray, interpolation: str = "nearest",
-                 compounding: str = "mean") -> None:
+                 compounding: str = "mean", optimization: str = "FULL",
+                 importance: np.ndarray | None = None,
+                 pixel_rejection_threshold: float | None = None,
+                 mask: np.ndarray | None = None) -> None:
     """Insert ``frames`` (n, h, w) into ``out``/``acc`` (z, y, x) in place, in frame order.
 
     ``pix_to_index`` (n, 4, 4) maps homogeneous pixel (col, row, 0, 1) to continuous
-    voxel indices (x, y, z); ``seg`` comes from :func:`row_segments`.
+    voxel indices (x, y, z); ``seg`` comes from :func:`row_segments` (FULL, PARTIAL) and
+    ``mask`` from :func:`leg3dus.compound.pnn_nn.unoptimized_mask` (NONE);
+    ``optimization`` FULL / PARTIAL / NONE selects PLUS's arithmetic; ``importance``
+    (h, w) uint8 weights for ``compounding="importance_mask"``; pixels darker than
+    ``pixel_rejection_threshold`` are not inserted. ``out`` has the frames' type.
+
+    Examples
+    --------
+    >>> frames = np.full((1, 2, 2), 7, np.uint8)
+    >>> out, acc = np.zeros((1, 2, 2), np.uint8), np.zeros((1, 2, 2), np.uint16)
+    >>> seg = row_segments(2, 2, ReconParams())
+    >>> paste_frames(frames, np.eye(4)[None], seg, out, acc)
+    >>> out[0].tolist(), acc[0].tolist()
+    ([[7, 7], [7, 7]], [[256, 256], [256, 256]])
     """
+    from .pnn_linear import linear_double
+    from .pnn_nn import nn_optimized, nn_unoptimized
+
     mode = MODES[compounding]
-    fixed = to_fixed(pix_to_index)
-    kernel = _insert_linear if interpolation == "linear" else _insert_nearest
+    h, w = frames.shape[1:]
+    imp = importance if importance is not None else np.zeros((h, w), np.uint8)
+    reject = pixel_rejection_threshold is not None
+    thr = float(pixel_rejection_threshold) if reject else 0.0
+    is_float = bool(np.issubdtype(frames.dtype, np.floating))
+    linear = interpolation == "linear"
+    dmats = np.ascontiguousarray(pix_to_index, np.float64)
+    if mask is None:
+        mask = np.ones((h, w), bool)
+    if optimization == "FULL":
+        fixed = to_fixed(pix_to_index)
+        for i in range(frames.shape[0]):
+            if linear:
+                _insert_linear(frames[i], imp, fixed[i], seg, out, acc, mode, reject, thr)
+            else:
+                nn_optimized(frames[i], imp, fixed[i], dmats[i], True, seg, out, acc, mode,
+                             reject, thr, is_float)
+        return
+    unopt = optimization == "NONE"
     for i in range(frames.shape[0]):
-        kernel(frames[i], fixed[i], seg, out, acc, mode)
+        if linear:
+            linear_double(frames[i], imp, dmats[i], seg, mask, unopt, out, acc, mode, reject,
+                          thr, is_float)
+        elif unopt:
+            nn_unoptimized(frames[i], imp, dmats[i], mask, out, acc, mode, reject, thr,
+                           is_float)
+        else:
+            nn_optimized(frames[i], imp, np.zeros((4, 4), np.int64), dmats[i], False, seg, out,
+                         acc, mode, reject, thr, is_float)

@@ -4,6 +4,7 @@ insertion (``pnn`` or ``vnn``) and hole filling."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,14 +13,17 @@ from ..errors import GeometryError, InputFileError, OptionError, OutputError
 from ..sweep import PlusConfig, ReconParams, Sequence, check_params, check_rigid
 from ..sweep.transforms import image_to_reference
 from ..volume import Volume
+from .fan_detect import detect_fan_angles
 from .fill import fill_gaussian, fill_labels
 from .holes_plus import fill_holes_plus
 from .pnn import paste_frames, row_segments
+from .pnn_nn import unoptimized_mask
 from .vnn import frame_slabs, vnn_insert, voxel_to_frame
 
 METHODS = ("pnn", "vnn")
 FILLS = ("none", "gaussian", "plus")
 DEVICES = ("numba", "cpu", "cuda")
+PIXEL_TYPES = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32))
 
 
 @dataclass
@@ -150,34 +154,37 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
     p = params or (cfg.recon if cfg is not None else ReconParams())
     check_params(p)
     opt = _resolve(p, options or Options(), labels)
-    if seq.frames.dtype != np.uint8:
-        raise InputFileError(f"{path}: expected uint8 frames, found {seq.frames.dtype}")
+    dtype = _check_dtype(seq.frames.dtype, p, opt, labels, path)
     check_rigid(seq, path)
     m, valid = image_to_reference(seq, cfg, p.image_frame, p.reference_frame, path)
     origin, dims = plan_grid(m, valid, seq.frame_shape, p, path)
-    check_memory(dims, 4.0 if opt.method == "pnn" else 3.2, opt.max_memory_gb)
+    check_memory(dims, 2.0 + 2 * dtype.itemsize if opt.method == "pnn" else 3.2,
+                 opt.max_memory_gb)
     spacing = np.asarray(p.output_spacing, np.float64)
     shape = (int(dims[2]), int(dims[1]), int(dims[0]))
-    seg = row_segments(seq.frame_shape[0], seq.frame_shape[1], p)
-    frames = seq.frames[valid]
-    mats = m[valid]
-    out = np.zeros(shape, np.uint8)
+    # PLUS sizes the grid from every valid frame, then inserts every SkipInterval-th one
+    used = valid & (np.arange(seq.n_frames) % p.skip_interval == 0)
+    frames = seq.frames[used]
+    mats = m[used]
+    out = np.zeros(shape, dtype)
     if opt.method == "pnn":
         acc = np.zeros(shape, np.uint16)
         to_index = np.diag(np.r_[1.0 / spacing, 1.0])
         to_index[:3, 3] = -origin / spacing
         pix_to_index = to_index @ mats
         if labels:
+            seg = row_segments(seq.frame_shape[0], seq.frame_shape[1], p)
             paste_frames(frames, pix_to_index, seg, out, acc, "nearest", "latest")
         else:
-            paste_frames(frames, pix_to_index, seg, out, acc,
-                         "linear" if p.interpolation == "LINEAR" else "nearest",
-                         p.compounding_mode.lower())
+            used_count = _paste_plus(frames, pix_to_index, out, acc, p, path)
+            used = np.zeros_like(used)
+            used[:used_count] = True
         hit = acc
     else:
         maxd = opt.max_distance if opt.max_distance is not None else float(spacing.max())
         a = voxel_to_frame(mats, origin, spacing)
         slabs = frame_slabs(a, seq.frame_shape, maxd, origin, spacing, dims)
+        seg = row_segments(seq.frame_shape[0], seq.frame_shape[1], p)
         hit = np.zeros(shape, np.uint8)
         if opt.device == "numba":
             vnn_insert(frames, a, seg, slabs, out, hit, origin, spacing, maxd)
@@ -202,4 +209,94 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
 
             out = fill_gaussian_torch(out, hit, opt.fill_size, opt.fill_sigma, opt.device)
     vol = Volume(out, tuple(spacing[::-1]), tuple(origin[::-1]))
-    return Reconstruction(vol, hit, int(valid.sum()))
+    return Reconstruction(vol, hit, int(used.sum()))
+
+
+def _check_dtype(dtype, p: ReconParams, opt: Options, labels: bool, path: str) -> np.dtype:
+    """The output type: the frames' (as PLUS), where this path reproduces its arithmetic."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return dtype
+    if labels or opt.method != "pnn" or dtype not in PIXEL_TYPES:
+        raise InputFileError(f"{path}: expected uint8 frames (int16, uint16, int8 or float32 "
+                             f"only for pnn image sequences), found {dtype}")
+    if p.optimization == "FULL" and p.interpolation == "LINEAR":
+        raise OptionError(f"{path}: {dtype} frames with LINEAR interpolation need Optimization "
+                          "PARTIAL or NONE (FULL's fixed-point arithmetic on them is not "
+                          "reproduced)")
+    if opt.fill not in ("none", "plus"):
+        raise OptionError(f"{path}: {dtype} frames take fill none or plus, found {opt.fill}")
+    return dtype
+
+
+def load_importance_mask(path: str, frame_shape, where: str = "configuration"):
+    """The IMPORTANCE_MASK weights: a uint8 image (PNG or MHA) of the frames' size (h, w).
+
+    Row 0 is the image's top row, as PLUS reads the PNG (its reader flips y back).
+    """
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    f = Path(path)
+    if not f.is_file():
+        raise InputFileError(f"{f}: importance mask not found (named by the {where})")
+    try:
+        img = sitk.ReadImage(str(f))
+    except RuntimeError as exc:
+        raise InputFileError(f"{f}: not a readable image ({str(exc).splitlines()[-1]})") from None
+    arr = sitk.GetArrayFromImage(img)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if img.GetNumberOfComponentsPerPixel() != 1 or arr.dtype != np.uint8:
+        raise InputFileError(f"{f}: expected a one-channel uint8 importance mask, found "
+                             f"{img.GetNumberOfComponentsPerPixel()} channel(s) of {arr.dtype}")
+    if arr.shape != tuple(frame_shape):
+        raise InputFileError(f"{f}: expected an importance mask of {frame_shape[1]} x "
+                             f"{frame_shape[0]} pixels (the frames' size), found "
+                             f"{arr.shape[-1]} x {arr.shape[0]}")
+    return np.ascontiguousarray(arr)
+
+
+def _clip_extent(h: int, w: int, p: ReconParams) -> tuple[int, int, int, int]:
+    # IGSIO vtkIGSIOPasteSliceIntoVolumeHelperCommon.h GetClipExtent (pixel spacing 1)
+    if not (p.clip_rectangle_size[0] > 0 and p.clip_rectangle_size[1] > 0):
+        return 0, w - 1, 0, h - 1
+    ox, oy = p.clip_rectangle_origin
+    sx, sy = p.clip_rectangle_size
+    x0, x1 = max(0, math.ceil(ox)), min(w - 1, math.floor(ox + sx))
+    y0, y1 = max(0, math.ceil(oy)), min(h - 1, math.floor(oy + sy))
+    return x0, x1, y0, y1
+
+
+def _paste_plus(frames, pix_to_index, out, acc, p: ReconParams, path: str) -> int:
+    """Insert frames as PLUS does for ``p``; returns how many were inserted (frames that
+    the fan-angle detector finds empty are skipped, as PLUS skips them)."""
+    h, w = frames.shape[1:]
+    imp = None
+    if p.compounding_mode == "IMPORTANCE_MASK":
+        imp = load_importance_mask(p.importance_mask, (h, w))
+    interp = "linear" if p.interpolation == "LINEAR" else "nearest"
+    inserted = 0
+    for i in range(frames.shape[0]):
+        q = p
+        if p.fan_angles_auto_detect:
+            angles = detect_fan_angles(frames[i], p)
+            if angles is None:
+                continue
+            q = dataclasses.replace(p, fan_angles_deg=angles)
+        if i == 0 or p.fan_angles_auto_detect:
+            seg = row_segments(h, w, q)
+            mask = None
+            if q.optimization == "NONE":
+                fan = None
+                if q.fan_angles_deg != (0.0, 0.0):
+                    t = sorted(math.tan(a * 0.017453292519943295) for a in q.fan_angles_deg)
+                    fan = (t[0], t[1], *q.fan_origin_pixel, q.fan_radius_start_pixel,
+                           q.fan_radius_stop_pixel)
+                mask = unoptimized_mask(h, w, _clip_extent(h, w, q), fan)
+        paste_frames(frames[i:i + 1], pix_to_index[i:i + 1], seg, out, acc, interp,
+                     q.compounding_mode.lower(), q.optimization, imp,
+                     q.pixel_rejection_threshold, mask)
+        inserted += 1
+    return inserted

@@ -14,7 +14,8 @@ from ..atomic import atomic_path
 from ..errors import InputFileError, OptionError
 
 INTERPOLATIONS = ("NEAREST_NEIGHBOR", "LINEAR")
-COMPOUNDINGS = ("MEAN", "MAXIMUM", "LATEST")
+COMPOUNDINGS = ("MEAN", "MAXIMUM", "LATEST", "IMPORTANCE_MASK")
+OPTIMIZATIONS = ("FULL", "PARTIAL", "NONE")
 HOLE_KINDS = ("GAUSSIAN", "GAUSSIAN_ACCUMULATION", "STICK", "NEAREST_NEIGHBOR",
               "DISTANCE_WEIGHT_INVERSE")
 
@@ -43,7 +44,13 @@ class ReconParams:
     Pixel quantities (clip rectangle, fan origin and radii) are in image pixels (x, y);
     ``output_spacing``/``output_origin`` are in the Reference frame's (x, y, z) order, as
     PLUS writes them; ``output_extent`` is (x0, x1, y0, y1, z0, z1) or None (bounding box
-    of the clipped frames).
+    of the clipped frames). ``optimization`` FULL / PARTIAL / NONE selects PLUS's
+    arithmetic (fixed point, doubles, unoptimized path); ``pixel_rejection_threshold``
+    None keeps every pixel; ``importance_mask`` is the path of the weight image of
+    IMPORTANCE_MASK compounding (relative paths resolve against the configuration's
+    folder); ``skip_interval`` inserts every k-th frame; ``fan_angles_auto_detect`` and
+    the two ``fan_detect_*`` settings are PLUS's EnableFanAnglesAutoDetect,
+    FanAnglesAutoDetectBrightnessThreshold and FanAnglesAutoDetectFilterRadiusPixel.
     """
 
     output_spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -61,6 +68,13 @@ class ReconParams:
     hole_filling: list[HoleFillingElement] = field(default_factory=list)
     image_frame: str = "Image"
     reference_frame: str = "Reference"
+    optimization: str = "FULL"
+    pixel_rejection_threshold: float | None = None
+    importance_mask: str | None = None
+    skip_interval: int = 1
+    fan_angles_auto_detect: bool = False
+    fan_detect_brightness_threshold: float = 30.0
+    fan_detect_filter_radius_pixel: int = 10
 
 
 @dataclass
@@ -138,6 +152,29 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
     p.compounding_mode = _choice(a.get("CompoundingMode", p.compounding_mode), COMPOUNDINGS,
                                  "CompoundingMode", path)
     p.fill_holes = a.get("FillHoles", "OFF").upper() == "ON"
+    p.optimization = _choice(a.get("Optimization", p.optimization), OPTIMIZATIONS,
+                             "Optimization", path)
+    if "PixelRejectionThreshold" in a:
+        p.pixel_rejection_threshold = _numbers(a["PixelRejectionThreshold"], 1,
+                                               "PixelRejectionThreshold", path)[0]
+    if a.get("ImportanceMaskFilename"):
+        mask = Path(a["ImportanceMaskFilename"])
+        p.importance_mask = str(mask if mask.is_absolute() else Path(path).parent / mask)
+    if "SkipInterval" in a:
+        p.skip_interval = max(1, _numbers(a["SkipInterval"], 1, "SkipInterval", path, int)[0])
+    p.fan_angles_auto_detect = a.get("EnableFanAnglesAutoDetect", "FALSE").upper() in (
+        "TRUE", "ON", "1")
+    if "FanAnglesAutoDetectBrightnessThreshold" in a:
+        p.fan_detect_brightness_threshold = _numbers(
+            a["FanAnglesAutoDetectBrightnessThreshold"], 1, "FanAnglesAutoDetectBrightness"
+            "Threshold", path)[0]
+    if "FanAnglesAutoDetectFilterRadiusPixel" in a:
+        p.fan_detect_filter_radius_pixel = _numbers(
+            a["FanAnglesAutoDetectFilterRadiusPixel"], 1, "FanAnglesAutoDetectFilterRadius"
+            "Pixel", path, int)[0]
+    if p.compounding_mode == "IMPORTANCE_MASK" and not p.importance_mask:
+        raise InputFileError(f"{path}: CompoundingMode IMPORTANCE_MASK needs an "
+                             "ImportanceMaskFilename attribute, found none")
     p.image_frame = a.get("ImageCoordinateFrame", p.image_frame)
     p.reference_frame = a.get("ReferenceCoordinateFrame", p.reference_frame)
     for el in rec.iter("HoleFillingElement"):
@@ -187,7 +224,18 @@ def write_config(cfg: PlusConfig, path: str | os.PathLike) -> Path:
              "Interpolation": p.interpolation, "CompoundingMode": p.compounding_mode,
              "FillHoles": "ON" if p.fill_holes else "OFF",
              "ImageCoordinateFrame": p.image_frame,
-             "ReferenceCoordinateFrame": p.reference_frame}
+             "ReferenceCoordinateFrame": p.reference_frame,
+             "Optimization": p.optimization}
+    if p.pixel_rejection_threshold is not None:
+        attrs["PixelRejectionThreshold"] = f"{p.pixel_rejection_threshold:g}"
+    if p.importance_mask:
+        attrs["ImportanceMaskFilename"] = str(p.importance_mask)
+    if p.skip_interval != 1:
+        attrs["SkipInterval"] = str(p.skip_interval)
+    if p.fan_angles_auto_detect:
+        attrs.update(EnableFanAnglesAutoDetect="TRUE",
+                     FanAnglesAutoDetectBrightnessThreshold=f"{p.fan_detect_brightness_threshold:g}",
+                     FanAnglesAutoDetectFilterRadiusPixel=str(p.fan_detect_filter_radius_pixel))
     if p.fan_angles_deg != (0.0, 0.0):
         attrs.update(FanAnglesDeg=" ".join(f"{v:g}" for v in p.fan_angles_deg),
                      FanOriginPixel=" ".join(f"{v:g}" for v in p.fan_origin_pixel),
@@ -217,6 +265,11 @@ def check_params(p: ReconParams) -> None:
         raise OptionError(f"output spacing must be positive, found {p.output_spacing}")
     _choice(p.interpolation, INTERPOLATIONS, "interpolation", "options")
     _choice(p.compounding_mode, COMPOUNDINGS, "compounding", "options")
+    _choice(p.optimization, OPTIMIZATIONS, "optimization", "options")
+    if p.skip_interval < 1:
+        raise OptionError(f"skip interval must be >= 1, found {p.skip_interval}")
+    if p.compounding_mode == "IMPORTANCE_MASK" and not p.importance_mask:
+        raise OptionError("compounding IMPORTANCE_MASK needs an importance mask image")
     for el in p.hole_filling:
         if el.kind != "STICK" and (el.size < 1 or el.size % 2 == 0):
             raise OptionError(f"hole-filling size must be an odd number >= 1, found {el.size}")
