@@ -13,6 +13,7 @@ from leg3dus import labels as lab
 from leg3dus import read_volume, write_volume
 from leg3dus.dataset import find_subjects
 from leg3dus.dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
+from leg3dus.dataset.itksnap import read_label_description
 from leg3dus.dataset.slices import read_slices_npz
 from leg3dus.errors import OptionError
 
@@ -54,13 +55,17 @@ def test_nnunet_layout_dataset_json_and_voxels(cli, tree, tmp_path):
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if p.is_file()) == [
         "dataset.json", "imagesTr/S01_0000.nii.gz", "imagesTr/S02_0000.nii.gz",
-        "imagesTr/S03_0000.nii.gz", "imagesTs/S04_0000.nii.gz", "labelsTr/S01.nii.gz",
+        "imagesTr/S03_0000.nii.gz", "imagesTs/S04_0000.nii.gz", "labels.itksnap.txt",
+        "labelsTr/S01.nii.gz",
         "labelsTr/S02.nii.gz", "labelsTr/S03.nii.gz", "labelsTs/S04.nii.gz",
         "splits_final.json"]
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "US"}
     assert meta["labels"] == {"background": 0, "SOL": 1, "GM": 2, "GL": 3}
     assert meta["numTraining"] == 3 and meta["file_ending"] == ".nii.gz"
+    described = read_label_description(folder / "labels.itksnap.txt")
+    assert {v: name for v, (name, _) in described.items()} == {
+        0: "Clear Label", 1: "SOL", 2: "GM", 3: "GL"}
     assert json.loads((folder / "splits_final.json").read_text()) == [
         {"train": ["S01", "S02"], "val": ["S03"]}]
     for sid, (image, labels) in _pairs(tree).items():
@@ -86,9 +91,12 @@ def test_tree_formats_round_trip(cli, tree, tmp_path, to, ext):
         img, seg = read_volume(s.image), read_volume(s.label)
         assert np.array_equal(img.array, image.array) and np.array_equal(seg.array, labels.array)
         _same_geometry(img, image)
+        assert read_label_description(s.label.parent / "masksX1.itksnap.txt")[150][0] == "GM"
     assert cli("export", tree, tmp_path / "c", "--to", to, "--classes").exit_code == 0
     seg = read_volume(tmp_path / "c" / "test" / "S04" / ("masksX1" + ext))
     assert np.array_equal(seg.array, lab.to_index(pairs["S04"][1].array))
+    described = read_label_description(tmp_path / "c" / "test" / "S04" / "masksX1.itksnap.txt")
+    assert described[2][0] == "GM"
 
 
 def test_slices_png_pairs_with_stride(cli, tree, tmp_path):

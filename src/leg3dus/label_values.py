@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,28 +248,17 @@ def read_dataset_json(path: str | os.PathLike) -> LabelConvention | None:
 
 
 def read_seg_nrrd_header(path: str | os.PathLike) -> LabelConvention | None:
-    """The convention of a Slicer ``.seg.nrrd`` from its ``SegmentN_Name`` and
-    ``SegmentN_LabelValue`` header fields; None when they name no muscle."""
-    path = Path(path)
-    fields: dict[str, str] = {}
+    """The convention of a Slicer ``.seg.nrrd`` from its segments' names and label
+    values (``SegmentN_Name``, ``SegmentN_LabelValue``; :func:`leg3dus.segnrrd.read_segments`);
+    None when they name no muscle or the header cannot be read."""
+    from .errors import InputFileError
+    from .segnrrd import read_segments
+
     try:
-        with open(path, "rb") as f:
-            for raw in f:
-                line = raw.decode("latin-1").rstrip("\r\n")
-                if not line:
-                    break
-                key, sep, value = line.partition(":=")
-                if sep:
-                    fields[key.strip()] = value.strip()
-    except OSError:
+        segments = read_segments(path)
+    except InputFileError:
         return None
-    entries = []
-    for key, name in fields.items():
-        found = re.fullmatch(r"Segment(\d+)_Name", key)
-        value = fields.get(f"Segment{found.group(1)}_LabelValue") if found else None
-        if value is not None and value.strip().isdigit():
-            entries.append((name, int(value)))
-    return _from_table(entries, str(path))
+    return _from_table([(s.name, s.label_value) for s in segments], str(path))
 
 
 def find_label_table(path: str | os.PathLike) -> LabelConvention | None:

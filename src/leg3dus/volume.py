@@ -24,8 +24,9 @@ from .errors import GeometryError, InputFileError, OptionError
 from .integrity import check_complete
 
 #: File endings this module reads and writes, longest first so ".nii.gz" wins over ".gz".
-#: ``.zarr`` is a folder (Zarr v3, OME-Zarr form; see :mod:`leg3dus.zarrio`).
-FORMATS = (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr")
+#: ``.zarr`` is a folder (Zarr v3, OME-Zarr form; see :mod:`leg3dus.zarrio`); ``.seg.nrrd``
+#: a 3D Slicer segmentation (see :mod:`leg3dus.segnrrd`).
+FORMATS = (".seg.nrrd", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr")
 
 _SITK_DTYPES = {
     sitk.sitkVectorUInt8: np.uint8,
@@ -277,6 +278,10 @@ def read_header(path: str | os.PathLike) -> Header:
         from .zarrio import read_zarr_header
 
         return read_zarr_header(path)
+    if volume_format(path) == ".seg.nrrd":
+        from .segnrrd import read_seg_nrrd_header
+
+        return read_seg_nrrd_header(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -314,6 +319,10 @@ def read_volume(path: str | os.PathLike, dtype: np.dtype | type | None = None) -
         from .zarrio import read_zarr
 
         vol = read_zarr(path)
+    elif volume_format(path) == ".seg.nrrd":
+        from .segnrrd import read_seg_nrrd
+
+        vol = read_seg_nrrd(path)[0]
     else:
         vol = _read_sitk(path)
     if dtype is not None and vol.array.dtype != np.dtype(dtype):
@@ -366,6 +375,10 @@ def write_volume(
         from .zarrio import write_zarr
 
         return write_zarr(volume, path)
+    if fmt == ".seg.nrrd":
+        from .segnrrd import write_seg_nrrd
+
+        return write_seg_nrrd(volume, path, compression_level=compression_level)
     image = volume.to_sitk()
     use_compression = (compress and compression_level > 0) or fmt == ".nii.gz"
     if fmt == ".nii":

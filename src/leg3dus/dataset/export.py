@@ -7,8 +7,15 @@ temporary name and renamed into place only when every subject succeeded, so a fa
 or an interrupt leaves no partial export.
 
 Formats: ``nnunet`` (nnU-Net v2 raw dataset), ``nifti`` (the same tree as NIfTI),
-``zarr`` (the same tree as OME-Zarr volumes), ``slices`` (2D transverse slices along
-axis 0 as PNG pairs or one NPZ per subject; see :mod:`leg3dus.dataset.slices`).
+``zarr`` (the same tree as OME-Zarr volumes), ``slicer`` (the same tree as NRRD images
+and 3D Slicer segmentations ``masksX1.seg.nrrd``; see :mod:`leg3dus.segnrrd`),
+``ome-zarr`` (one OME-Zarr image per subject with a pyramid and the muscles as its NGFF
+labels; see :mod:`leg3dus.dataset.omezarr`), ``slices`` (2D transverse slices along axis 0
+as PNG pairs or one NPZ per subject; see :mod:`leg3dus.dataset.slices`).
+
+Every label file written in a tree gets an ITK-SNAP label description beside it
+(``masksX1.itksnap.txt``, :mod:`leg3dus.dataset.itksnap`); nnU-Net's gets one at the
+dataset's top (``labels.itksnap.txt``, classes 1..3).
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from pathlib import Path
 from .. import labels as lab
 from ..atomic import atomic_dir, atomic_path
 from ..errors import GeometryError, Leg3dusError, OptionError, OutputError
+from ..segnrrd import write_seg_nrrd
 from ..volume import Volume, read_header, read_volume, write_volume
 from . import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
+from .itksnap import description_path, write_label_description
 from .slices import SLICE_FORMATS, write_slices
 
 TRAINING_SPLITS = ("", "train", "val")
@@ -117,22 +126,31 @@ def load_pair(subject: Subject, classes: bool,
 
 def _stem(name: str) -> str:
     lower = name.lower()
-    for ext in (".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr"):
+    for ext in (".seg.nrrd", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr"):
         if lower.endswith(ext):
             return name[: -len(ext)]
     return name
 
 
-def _tree_writer(ext: str) -> Callable[[Subject, Path, ExportOptions], dict]:
+def _tree_writer(ext: str, label_ext: str | None = None
+                 ) -> Callable[[Subject, Path, ExportOptions], dict]:
+    label_ext = label_ext or ext
+
     def write(subject: Subject, folder: Path, options: ExportOptions) -> dict:
         image, labels = load_pair(subject, options.classes, options.label_values)
         dest = subject_folder(folder, subject.split, subject.id)
         row = {"subject": subject.key, "image": str(dest / (_stem(IMAGE_NAME) + ext)),
                "label": None}
         write_volume(image, dest / (_stem(IMAGE_NAME) + ext))
+        del image  # one full volume in memory at a time
         if labels is not None:
-            row["label"] = str(dest / (_stem(LABEL_NAME) + ext))
-            write_volume(labels, row["label"])
+            row["label"] = str(dest / (_stem(LABEL_NAME) + label_ext))
+            if label_ext == ".seg.nrrd":
+                write_seg_nrrd(labels, row["label"], values=_file_values(options))
+            else:
+                write_volume(labels, row["label"])
+            row["label_description"] = str(write_label_description(
+                description_path(row["label"]), classes=options.classes))
         return row
 
     return write
@@ -187,9 +205,15 @@ def nnunet_dataset_json(rows: list[dict], options: ExportOptions) -> dict:
     }
 
 
+def _file_values(options: ExportOptions) -> dict[str, int]:
+    """The value of each muscle in the exported label files."""
+    return {m.name: m.index if options.classes else m.value for m in lab.MUSCLES}
+
+
 def _nnunet_finish(folder: Path, rows: list[dict], options: ExportOptions) -> None:
     for sub in ("imagesTr", "labelsTr", "imagesTs"):
         (folder / sub).mkdir(exist_ok=True)
+    write_label_description(folder / "labels.itksnap.txt", classes=True)
     with atomic_path(folder / "dataset.json") as tmp:
         tmp.write_text(json.dumps(nnunet_dataset_json(rows, options), indent=2) + "\n")
     val = [r["case"] for r in rows if r["split"] == "val"]
@@ -216,6 +240,9 @@ register_format(ExportFormat("nifti", "the same tree as NIfTI (x1.nii.gz, masksX
                              _tree_writer(".nii.gz")))
 register_format(ExportFormat("zarr", "the same tree as OME-Zarr v3 volumes chunked along "
                              "axis 0 (x1.zarr, masksX1.zarr)", _tree_writer(".zarr")))
+register_format(ExportFormat("slicer", "the same tree for 3D Slicer: images as NRRD and "
+                             "labels as segmentations with one segment per muscle "
+                             "(x1.nrrd, masksX1.seg.nrrd)", _tree_writer(".nrrd", ".seg.nrrd")))
 register_format(ExportFormat("slices", "transverse slices (axis 0) as PNG image/label pairs "
                              "or one NPZ per subject, every --stride-th slice",
                              _slices_subject))
