@@ -3,10 +3,11 @@
 Every ``leg3dus`` line of README.md and docs/*.md (see :mod:`docs_examples`) names only
 options its command has; the runnable ones run in page order (README first, then the
 docs pages by name) in one folder, as a reader would run them, on small phantom data:
-``synth`` at 3 mm with at most 3 subjects, training for one epoch, no Dask cluster
-(``--workers`` dropped), sweeps of a few coarse frames. Inputs the pages take for
-granted (``x1.mha``, ``sparse.mha``, ``LEG-3D-US`` ...) are made from one phantom
-subject first. Examples that cannot run here are in :data:`SKIP` with the reason.
+``synth`` at 3 mm with at most 8 subjects, training for one epoch, no Dask cluster
+(``--workers`` dropped), ``predict`` without ``--tta``, sweeps of a few coarse frames.
+Inputs the pages take for granted (``x1.mha``, ``sparse.mha``, ``LEG-3D-US`` ...) are
+made from a phantom cohort first. Examples that cannot run here are in :data:`SKIP`
+with the reason.
 Python blocks run in the same folder (those in :data:`PY_IMPORTS_ONLY` only import).
 """
 
@@ -185,7 +186,7 @@ def _reduce(args: list[str]) -> tuple[list[str], list]:
             i += 2
             continue
         if name == "synth" and a in ("--subjects", "--second-acquisition-subjects"):
-            most = 1 if "--sweeps" in args else 4  # 4: one test and one val subject
+            most = 1 if "--sweeps" in args else 8  # 8: the README's test subjects P007, P008
             out += [a, str(min(int(args[i + 1]), most))]
             i += 2
             continue
@@ -200,6 +201,8 @@ def _reduce(args: list[str]) -> tuple[list[str], list]:
             out += [a, "10s", "--max-epochs", "1"]
             i += 2
             continue
+        elif name == "predict" and a == "--tta":
+            pass  # four passes at the model's spacing: tests/test_segment.py covers it
         elif a == "--annotated" and ":1443:" in args[i + 1]:
             # the dataset's 1443 slices: the phantom subject's at 3 mm
             out += [a, args[i + 1].replace(":1443:", f":{_slices()}:")]
@@ -219,8 +222,8 @@ def workspace(tmp_path_factory):
     ws = tmp_path_factory.mktemp("docs")
     runner = CliRunner()
     base = ws / ".base"
-    # 4 subjects, seed 0: the subjects and splits of the reduced README cohort
-    res = runner.invoke(app, ["synth", str(base), "--subjects", "4", "--spacing", "3",
+    # 8 subjects, seed 0: the subjects and splits of the README's cohort
+    res = runner.invoke(app, ["synth", str(base), "--subjects", "8", "--spacing", "3",
                               "--second-acquisition", "--quiet"])
     assert res.exit_code == 0, res.output
     p001 = base / "train" / "P001"
@@ -238,6 +241,18 @@ def workspace(tmp_path_factory):
     gm = moved == 150
     moved[gm & ~ndi.binary_erosion(gm)] = 0
     write_volume(truth.with_array(moved), ws / "pred" / "P001.mha")
+    write_volume(truth.with_array(moved), ws / "pred.mha")
+    res = runner.invoke(app, ["morphology", str(base), "-o", str(ws / "rater1.csv"), "-q"])
+    assert res.exit_code == 0, res.output
+    lines = (ws / "rater1.csv").read_text().splitlines()
+    col = lines[0].split(",").index("volume_cm3")
+    rng = np.random.default_rng(0)
+    second = [lines[0]]
+    for line in lines[1:]:  # a second rater: volumes within a few percent
+        cells = line.split(",")
+        cells[col] = f"{float(cells[col]) * rng.uniform(0.97, 1.03):.3f}"
+        second.append(",".join(cells))
+    (ws / "rater2.csv").write_text("\n".join(second) + "\n")
     classes = np.searchsorted([0, 100, 150, 200], truth.array).astype(np.uint8)
     write_volume(truth.with_array(classes), ws / "pred.nii.gz")
     for name in ("synthetic", "LEG-3D-US"):
