@@ -331,7 +331,7 @@ class AnnotateWidget(QWidget):
         self.propagate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"propagating with {method}...")
-        worker = create_worker(work, _start_thread=False)
+        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
