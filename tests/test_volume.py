@@ -262,3 +262,20 @@ def test_synth_compression_level_zero_writes_uncompressed_files(cli, tmp_path):
         assert b"CompressedData = False" in path.read_bytes()[:600]
         vol = read_volume(path)
         assert path.stat().st_size >= vol.array.nbytes
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nii.gz", ".mhd", ".zarr"])
+def test_copy_volume_keeps_voxels_and_geometry(tmp_path, ext):
+    from leg3dus.volume import copy_volume
+
+    image, _ = make_pair(shape=(6, 5, 4))
+    src = write_volume(image, tmp_path / f"a{ext}")
+    dst = copy_volume(src, tmp_path / "copy" / f"a{ext}")
+    back = read_volume(dst)
+    np.testing.assert_array_equal(back.array, image.array)
+    _assert_same_geometry(back, image, 1e-6)
+    if ext in (".mha", ".nii.gz"):
+        assert dst.read_bytes() == src.read_bytes()
+    with pytest.raises(OptionError, match="format"):
+        copy_volume(src, tmp_path / "b.nrrd")
+    assert not (tmp_path / "b.nrrd").exists()
