@@ -243,6 +243,36 @@ register_format(ExportFormat("zarr", "the same tree as OME-Zarr v3 volumes chunk
 register_format(ExportFormat("slicer", "the same tree for 3D Slicer: images as NRRD and "
                              "labels as segmentations with one segment per muscle "
                              "(x1.nrrd, masksX1.seg.nrrd)", _tree_writer(".nrrd", ".seg.nrrd")))
+def _ome_zarr_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
+    from ..label_values import read_labels
+    from .omezarr import write_subject
+
+    if subject.image is None:
+        raise OptionError(f"{subject.key}: no image file; every exported subject needs one")
+    path = subject_folder(folder, subject.split, subject.id).parent / f"{subject.id}.ome.zarr"
+
+    def labels_on(geometry):
+        problems = read_header(subject.label).geometry.matches(geometry)
+        if problems:
+            raise GeometryError(f"{subject.label}: labels do not lie on the image grid: "
+                                + "; ".join(problems))
+        labels, _ = read_labels(subject.label, options.label_values)
+        if options.classes:
+            labels = labels.with_array(lab.to_index(labels.array, strict=False))
+        return labels
+
+    written = write_subject(path, lambda: read_volume(subject.image),
+                            labels_on if subject.label is not None else None,
+                            name=subject.id, classes=options.classes)
+    return {"subject": subject.key, "image": str(path),
+            "label": str(path / "labels" / "muscles") if subject.label else None,
+            "levels": written["levels"]}
+
+
+register_format(ExportFormat(
+    "ome-zarr", "one OME-Zarr image per subject (<split>/<subject>.ome.zarr) with a "
+    "multiscale pyramid and the muscles as its NGFF labels (names, colours), for napari "
+    "and web viewers", _ome_zarr_subject))
 register_format(ExportFormat("slices", "transverse slices (axis 0) as PNG image/label pairs "
                              "or one NPZ per subject, every --stride-th slice",
                              _slices_subject))
