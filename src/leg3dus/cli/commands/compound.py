@@ -139,6 +139,13 @@ def compound(
     image_frame: str = typer.Option(None, help="Image coordinate frame name."),
     reference_frame: str = typer.Option(None, help="Reference coordinate frame name."),
     max_memory_gb: float = typer.Option(None, help="Refuse output grids needing more memory."),
+    optimization: str = typer.Option(None, help="PLUS arithmetic: FULL (fixed point), PARTIAL "
+                                     "(doubles) or NONE (unoptimized path)."),
+    pixel_rejection: float = typer.Option(None, help="Insert no pixel darker than this "
+                                          "(PixelRejectionThreshold)."),
+    importance_mask: Path = typer.Option(None, help="Weights image (PNG or MHA, uint8, frame "
+                                         "size) for --compounding importance_mask."),
+    skip_interval: int = typer.Option(None, help="Insert every k-th frame (SkipInterval)."),
     image_name: str = image_name_option(),
     label_name: str = label_name_option(),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (a list of rows "
@@ -167,6 +174,10 @@ def compound(
     overrides = _overrides(spacing, origin, extent, clip_origin, clip_size, fan_angles,
                            fan_origin, fan_radius_start, fan_radius_stop, image_frame,
                            reference_frame, interpolation, compounding, hole_element)
+    plus = {"optimization": optimization and optimization.upper(),
+            "pixel_rejection_threshold": pixel_rejection, "skip_interval": skip_interval,
+            "importance_mask": importance_mask and str(importance_mask)}
+    overrides.update({k: v for k, v in plus.items() if v is not None})
     opt = Options(method=method, fill=fill, fill_size=fill_size, fill_sigma=fill_sigma,
                   max_distance=max_distance, device=device, max_memory_gb=max_memory_gb)
     folders = [s for s in sequences if s.is_dir()]
