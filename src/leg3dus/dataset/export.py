@@ -256,10 +256,7 @@ def _ome_zarr_subject(subject: Subject, folder: Path, options: ExportOptions) ->
         if problems:
             raise GeometryError(f"{subject.label}: labels do not lie on the image grid: "
                                 + "; ".join(problems))
-        labels, _ = read_labels(subject.label, options.label_values)
-        if options.classes:
-            labels = labels.with_array(lab.to_index(labels.array, strict=False))
-        return labels
+        return read_labels(subject.label, options.label_values)[0]  # classes: per slab
 
     written = write_subject(path, lambda: read_volume(subject.image),
                             labels_on if subject.label is not None else None,

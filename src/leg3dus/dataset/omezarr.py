@@ -73,16 +73,29 @@ def write_image(group, volume, name: str, chunk_slices: int = CHUNK_SLICES,
     return shapes
 
 
+class _Classes:
+    """Scheme values 0/100/150/200 read as classes 0..3, slab by slab (no full copy)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.shape, self.dtype = array, array.shape, np.dtype(np.uint8)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return lab.to_index(np.asarray(self.array[key]), strict=False)
+
+
 def write_labels(group, labels, levels: int, classes: bool = False,
                  chunk_slices: int = CHUNK_SLICES) -> None:
-    """Write ``labels`` as ``labels/muscles`` of the image ``group`` with ``levels`` levels
-    (those of the image; the labels' own size decides nothing)."""
+    """Write ``labels`` (scheme values 0/100/150/200) as ``labels/muscles`` of the image
+    ``group`` with ``levels`` levels (those of the image). With ``classes`` the values
+    written are 0..3, mapped slab by slab."""
     container = group.create_group("labels")
     container.attrs.update({"ome": {"version": OME_VERSION, "labels": [LABELS_NAME]}})
     target = container.create_group(LABELS_NAME)
     array = labels.array
     if array.dtype.kind not in "iu":
         array = array.astype(np.uint8)
+    if classes:
+        array = _Classes(array)
     # Stop the labels' pyramid exactly where the image's stopped.
     shapes = write_pyramid(target, array, "labels", chunk_slices,
                            _bytes_for_levels(array.shape, array.dtype.itemsize, levels))
