@@ -101,7 +101,9 @@ def test_propagation_from_widget_equals_library(make_napari_viewer, qtbot, subje
     drawn = np.array(sparse.data)
     widget.method_box.setCurrentText(method)
     assert widget.propagate() is not None
+    assert not sparse.editable  # locked while the worker reads it (no copy)
     _wait(qtbot, widget)
+    assert sparse.editable
     result = widget.layer("propagated")
     expected = propagate(drawn, method, spacing=SPACING, annotated=list(DRAWN))
     assert np.array_equal(result.data, expected)

@@ -301,7 +301,10 @@ class AnnotateWidget(QWidget):
             return None
         self._cancel = False
         self._last = {"method": method, "options": dict(options or {}), "run": kwargs["run"]}
-        sparse = np.array(layer.data, np.uint8)  # a snapshot: painting may go on
+        # No copy of the annotations: the layer is locked while the worker reads it.
+        sparse = np.asarray(layer.data, np.uint8)
+        self._locked = layer
+        layer.editable = False
 
         def work():
             # The computation runs in its own thread so that this generator can pass its
@@ -379,6 +382,9 @@ class AnnotateWidget(QWidget):
             self.messages.append("propagation cancelled")
             self.status.setText("propagation cancelled")
         self.worker = None
+        if getattr(self, "_locked", None) is not None:
+            self._locked.editable = True
+            self._locked = None
         self.progress.setRange(0, 1)
         self.progress.setValue(0 if self._cancel else 1)
         self.propagate_button.setEnabled(True)
