@@ -23,6 +23,7 @@ class Example:
     doc: str  # path relative to the repository root
     line: int  # 1-based line of the example's first line
     text: str
+    printed: tuple[str, ...] = ()  # in a session block: the lines shown after it
 
     def __str__(self) -> str:
         return f"{self.doc}:{self.line}"
@@ -71,9 +72,13 @@ def shell_examples() -> list[Example]:
                 while text.endswith("\\") and k + 1 < len(body):
                     k += 1
                     text = text[:-1].rstrip() + " " + body[k].strip()
-                if text.startswith("leg3dus "):
-                    out.append(Example(doc, first, text))
                 k += 1
+                printed = []
+                while session and k < len(body) and not body[k].lstrip().startswith("$ "):
+                    printed.append(body[k].rstrip())
+                    k += 1
+                if text.startswith("leg3dus "):
+                    out.append(Example(doc, first, text, tuple(printed)))
     return out
 
 
