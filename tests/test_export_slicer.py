@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -167,3 +169,18 @@ def test_export_reads_seg_nrrd_labels_and_a_bad_one_exits_2(cli, tiny_dataset, t
                  "--label-name", "masksX1.seg.nrrd")
     assert result.exit_code == 2
     assert "masksX1.seg.nrrd" in result.stderr and not (tmp_path / "n").exists()
+
+
+def test_evaluate_and_morphology_read_seg_nrrd(cli, tmp_path):
+    _, labels = make_pair(shape=(16, 14, 12))
+    truth = write_volume(labels, tmp_path / "truth.mha")
+    # Class values 1..3 in the segmentation: its segment names say which muscle is which.
+    pred = write_volume(labels.with_array(lab.to_index(labels.array)), tmp_path / "p.seg.nrrd")
+    result = cli("evaluate", pred, truth, "--json")
+    assert result.exit_code == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert [scores[m.name]["dice"] for m in lab.MUSCLES] == [1.0, 1.0, 1.0]
+    morph = cli("morphology", pred, "--json")
+    assert morph.exit_code == 0, morph.stderr
+    subject = json.loads(morph.stdout)["subjects"][0]
+    assert subject["shape"] == [16, 14, 12] and subject["stray_values"] == {}
