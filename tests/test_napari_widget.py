@@ -216,3 +216,65 @@ def test_screenshot_shows_the_labels(make_napari_viewer, qtbot, subject, truth):
     sol = np.array([230, 159, 0])
     # SOL's orange, blended over the gray image, is seen on the canvas
     assert np.any((rgb[:, 0] - rgb[:, 2] > 120) & (np.abs(rgb - sol).sum(1) < 200))
+
+
+def test_axis_is_locked_while_slices_are_marked(make_napari_viewer, subject, truth):
+    viewer = make_napari_viewer()
+    widget = open_annotation(viewer, subject)
+    widget.axis_box.setCurrentIndex(2)
+    assert widget.axis == 2 and viewer.dims.order[0] == 2
+    widget.go_to(5)
+    assert widget.current_slice() == 5
+    widget.axis_box.setCurrentIndex(0)
+    _draw(widget, truth, (12,))
+    widget.axis_box.setCurrentIndex(1)
+    assert widget.axis == 0 and "another axis" in widget.messages[-1]
+
+
+def test_saved_files_feed_leg3dus_propagate(make_napari_viewer, qtbot, subject, truth, cli,
+                                            tmp_path):
+    viewer = make_napari_viewer()
+    widget = open_annotation(viewer, subject)
+    _draw(widget, truth)
+    widget.go_to(22)
+    widget.mark()  # empty: the muscles end before slice 22
+    widget.method_box.setCurrentText("zoi")
+    widget.propagate()
+    _wait(qtbot, widget)
+    widget.accept()
+    widget.save()
+    out = tmp_path / "dense.mha"
+    result = cli("propagate", subject / "sparseX1.mha", "-o", out, "--method", "zoi",
+                 "--annotated", subject / "sparseX1_slices.txt")
+    assert result.exit_code == 0, result.stderr
+    assert np.array_equal(read_volume(out).array, widget.layer("propagated").data)
+
+
+def test_labels_layer_saved_from_the_menu(make_napari_viewer, subject, truth, tmp_path):
+    write_volume(Volume(truth, SPACING, ORIGIN), subject / "masksX1.mha")
+    viewer = make_napari_viewer()
+    open_annotation(viewer, subject)
+    viewer.layers.selection.active = viewer.layers["labels"]
+    out = tmp_path / "saved.nrrd"
+    viewer.layers.save(str(out), selected=True, plugin="leg3dus")
+    back = read_volume(out)
+    assert np.array_equal(back.array, truth)
+    assert np.allclose(back.spacing, SPACING) and np.allclose(back.origin, ORIGIN)
+
+
+def test_save_keeps_the_labels_convention_and_refuses_stray(make_napari_viewer, subject,
+                                                            truth):
+    classes = np.select([truth == v for v in (100, 150, 200)], [1, 2, 3], 0).astype(np.uint8)
+    write_volume(Volume(classes, SPACING, ORIGIN), subject / "m123.mha")
+    viewer = make_napari_viewer()
+    widget = open_annotation(viewer, subject, labels=subject / "m123.mha",
+                             label_values="1,2,3")
+    labels = widget.layer("labels")
+    assert np.array_equal(labels.data, truth)  # shown in the scheme
+    labels.data[0, 0, 0] = 7
+    assert widget.save() == []
+    assert "7 (1 voxel)" in widget.messages[-1]
+    assert not (subject / "masksX1_annotate.mha").exists()
+    labels.data[0, 0, 0] = 0
+    widget.save()
+    assert np.array_equal(read_volume(subject / "masksX1_annotate.mha").array, classes)

@@ -319,7 +319,7 @@ class AnnotateWidget(QWidget):
                 except BaseException as exc:  # noqa: BLE001 - passed on to the worker
                     box["error"] = exc
 
-            thread = threading.Thread(target=target, daemon=True)
+            thread = self._thread = threading.Thread(target=target, daemon=True)
             thread.start()
             while thread.is_alive():
                 thread.join(0.05)
