@@ -232,3 +232,56 @@ def read_frame_count(path: Path) -> int:
             if line.startswith("DimSize"):
                 return int(line.split("=")[1].split()[2])
     return 0
+
+
+#: Acquisition faults :func:`inject_fault` simulates.
+FAULTS = ("drop", "jump", "fast")
+
+
+def inject_fault(seq: Sequence, kind: str, start: int, n: int = 20,
+                 offset_mm=(6.0, 0.0, 0.0), factor: int = 4,
+                 transform: str = "ProbeToTracker") -> Sequence:
+    """A copy of ``seq`` with one acquisition fault from frame ``start`` on.
+
+    ``drop``: frames ``start .. start + n - 1`` are lost (a time and space gap);
+    ``jump``: from frame ``start`` on the tracker reports the probe ``offset_mm`` (x, y, z
+    in the tracker frame) away from where it is, while the images stay those of the true
+    poses; ``fast``: over ``n * factor`` frames from ``start`` only every ``factor``-th is
+    kept and later timestamps close up, so the probe moves ``factor`` times faster there.
+
+    Examples
+    --------
+    >>> seq = Sequence(np.zeros((50, 2, 2), np.uint8), {"ProbeToTracker": np.stack(
+    ...     [np.eye(4)] * 50)}, timestamps=np.arange(50) / 30)
+    >>> inject_fault(seq, "drop", 10, 5).n_frames, inject_fault(seq, "fast", 10, 5).n_frames
+    (45, 35)
+    """
+    from ..errors import OptionError
+
+    if kind not in FAULTS:
+        raise OptionError(f"fault must be one of {', '.join(FAULTS)}, found {kind!r}")
+    if not 0 < start < seq.n_frames:
+        raise OptionError(f"fault start must lie in 1..{seq.n_frames - 1}, found {start}")
+    keep = np.ones(seq.n_frames, bool)
+    times = seq.timestamps.copy()
+    transforms = {k: v.copy() for k, v in seq.transforms.items()}
+    if kind == "drop":
+        keep[start:start + n] = False
+    elif kind == "fast":
+        stop = min(seq.n_frames, start + n * factor)
+        block = np.zeros(seq.n_frames, bool)
+        block[start:stop] = True
+        keep[block] = (np.arange(seq.n_frames)[block] - start) % factor == 0
+        dt = np.median(np.diff(times))
+        new = times.copy()
+        kept = np.flatnonzero(keep)
+        for a, b in zip(kept[:-1], kept[1:], strict=True):
+            new[b] = new[a] + (times[b] - times[a] if b - a == 1 else dt)
+        times = new
+    else:
+        shift = np.eye(4)
+        shift[:3, 3] = offset_mm
+        transforms[transform][start:] = shift @ transforms[transform][start:]
+    return Sequence(seq.frames[keep].copy(), {k: v[keep] for k, v in transforms.items()},
+                    {k: v[keep].copy() for k, v in seq.transform_ok.items()}, times[keep],
+                    seq.image_ok[keep].copy(), dict(seq.header))
