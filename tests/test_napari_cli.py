@@ -48,3 +48,13 @@ def test_opens_subject_with_widget(cli, subject, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert seen["layers"] == ["x1", "labels", "sparse"]
     assert seen["widgets"] == ["leg3dus annotate"]
+
+
+def test_without_napari_says_what_to_install(cli, subject, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "napari", None)
+    monkeypatch.delitem(sys.modules, "leg3dus.napari.viewer", raising=False)
+    result = cli("annotate", subject)
+    assert result.exit_code == 2
+    assert "install leg3dus[gui]" in result.stderr

@@ -2,6 +2,14 @@
 # modules that import Qt or napari are left out when the ``gui`` extra is not installed.
 import importlib.util
 
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 collect_ignore = []
-if importlib.util.find_spec("napari") is None or importlib.util.find_spec("qtpy") is None:
-    collect_ignore = ["widget.py", "viewer.py", "reader.py", "writer.py"]
+if not (_importable("napari") and _importable("qtpy")):
+    collect_ignore = ["widget.py", "viewer.py"]
