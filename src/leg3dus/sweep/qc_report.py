@@ -13,7 +13,7 @@ import numpy as np
 
 from .config import PlusConfig
 from .qc import QcLimits, sweep_qc
-from .qc_coverage import coverage, neighbour_ncc, pixel_mask, qc_grid, splat
+from .qc_coverage import coverage, neighbour_ncc, pixel_mask, qc_grid, scanned_region, splat
 from .seqfile import Sequence
 from .transforms import image_to_reference
 
@@ -22,7 +22,7 @@ def run_qc(sweeps: list[tuple[str, Sequence]], cfg: PlusConfig | None = None,
            limits: QcLimits | None = None, spacing_mm: float | None = 1.0,
            bridge_mm: float | None = None, ncc_min: float = 0.3, ncc_rel: float = 0.6,
            region: np.ndarray | None = None, min_hole_mm3: float = 10.0,
-           end_trim_mm: float = 5.0) -> dict:
+           end_trim_mm: float = 5.0, label_sweeps: list[Sequence] | None = None) -> dict:
     """Check ``sweeps`` (name, sequence), neighbours in the order given.
 
     ``spacing_mm`` is the QC grid's spacing (None: the configuration's); ``bridge_mm``
@@ -31,7 +31,9 @@ def run_qc(sweeps: list[tuple[str, Sequence]], cfg: PlusConfig | None = None,
     ``ncc_rel`` times the pair's best band is a finding; ``region`` an optional
     (z, y, x) mask of the muscle-bearing region on the QC grid (default: the scanned
     region where every sweep is, less ``end_trim_mm`` at each end); holes smaller than
-    ``min_hole_mm3`` are not listed.
+    ``min_hole_mm3`` are not listed. ``label_sweeps`` (label sequences recorded with
+    the sweeps, same poses) make the region muscle-bearing: per slice, the widened
+    bounding box of voxels hit by a non-zero label pixel.
 
     Returns a dict: ``sweeps`` (per-sweep findings), ``grid``, ``coverage``,
     ``consistency``, ``findings`` (one line each) and ``ok``; the hit counts are under
@@ -80,8 +82,18 @@ def run_qc(sweeps: list[tuple[str, Sequence]], cfg: PlusConfig | None = None,
     trim = int(round(end_trim_mm / sp_zyx[0]))
     common = (max(a for a, _ in spans) + trim, min(b for _, b in spans) - trim) if spans \
         else None
+    kind = "given mask" if region is not None else "scanned"
+    if region is None and label_sweeps:
+        muscle = np.zeros(shape, bool)
+        for lab, (m, v) in zip(label_sweeps, poses, strict=True):
+            _, labelled = splat((lab.frames[v] > 0).astype(np.uint8), to_index @ m[v], mask,
+                                shape)
+            muscle |= labelled > 0
+        region = scanned_region(muscle, sp_zyx, 30.0, common)
+        kind = "muscle (label sweeps)"
     cov = coverage(hits, sp_zyx, or_zyx, bridge, region, min_hole_mm3=min_hole_mm3,
                    z_range=common)
+    cov["region_kind"] = kind
     cov.pop("region")
     findings = _findings(per, cov, pairs, ncc_min, ncc_rel)
     return {"sweeps": [q.as_dict() for q in per],
