@@ -158,3 +158,46 @@ def test_export_to_ome_zarr_and_bad_labels(cli, tiny_dataset, tmp_path):
     assert failed.exit_code == 2 and "masksX1.mha" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+@pytest.mark.parametrize("level", [0, 1])
+def test_mha_is_streamed_slab_by_slab(tmp_path, dtype, level):
+    from leg3dus.dataset.slab_source import _MhaStream, open_slabs
+
+    rng = np.random.default_rng(1)
+    image, _ = make_pair(shape=(37, 11, 9))
+    image = image.with_array((rng.random(image.shape) * 200).astype(dtype))
+    path = write_volume(image, tmp_path / "x1.mha", compression_level=level)
+    source = open_slabs(path)
+    assert isinstance(source, _MhaStream)  # not read whole
+    assert source.geometry.matches(image.geometry) == []
+    slabs = [source[a:a + 8] for a in range(0, 37, 8)]
+    assert max(len(s) for s in slabs) == 8
+    assert np.array_equal(np.concatenate(slabs), image.array)
+    assert np.array_equal(source[3:5], image.array[3:5])  # going back restarts the stream
+    other = open_slabs(write_volume(image, tmp_path / "x1.nii.gz"))
+    assert np.array_equal(other[30:40], image.array[30:])
+
+
+def test_ome_zarr_export_maps_label_values(cli, tiny_dataset, tmp_path):
+    from leg3dus import labels as lab
+
+    folder = tiny_dataset / "train" / "S01"
+    scheme = read_volume(folder / "masksX1.mha")
+    write_volume(scheme.with_array(lab.to_index(scheme.array)), folder / "masksX1.mha")
+    plain = cli("export", tiny_dataset, tmp_path / "a", "--to", "ome-zarr")
+    assert plain.exit_code == 2 and "give --label-values" in plain.stderr
+    assert not (tmp_path / "a").exists()
+    mapped = cli("export", tiny_dataset, tmp_path / "b", "--to", "ome-zarr",
+                 "--label-values", "SOL=1,GM=2,GL=3,background=0")
+    # Other subjects hold 100/150/200: with 1,2,3 they are refused too, naming the file.
+    assert mapped.exit_code == 2 and "S02" in mapped.stderr
+    for split, sid in [("train", "S02"), ("val", "S03"), ("test", "S04")]:
+        f = tiny_dataset / split / sid / "masksX1.mha"
+        v = read_volume(f)
+        write_volume(v.with_array(lab.to_index(v.array)), f)
+    ok = cli("export", tiny_dataset, tmp_path / "c", "--to", "ome-zarr", "--label-values", "1,2,3")
+    assert ok.exit_code == 0, ok.stderr
+    group = zarr.open_group(str(tmp_path / "c" / "train" / "S01.ome.zarr"), mode="r")
+    assert np.array_equal(group["labels"][LABELS_NAME]["0"][:], scheme.array)

@@ -244,21 +244,17 @@ register_format(ExportFormat("slicer", "the same tree for 3D Slicer: images as N
                              "labels as segmentations with one segment per muscle "
                              "(x1.nrrd, masksX1.seg.nrrd)", _tree_writer(".nrrd", ".seg.nrrd")))
 def _ome_zarr_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
-    from ..label_values import read_labels
-    from .omezarr import write_subject
+    from .omezarr import scheme_label_source, write_subject
+    from .slab_source import open_slabs
 
     if subject.image is None:
         raise OptionError(f"{subject.key}: no image file; every exported subject needs one")
     path = subject_folder(folder, subject.split, subject.id).parent / f"{subject.id}.ome.zarr"
 
     def labels_on(geometry):
-        problems = read_header(subject.label).geometry.matches(geometry)
-        if problems:
-            raise GeometryError(f"{subject.label}: labels do not lie on the image grid: "
-                                + "; ".join(problems))
-        return read_labels(subject.label, options.label_values)[0]  # classes: per slab
+        return scheme_label_source(subject.label, options.label_values, geometry)
 
-    written = write_subject(path, lambda: read_volume(subject.image),
+    written = write_subject(path, lambda: open_slabs(subject.image),
                             labels_on if subject.label is not None else None,
                             name=subject.id, classes=options.classes)
     return {"subject": subject.key, "image": str(path),

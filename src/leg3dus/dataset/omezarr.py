@@ -16,8 +16,9 @@ group also keeps leg3dus's exact geometry (direction included), so
 :func:`leg3dus.volume.read_volume` reads ``S01.ome.zarr`` back as the full-resolution
 image.
 
-The image is written and released before the labels are read, each in slabs of whole
-slices, so a full-size subject (0.5 GB per volume) needs about one volume in memory.
+The image, then the labels, are read and written in slabs of whole slices (a ``.mha``
+is streamed from its file, see :mod:`leg3dus.dataset.slab_source`), so a full-size
+subject (0.5 GB per volume) needs a few slabs in memory, not a volume.
 """
 
 from __future__ import annotations
@@ -56,56 +57,77 @@ def image_label(classes: bool = False) -> dict:
     }
 
 
-def _geometry_attrs(volume) -> dict:
-    return {"spacing": list(volume.spacing), "origin": list(volume.origin),
-            "direction": np.asarray(volume.direction).tolist(), "axis_order": "zyx"}
+def _geometry_attrs(geometry) -> dict:
+    return {"spacing": list(geometry.spacing), "origin": list(geometry.origin),
+            "direction": np.asarray(geometry.direction).tolist(), "axis_order": "zyx"}
 
 
-def write_image(group, volume, name: str, chunk_slices: int = CHUNK_SLICES,
+class SlabSource:
+    """Slabs along axis 0 of ``array`` (anything sliced so: a numpy array, a
+    :mod:`leg3dus.dataset.slab_source` reader), each passed through ``fn`` (default:
+    unchanged) and given as ``dtype``; ``geometry`` is the grid of the whole volume."""
+
+    def __init__(self, array, geometry, fn=None, dtype=None) -> None:
+        self.array, self.geometry, self.fn = array, geometry, fn
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(dtype if dtype is not None else array.dtype)
+
+    @classmethod
+    def of(cls, volume_or_source) -> SlabSource:
+        """A source from a :class:`~leg3dus.volume.Volume` or a slab reader."""
+        if isinstance(volume_or_source, SlabSource):
+            return volume_or_source
+        if hasattr(volume_or_source, "array") and not hasattr(volume_or_source, "__getitem__"):
+            return cls(volume_or_source.array, volume_or_source.geometry)
+        return cls(volume_or_source, volume_or_source.geometry)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        slab = np.asarray(self.array[key])
+        if self.fn is not None:
+            slab = self.fn(slab)
+        return slab.astype(self.dtype, copy=False)
+
+
+def write_image(group, source, name: str, chunk_slices: int = CHUNK_SLICES,
                 min_level_bytes: int = MIN_LEVEL_BYTES) -> list[tuple[int, int, int]]:
-    """Write ``volume`` as the multiscale image of ``group``; returns the level shapes."""
-    shapes = write_pyramid(group, volume.array, "image", chunk_slices, min_level_bytes)
+    """Write ``source`` (a :class:`SlabSource` or a volume) as the multiscale image of
+    ``group``; returns the level shapes."""
+    source = SlabSource.of(source)
+    g = source.geometry
+    shapes = write_pyramid(group, source, "image", chunk_slices, min_level_bytes)
     group.attrs.update({
         "ome": {"version": OME_VERSION,
-                "multiscales": multiscales(volume.spacing, volume.origin, len(shapes), name)},
-        "leg3dus": _geometry_attrs(volume),
+                "multiscales": multiscales(g.spacing, g.origin, len(shapes), name)},
+        "leg3dus": _geometry_attrs(g),
     })
     return shapes
 
 
-class _Classes:
-    """Scheme values 0/100/150/200 read as classes 0..3, slab by slab (no full copy)."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array, self.shape, self.dtype = array, array.shape, np.dtype(np.uint8)
-
-    def __getitem__(self, key) -> np.ndarray:
-        return lab.to_index(np.asarray(self.array[key]), strict=False)
-
-
-def write_labels(group, labels, levels: int, classes: bool = False,
+def write_labels(group, source, levels: int, classes: bool = False,
                  chunk_slices: int = CHUNK_SLICES) -> None:
-    """Write ``labels`` (scheme values 0/100/150/200) as ``labels/muscles`` of the image
-    ``group`` with ``levels`` levels (those of the image). With ``classes`` the values
-    written are 0..3, mapped slab by slab."""
+    """Write ``source`` (scheme values 0/100/150/200; a :class:`SlabSource` or a volume)
+    as ``labels/muscles`` of the image ``group`` with ``levels`` levels (those of the
+    image). With ``classes`` the values written are 0..3, mapped slab by slab."""
+    source = SlabSource.of(source)
+    g = source.geometry
     container = group.create_group("labels")
     container.attrs.update({"ome": {"version": OME_VERSION, "labels": [LABELS_NAME]}})
     target = container.create_group(LABELS_NAME)
-    array = labels.array
-    if array.dtype.kind not in "iu":
-        array = array.astype(np.uint8)
     if classes:
-        array = _Classes(array)
+        inner = source
+        source = SlabSource(inner, g, lambda slab: lab.to_index(slab, strict=False), np.uint8)
+    elif source.dtype.kind not in "iu":
+        source = SlabSource(source, g, dtype=np.uint8)
     # Stop the labels' pyramid exactly where the image's stopped.
-    shapes = write_pyramid(target, array, "labels", chunk_slices,
-                           _bytes_for_levels(array.shape, array.dtype.itemsize, levels))
+    shapes = write_pyramid(target, source, "labels", chunk_slices,
+                           _bytes_for_levels(source.shape, source.dtype.itemsize, levels))
     if len(shapes) != levels:  # pragma: no cover - _bytes_for_levels guarantees it
         raise GeometryError(f"labels pyramid has {len(shapes)} levels, image {levels}")
     target.attrs.update({"ome": {
         "version": OME_VERSION,
-        "multiscales": multiscales(labels.spacing, labels.origin, levels, LABELS_NAME),
+        "multiscales": multiscales(g.spacing, g.origin, levels, LABELS_NAME),
         "image-label": image_label(classes),
-    }, "leg3dus": _geometry_attrs(labels)})
+    }, "leg3dus": _geometry_attrs(g)})
 
 
 def _bytes_for_levels(shape, itemsize: int, levels: int) -> int:
@@ -118,16 +140,16 @@ def _bytes_for_levels(shape, itemsize: int, levels: int) -> int:
     return max(last, 1)
 
 
-def write_subject(path: str | os.PathLike, read_image, read_labels=None, name: str = "",
+def write_subject(path: str | os.PathLike, open_image, open_labels=None, name: str = "",
                   classes: bool = False, chunk_slices: int = CHUNK_SLICES,
                   min_level_bytes: int = MIN_LEVEL_BYTES) -> dict:
     """Write one subject as ``path`` (an ``.ome.zarr`` group), built under a temporary
     name and renamed once complete.
 
-    ``read_image()`` and ``read_labels(image_geometry)`` return the volumes; they are
-    called one after the other so that only one full volume is in memory at a time
-    (``read_labels`` may be None for a subject without labels). Returns the levels'
-    shapes as ``{"levels": [...]}``.
+    ``open_image()`` returns the image and ``open_labels(image_geometry)`` its labels in
+    scheme values (None for a subject without labels), as volumes or slab sources
+    (:class:`SlabSource`); they are opened one after the other, so that with slab
+    sources only slabs are in memory. Returns the levels' shapes as ``{"levels": [...]}``.
 
     Examples
     --------
@@ -140,13 +162,40 @@ def write_subject(path: str | os.PathLike, read_image, read_labels=None, name: s
     path = Path(path)
     with atomic_dir(path) as tmp:
         group = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
-        image = read_image()
+        image = SlabSource.of(open_image())
         geometry = image.geometry
         shapes = write_image(group, image, name or path.name.split(".")[0], chunk_slices,
                              min_level_bytes)
         del image
-        if read_labels is not None:
-            labels = read_labels(geometry)
-            write_labels(group, labels, len(shapes), classes, chunk_slices)
-            del labels
+        if open_labels is not None:
+            write_labels(group, open_labels(geometry), len(shapes), classes, chunk_slices)
     return {"levels": [list(s) for s in shapes]}
+
+
+def scheme_label_source(path: str | os.PathLike, label_values=None, geometry=None,
+                        slab_slices: int = 2 * CHUNK_SLICES) -> SlabSource:
+    """The label file ``path`` as a :class:`SlabSource` of scheme values 0/100/150/200.
+
+    Its convention comes from ``label_values`` or its label table
+    (:func:`leg3dus.label_values.resolve`); a first pass over its slabs counts the values
+    and raises :class:`~leg3dus.errors.LabelError` for values that do not fit
+    (:func:`leg3dus.label_values.check_values`), and :class:`GeometryError` when it does
+    not lie on ``geometry`` (the image's grid); nothing is held but a slab.
+    """
+    from ..label_values import check_values, resolve
+    from .slab_source import open_slabs
+
+    path = Path(path)
+    reader = open_slabs(path)
+    if geometry is not None:
+        problems = reader.geometry.matches(geometry)
+        if problems:
+            raise GeometryError(f"{path}: labels do not lie on the image grid: "
+                                + "; ".join(problems))
+    convention = resolve(path, label_values)
+    counts: dict = {}
+    for start in range(0, reader.shape[0], slab_slices):
+        for value, n in lab.value_counts(np.asarray(reader[start:start + slab_slices])).items():
+            counts[value] = counts.get(value, 0) + n
+    check_values(counts, convention, str(path))
+    return SlabSource(reader, reader.geometry, convention.apply, np.uint8)
