@@ -12,4 +12,4 @@ def _importable(name: str) -> bool:
 
 collect_ignore = []
 if not (_importable("napari") and _importable("qtpy")):
-    collect_ignore = ["widget.py", "viewer.py"]
+    collect_ignore = ["widget.py", "viewer.py", "_controls.py"]

@@ -15,29 +15,16 @@ from pathlib import Path
 import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QWidget
 
 from .. import labels as lab
 from ..errors import Leg3dusError
 from ..label_values import LabelConvention
 from ..labels import MUSCLES
+from ._controls import build_controls
 from .layers import META, geometry_from_meta, labels_layer
 from .propagation import CHOICES, RUN, Cancelled, propagate_sparse
 from .session import Session, save_session
-
-AXES = ("z (along the leg)", "y (depth)", "x (width)")
 
 
 def _role(layer) -> str | None:
@@ -58,80 +45,7 @@ class AnnotateWidget(QWidget):
 
     # -- interface ----------------------------------------------------------------------
     def _build(self) -> None:
-        form = QFormLayout()
-        self.axis_box = QComboBox()
-        self.axis_box.addItems(AXES)
-        self.axis_box.currentIndexChanged.connect(self._axis_changed)
-        form.addRow("Axis", self.axis_box)
-        self.guide_mm = QDoubleSpinBox()
-        self.guide_mm.setRange(0.1, 500.0)
-        self.guide_mm.setValue(5.0)
-        self.guide_mm.setSuffix(" mm")
-        form.addRow("Guide every", self.guide_mm)
-        nav = QHBoxLayout()
-        self.prev_button = QPushButton("< Previous")
-        self.next_button = QPushButton("Next >")
-        self.prev_button.clicked.connect(lambda: self.jump(-1))
-        self.next_button.clicked.connect(lambda: self.jump(+1))
-        nav.addWidget(self.prev_button)
-        nav.addWidget(self.next_button)
-        muscles = QHBoxLayout()
-        self.muscle_buttons = {}
-        for m in MUSCLES:
-            b = QPushButton(m.name)
-            b.setStyleSheet(f"background-color: rgb{m.color}; color: black")
-            b.setToolTip(f"Paint {m.long_name} ({m.value}) on the annotations layer")
-            b.clicked.connect(lambda _=False, v=m.value: self.paint(v))
-            muscles.addWidget(b)
-            self.muscle_buttons[m.name] = b
-        mark = QHBoxLayout()
-        self.mark_button = QPushButton("Mark slice annotated")
-        self.unmark_button = QPushButton("Unmark")
-        self.mark_button.clicked.connect(lambda: self.mark())
-        self.unmark_button.clicked.connect(lambda: self.unmark())
-        mark.addWidget(self.mark_button)
-        mark.addWidget(self.unmark_button)
-        self.slice_list = QListWidget()
-        self.slice_list.itemDoubleClicked.connect(
-            lambda item: self.go_to(int(item.text().split()[1])))
-        self.method_box = QComboBox()
-        self.method_box.addItems(list(CHOICES))
-        self.method_box.setCurrentText("sdf")
-        self.run_edit = QLineEdit()
-        self.run_edit.setPlaceholderText("trained run folder (method run)")
-        self.propagate_button = QPushButton("Propagate")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.propagate_button.clicked.connect(lambda: self.propagate())
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.accept_button = QPushButton("Accept into labels")
-        self.accept_button.clicked.connect(lambda: self.accept())
-        self.save_button = QPushButton("Save")
-        self.save_button.clicked.connect(lambda: self.save())
-        run = QHBoxLayout()
-        run.addWidget(self.propagate_button)
-        run.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(nav)
-        layout.addLayout(muscles)
-        layout.addLayout(mark)
-        layout.addWidget(QLabel("Annotated slices (double-click to go):"))
-        layout.addWidget(self.slice_list)
-        method = QFormLayout()
-        method.addRow("Method", self.method_box)
-        method.addRow("Run", self.run_edit)
-        layout.addLayout(method)
-        layout.addLayout(run)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.accept_button)
-        layout.addWidget(self.save_button)
-        layout.addWidget(self.status)
+        build_controls(self)
 
     def _say(self, message: str, error: bool = False) -> None:
         self.messages.append(message)
