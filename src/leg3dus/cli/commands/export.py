@@ -1,4 +1,5 @@
-"""``leg3dus export``: a dataset tree as nnU-Net, NIfTI, Zarr or 2D slices."""
+"""``leg3dus export``: a dataset tree as nnU-Net, NIfTI, Zarr, 3D Slicer, OME-Zarr images
+with labels, or 2D slices."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def export(
 ) -> None:
     """Export every subject with its geometry: nnU-Net v2 raw layout (train and val in
     imagesTr/labelsTr, test in imagesTs/labelsTs, labels 0..3, dataset.json), plain NIfTI,
-    OME-Zarr, or 2D transverse slices. The output appears only once complete; label
+    Zarr volumes, 3D Slicer (NRRD images, .seg.nrrd segmentations), OME-Zarr images for
+    viewers (pyramid, muscles as NGFF labels), or 2D transverse slices; label files get
+    an ITK-SNAP label description beside them. The output appears only once complete; label
     values in another convention are mapped (--label-values or each file's label
     table); stray values stop the export (clean them with 'leg3dus validate --fix-stray').
 
