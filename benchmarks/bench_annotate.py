@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     image = widget.layer("image").data
     size_gb = image.nbytes / 1e9
     open_gb = _rss_gb() - base
+    read_gb = size_gb + widget.layer("labels").data.nbytes / 1e9
     print(f"subject: shape {image.shape} (z, y, x), {image.dtype}, {size_gb:.2f} GB")
 
     labels = widget.layer("labels")
@@ -138,6 +139,8 @@ def main(argv=None) -> int:
           f"{t_anchor_open / t_open:>7.2f}x  {open_gb:.2f} GB = {open_gb / size_gb:.2f}x volume")
     print(f"{'sdf propagation, click to layer':<34}{t_prop:>9.2f}s{t_anchor_prop:>9.2f}s"
           f"{t_anchor_prop / t_prop:>7.2f}x  {prop_gb:.2f} GB = {prop_gb / size_gb:.2f}x volume")
+    print(f"open: {open_gb:.2f} GB added for {read_gb:.2f} GB of image and labels read "
+          f"({open_gb / read_gb:.2f}x)")
     print("anchors: SimpleITK read + GetArrayFromImage + add_image/add_labels (no geometry); "
           "leg3dus.propagate called directly")
     print(f"peak RSS of the process: {_rss_gb():.2f} GB")

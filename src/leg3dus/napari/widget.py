@@ -113,8 +113,8 @@ class AnnotateWidget(QWidget):
         for i in self.annotated:
             found = []
             if layer is not None:
-                values = np.unique(np.take(layer.data, i, axis=self.axis))
-                found = [lab.NAMES.get(int(v), str(int(v))) for v in values if v]
+                plane = np.ascontiguousarray(np.take(layer.data, i, axis=self.axis))
+                found = [lab.NAMES.get(v, str(v)) for v in lab.value_counts(plane) if v]
             self.slice_list.addItem(f"{name} {i}: {', '.join(found) or 'no muscle'}")
 
     def restore(self) -> None:
