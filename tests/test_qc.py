@@ -167,3 +167,15 @@ def test_fault_options_are_checked():
         inject_fault(seq, "tilt", 2)
     with pytest.raises(OptionError, match="1..4"):
         inject_fault(seq, "drop", 0)
+
+
+def test_compound_prints_a_short_qc_summary(acquisition, tmp_path, cli):
+    d, _, _ = acquisition
+    res = cli("compound", d / "sweep1.igs.mha", d / "sweep2.igs.mha", "--config",
+              d / "calibration.xml", "--spacing", "2", "-o", tmp_path / "v.mha", "--json")
+    assert res.exit_code == 0, res.output
+    qc = json.loads(res.stdout)["qc"]
+    assert qc["sweeps"] == 2 and qc["ok"] and qc["gaps"] == 0 and qc["spacing_max_mm"] < 2
+    res = cli("compound", d / "sweep1.igs.mha", "--config", d / "calibration.xml",
+              "--spacing", "2", "-o", tmp_path / "w.mha")
+    assert "QC: 1 sweep(s), 0 invalid frame(s)" in res.stdout

@@ -130,7 +130,8 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     The row holds ``frames``/``frames_used``, ``shape_zyx``, ``spacing_zyx``,
     ``origin_zyx``, ``coverage`` (fraction of voxels hit by a pixel), the same for the
     labels (``label_frames_used``, ``label_coverage``; None without label sequences),
-    ``seconds`` and the outputs (``image``, ``labels``).
+    ``seconds``, the outputs (``image``, ``labels``) and ``qc``, the short acquisition QC
+    of the sweeps (:func:`leg3dus.sweep.qc.sweeps_summary`).
 
     Examples
     --------
@@ -140,6 +141,7 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     """
     from ..atomic import check_not_input, remove_path, replace_path, tmp_name
     from ..sweep import concat_sequences, read_config, read_sequence
+    from ..sweep.qc import sweeps_summary
     from ..volume import write_volume
 
     start = time.perf_counter()
@@ -159,13 +161,17 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     cfg = read_config(cfg_path)
     p = dataclasses.replace(cfg.recon, **(overrides or {}))
     opt = options or Options()
-    seq = _read_all(images, read_sequence, concat_sequences)
+    parts = [read_sequence(x) for x in images]
+    qc = sweeps_summary([(x.name, q) for x, q in zip(images, parts, strict=True)], cfg,
+                        image=p.image_frame, reference=p.reference_frame)
+    seq = concat_sequences(parts, [str(x) for x in images]) if len(parts) > 1 else parts[0]
+    del parts
     rec = reconstruct(seq, cfg, p, opt, path=str(subject.sweeps))
     row = {"split": subject.split, "id": subject.id, "sweeps": len(images),
            "frames": seq.n_frames, "frames_used": rec.frames_used,
            "shape_zyx": list(rec.volume.shape), "spacing_zyx": list(rec.volume.spacing),
            "origin_zyx": list(rec.volume.origin), "coverage": float((rec.hit > 0).mean()),
-           "label_frames_used": None, "label_coverage": None}
+           "label_frames_used": None, "label_coverage": None, "qc": qc}
     del seq
     created = not subject.output.exists()
     subject.output.mkdir(parents=True, exist_ok=True)

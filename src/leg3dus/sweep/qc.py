@@ -132,3 +132,35 @@ def sweep_qc(seq: Sequence, cfg: PlusConfig | None = None, name: str = "sweep",
         entry["until_along_mm"] = round(float(along[b]), 2)
         q.fast.append(entry)
     return q
+
+
+def sweeps_summary(named: list[tuple[str, Sequence]], cfg: PlusConfig | None = None,
+                   limits: QcLimits | None = None, image: str = "Image",
+                   reference: str = "Reference") -> dict:
+    """Short QC of several sweeps from their poses only (what ``leg3dus compound`` shows):
+    counts of invalid frames, gaps, jumps and fast stretches, the largest spacing and
+    speed, and ``ok``.
+
+    Examples
+    --------
+    >>> mats = np.stack([np.eye(4)] * 3); mats[:, 2, 3] = [0.0, 0.5, 1.0]
+    >>> seq = Sequence(np.zeros((3, 2, 2), np.uint8), {"ImageToReference": mats},
+    ...                timestamps=np.arange(3) / 30)
+    >>> summary_text(sweeps_summary([("s1", seq)]))
+    'QC: 1 sweep(s), 0 invalid frame(s), 0 gap(s), 0 jump(s), 0 fast stretch(es), max spacing 0.50 mm - ok'
+    """
+    per = [sweep_qc(seq, cfg, name, limits, image, reference) for name, seq in named]
+    return {"sweeps": len(per), "invalid_frames": sum(len(q.invalid_frames) for q in per),
+            "gaps": sum(len(q.gaps) for q in per), "jumps": sum(len(q.jumps) for q in per),
+            "fast": sum(len(q.fast) for q in per),
+            "spacing_max_mm": max((q.spacing_max_mm for q in per), default=0.0),
+            "speed_max_mm_s": max((q.speed_max_mm_s for q in per), default=0.0),
+            "ok": all(q.ok for q in per)}
+
+
+def summary_text(s: dict) -> str:
+    """One line for :func:`sweeps_summary`."""
+    return (f"QC: {s['sweeps']} sweep(s), {s['invalid_frames']} invalid frame(s), "
+            f"{s['gaps']} gap(s), {s['jumps']} jump(s), {s['fast']} fast stretch(es), "
+            f"max spacing {s['spacing_max_mm']:.2f} mm" + (" - ok" if s["ok"] else
+                                                           " - run leg3dus qc"))

@@ -211,11 +211,15 @@ def _compound_files(sequences, output, config, overrides, opt, labels, as_json, 
     start = time.perf_counter()
     rec = reconstruct(seq, cfg, p, opt, labels=labels, path=", ".join(names))
     seconds = time.perf_counter() - start
+    from ...sweep.qc import summary_text, sweeps_summary
+
+    qc = sweeps_summary([(Path(n).name, q) for n, q in zip(names, seqs, strict=True)], cfg,
+                        image=p.image_frame, reference=p.reference_frame)
     write_volume(rec.volume, output)
     summary = {"output": str(output), "shape_zyx": rec.volume.shape,
                "spacing_zyx": rec.volume.spacing, "origin_zyx": rec.volume.origin,
                "frames_used": rec.frames_used, "frames": seq.n_frames,
-               "coverage": float((rec.hit > 0).mean()), "seconds": seconds}
+               "coverage": float((rec.hit > 0).mean()), "seconds": seconds, "qc": qc}
     if as_json:
         emit_json(summary)
     elif not quiet:
@@ -223,6 +227,7 @@ def _compound_files(sequences, output, config, overrides, opt, labels, as_json, 
             f"{output}: {' x '.join(map(str, rec.volume.shape))} voxels (z, y, x) from "
             f"{rec.frames_used}/{seq.n_frames} frames, {100 * summary['coverage']:.1f}% hit, "
             f"{seconds:.1f} s")
+        console().print(summary_text(qc))
 
 
 _VOLUME_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".gz", ".zarr")
