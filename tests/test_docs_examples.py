@@ -55,6 +55,8 @@ SKIP = {
     ("docs/compound.md", "leg3dus compound labels*"): "label sweeps in the current folder; "
     "README's compound tree line compounds phantom label sweeps",
     ("docs/scale.md", "leg3dus validate /shared"): "needs a running Dask scheduler",
+    ("docs/annotate.md", "leg3dus annotate"): "opens a napari window; the napari plugin "
+    "tests open it under Xvfb",
     ("docs/segment.md", "leg3dus train phantom --model 2d --out runs/p2d --config"):
     "p2d.toml is shown as text in the page; README's train line is run",
 }
@@ -262,6 +264,11 @@ def workspace(tmp_path_factory):
         shutil.copytree(base, ws / name)
     shutil.copytree(p001, ws / "LEG-3D-US" / "train" / "01")
     shutil.copytree(p001, ws / "train" / "P001")
+    subject = ws / "data" / "train" / "S01"  # as `leg3dus annotate` saves it
+    shutil.copytree(p001, subject)
+    write_volume(truth.with_array(sparse), subject / "sparseX1.mha")
+    (subject / "sparseX1_slices.txt").write_text(
+        "".join(f"{k}\n" for k in range(0, truth.shape[0], 20)))
     bench = ws / "benchmarks" / "_data" / "dataset" / "train"
     for sid in ("S01", "S02"):
         shutil.copytree(p001, bench / sid)
