@@ -3,6 +3,9 @@ its layers and the widget."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 from conftest import make_pair
@@ -35,6 +38,9 @@ def test_labels_on_another_grid_exit_2(cli, subject, tmp_path):
 
 def test_opens_subject_with_widget(cli, subject, monkeypatch):
     napari = pytest.importorskip("napari")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        pytest.skip("no display: install Xvfb (pytest-xvfb starts it)")
     seen = {}
 
     def run():  # instead of napari's event loop: look, then close
@@ -51,8 +57,6 @@ def test_opens_subject_with_widget(cli, subject, monkeypatch):
 
 
 def test_without_napari_says_what_to_install(cli, subject, monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "napari", None)
     monkeypatch.delitem(sys.modules, "leg3dus.napari.viewer", raising=False)
     result = cli("annotate", subject)

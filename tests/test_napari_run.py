@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
+
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                             or os.environ.get("WAYLAND_DISPLAY")):
+    # napari draws with OpenGL: it needs a display (pytest-xvfb starts Xvfb when installed)
+    pytest.skip("no display: install Xvfb (pytest-xvfb starts it)", allow_module_level=True)
 pytest.importorskip("torch")
 pytest.importorskip("monai")
 

@@ -4,12 +4,19 @@ widget against leg3dus.propagate, accept, save, reopen, bad input."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
+
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                             or os.environ.get("WAYLAND_DISPLAY")):
+    # napari draws with OpenGL: it needs a display (pytest-xvfb starts Xvfb when installed)
+    pytest.skip("no display: install Xvfb (pytest-xvfb starts it)", allow_module_level=True)
 
 from leg3dus import read_volume, write_volume  # noqa: E402
 from leg3dus.napari.viewer import open_annotation  # noqa: E402
