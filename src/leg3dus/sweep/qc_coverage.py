@@ -144,7 +144,8 @@ def coverage(hits: np.ndarray, spacing_zyx, origin_zyx, bridge_mm: float,
     Without ``region``, the region is :func:`scanned_region` over ``z_range`` slices.
 
     Each hole lists ``voxels``, ``volume_mm3``, its z range in Reference mm
-    (``z_mm``: first, last) and its bounding box centre (``centre_zyx_mm``).
+    (``z_mm``: first, last), its bounding box (``box_zyx_mm``: first, last per axis)
+    and the box's centre (``centre_zyx_mm``).
 
     Examples
     --------
@@ -172,9 +173,12 @@ def coverage(hits: np.ndarray, spacing_zyx, origin_zyx, bridge_mm: float,
              float(origin_zyx[0] + (sl[0].stop - 1) * spacing_zyx[0])]
         centre = [float(origin_zyx[a] + (sl[a].start + sl[a].stop - 1) / 2 * spacing_zyx[a])
                   for a in range(3)]
+        box = [[round(float(origin_zyx[a] + sl[a].start * spacing_zyx[a]), 2),
+                round(float(origin_zyx[a] + (sl[a].stop - 1) * spacing_zyx[a]), 2)]
+               for a in range(3)]
         holes.append({"voxels": count, "volume_mm3": round(count * vox_mm3, 2),
                       "z_mm": [round(v, 2) for v in z],
-                      "centre_zyx_mm": [round(v, 2) for v in centre]})
+                      "centre_zyx_mm": [round(v, 2) for v in centre], "box_zyx_mm": box})
     holes.sort(key=lambda h: -h["voxels"])
     return {"fraction": frac, "region_voxels": n_region, "hit_voxels": int(hit.sum()),
             "bridge_mm": bridge_mm, "holes": holes, "region": region}

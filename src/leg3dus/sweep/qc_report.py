@@ -149,11 +149,13 @@ def summary_line(report: dict) -> str:
 
 def qc_figure(report: dict, path: str | os.PathLike | None = None) -> bytes:
     """PNG of the hit-count map projected along depth (y): z along the leg against x,
-    with unbridgeable holes and per-sweep events marked; written to ``path`` if given."""
+    with unbridgeable holes (dashed boxes), gaps, tracking jumps and fast stretches
+    marked at their frames' centres; written to ``path`` if given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     from ..atomic import atomic_path
 
@@ -162,16 +164,28 @@ def qc_figure(report: dict, path: str | os.PathLike | None = None) -> bytes:
     (oz, _, ox), (sz, _, sx) = g["origin_zyx"], g["spacing_zyx"]
     nz, _, nx = hits.shape
     proj = hits.sum(axis=1).astype(np.float64)
-    ext = (ox, ox + (nx - 1) * sx, oz + (nz - 1) * sz, oz)
-    fig, ax = plt.subplots(figsize=(4.2, 6.4), dpi=110)
+    ext = (ox - sx / 2, ox + (nx - 0.5) * sx, oz + (nz - 0.5) * sz, oz - sz / 2)
+    zs = np.flatnonzero(proj.any(axis=1))
+    z_span = (zs[-1] - zs[0] + 20 / sz) * sz if zs.size else nz * sz
+    fig, ax = plt.subplots(figsize=(6.0, min(12.0, 1.2 + 4.6 * z_span / (nx * sx))),
+                           dpi=110)
     im = ax.imshow(np.log1p(proj), extent=ext, aspect="equal", cmap="magma")
     fig.colorbar(im, ax=ax, label="log(1 + pixels per column)", shrink=0.7)
+    if zs.size:  # show the scanned stretch of the leg
+        ax.set_ylim(oz + (zs[-1] + 10 / sz) * sz, oz + (zs[0] - 10 / sz) * sz)
     for h in report["coverage"]["holes"]:
-        ax.axhspan(*h["z_mm"], color="cyan", alpha=0.25, lw=0)
+        (z0, z1), _, (x0, x1) = h["box_zyx_mm"]
+        ax.add_patch(Rectangle((x0 - sx / 2, z0 - sz / 2), x1 - x0 + sx, z1 - z0 + sz,
+                               fill=False, ec="cyan", lw=1.5, ls="--", label="holes"))
     marks = {"gaps": ("c", "o"), "jumps": ("lime", "x"), "fast": ("yellow", "^")}
     for q in report["sweeps"]:
+        busy = {j["frame"] for j in q["jumps"]}
+        for f in q["fast"]:
+            busy.update(range(f["frame"], f["frame"] + f["frames"] + 1))
         for kind, (colour, marker) in marks.items():
             for e in q[kind]:
+                if kind == "gaps" and e["frame"] in busy:
+                    continue
                 x, _, z = e["position_xyz_mm"]
                 ax.plot(x, z, marker, color=colour, ms=9, mew=2, label=kind)
     handles, labels = ax.get_legend_handles_labels()
