@@ -151,6 +151,9 @@ def test_save_reopen_restores_everything(make_napari_viewer, qtbot, subject, tru
     assert np.array_equal(widget2.layer("labels").data, labels.data)
     assert np.array_equal(widget2.layer("sparse").data, sparse.data)
     assert np.allclose(widget2.layer("labels").translate, ORIGIN)
+    widget2.layer("labels").data[11, 0, 0] = 150  # a second session saves over the first
+    assert len(widget2.save()) == 4
+    assert read_volume(subject / "masksX1_annotate.mha").array[11, 0, 0] == 150
 
 
 def test_labels_on_unmarked_slice_not_saved(make_napari_viewer, subject, truth):
