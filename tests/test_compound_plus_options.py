@@ -291,3 +291,15 @@ def test_cli_plus_options(tmp_path, cli):
     res = cli("compound", str(seq_path), "-o", str(bad), "--optimization", "fast")
     assert res.exit_code == 2 and "optimization must be one of FULL, PARTIAL, NONE" in res.output
     assert not bad.exists()
+
+
+def test_config_deprecated_and_unsupported_attributes(tmp_path):
+    path = write_config(PlusConfig(recon=_params()), tmp_path / "c.xml")
+    text = path.read_text()
+    (tmp_path / "fan.xml").write_text(text.replace("<VolumeReconstruction ",
+                                                   '<VolumeReconstruction FanAngles="-9 9" '))
+    assert read_config(tmp_path / "fan.xml").recon.fan_angles_deg == (-9.0, 9.0)
+    (tmp_path / "rec.xml").write_text(text.replace(
+        "<VolumeReconstruction ", '<VolumeReconstruction RecomputeOutputSpacing="TRUE" '))
+    with pytest.raises(InputFileError, match="rec.xml: RecomputeOutputSpacing is not supported"):
+        read_config(tmp_path / "rec.xml")

@@ -141,6 +141,8 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
                                          path, int)
     if "FanAnglesDeg" in a:
         p.fan_angles_deg = _numbers(a["FanAnglesDeg"], 2, "FanAnglesDeg", path)
+    elif "FanAngles" in a:  # PLUS's deprecated name for FanAnglesDeg
+        p.fan_angles_deg = _numbers(a["FanAngles"], 2, "FanAngles", path)
     if "FanOriginPixel" in a:
         p.fan_origin_pixel = _numbers(a["FanOriginPixel"], 2, "FanOriginPixel", path)
     if "FanRadiusStartPixel" in a:
@@ -172,6 +174,11 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
         p.fan_detect_filter_radius_pixel = _numbers(
             a["FanAnglesAutoDetectFilterRadiusPixel"], 1, "FanAnglesAutoDetectFilterRadius"
             "Pixel", path, int)[0]
+    for name in ("RecomputeOutputSpacing", "Compounding", "Calculation", "FanOrigin",
+                 "FanDepth"):
+        if name in a and a[name].upper() not in ("FALSE", "OFF", "0"):
+            raise InputFileError(f"{path}: {name} is not supported (expected it absent; "
+                                 f"found {a[name]!r}); see docs/compound.md")
     if p.compounding_mode == "IMPORTANCE_MASK" and not p.importance_mask:
         raise InputFileError(f"{path}: CompoundingMode IMPORTANCE_MASK needs an "
                              "ImportanceMaskFilename attribute, found none")
