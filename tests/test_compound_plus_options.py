@@ -261,7 +261,8 @@ def test_levels_on_the_spine_sweep_differ_where_rounding_moves_a_pixel(spine):
         changed = (arr != full).mean()
         # a pixel whose position PLUS's fixed point rounds across a voxel border lands
         # elsewhere: a few percent of the voxels change, the rest are identical
-        assert 0.001 < changed < 0.1, lv
+        assert 0.03 < changed < 0.08, lv  # about 5 % of the voxels
+        assert (np.abs(arr - full) > 2).mean() < 0.02, lv
         assert ((vols[lv].hit > 0) == (vols["FULL"].hit > 0)).mean() > 0.99
 
 
