@@ -304,3 +304,24 @@ def test_config_deprecated_and_unsupported_attributes(tmp_path):
         "<VolumeReconstruction ", '<VolumeReconstruction RecomputeOutputSpacing="TRUE" '))
     with pytest.raises(InputFileError, match="rec.xml: RecomputeOutputSpacing is not supported"):
         read_config(tmp_path / "rec.xml")
+
+
+def test_invalid_frames_do_not_size_the_grid_and_other_types_refuse_fill_and_vnn(tmp_path):
+    from leg3dus.compound import Options
+
+    seq = _sequence()
+    full = reconstruct(seq, None, _params())
+    seq.transform_ok["ImageToReference"][5] = False  # the last frame, at z = 10
+    assert reconstruct(seq, None, _params()).volume.shape[0] == full.volume.shape[0] - 2
+    with pytest.raises(OptionError, match="hole filling"):
+        reconstruct(_sequence(dtype=np.int16), None, _params(), Options(fill="gaussian"))
+    with pytest.raises(InputFileError, match="expected uint8 frames"):
+        reconstruct(_sequence(dtype=np.float32), None, _params(), Options(method="vnn"))
+    # a relative ImportanceMaskFilename resolves against the configuration's folder
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 5), 9, np.uint8)),
+                    str(tmp_path / "w.png"))
+    p = _params(compounding_mode="IMPORTANCE_MASK", importance_mask="w.png")
+    path = write_config(PlusConfig(recon=p), tmp_path / "c.xml")
+    cfg = read_config(path)
+    assert cfg.recon.importance_mask == str(tmp_path / "w.png")
+    assert reconstruct(_sequence(), cfg).hit.max() == 9

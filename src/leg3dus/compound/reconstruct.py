@@ -224,8 +224,9 @@ def _check_dtype(dtype, p: ReconParams, opt: Options, labels: bool, path: str) -
         raise OptionError(f"{path}: {dtype} frames with LINEAR interpolation need Optimization "
                           "PARTIAL or NONE (FULL's fixed-point arithmetic on them is not "
                           "reproduced)")
-    if opt.fill not in ("none", "plus"):
-        raise OptionError(f"{path}: {dtype} frames take fill none or plus, found {opt.fill}")
+    if opt.fill != "none":
+        raise OptionError(f"{path}: hole filling ({opt.fill}) takes uint8 volumes; {dtype} "
+                          "frames take fill none (FillHoles OFF)")
     return dtype
 
 
