@@ -57,6 +57,8 @@ SKIP = {
     ("docs/scale.md", "leg3dus validate /shared"): "needs a running Dask scheduler",
     ("docs/annotate.md", "leg3dus annotate"): "opens a napari window; the napari plugin "
     "tests open it under Xvfb",
+    ("README.md", "leg3dus annotate"): "opens a napari window; the napari plugin tests open "
+    "it under Xvfb",
     ("docs/segment.md", "leg3dus train phantom --model 2d --out runs/p2d --config"):
     "p2d.toml is shown as text in the page; README's train line is run",
 }
