@@ -325,3 +325,11 @@ def test_invalid_frames_do_not_size_the_grid_and_other_types_refuse_fill_and_vnn
     cfg = read_config(path)
     assert cfg.recon.importance_mask == str(tmp_path / "w.png")
     assert reconstruct(_sequence(), cfg).hit.max() == 9
+
+
+def test_plus_only_options_refused_with_vnn():
+    from leg3dus.compound import Options
+
+    with pytest.raises(OptionError, match="PixelRejectionThreshold apply to pnn"):
+        reconstruct(_sequence(), None, _params(pixel_rejection_threshold=5.0),
+                    Options(method="vnn"))

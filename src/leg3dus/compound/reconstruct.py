@@ -124,6 +124,13 @@ def _resolve(p: ReconParams, opt: Options, labels: bool) -> Options:
     if opt.device != "numba" and (opt.method != "vnn" or fill == "plus"):
         raise OptionError("the torch path (device cpu or cuda) runs vnn with gaussian or "
                           "no hole filling; use device numba for pnn or PLUS hole filling")
+    if opt.method == "vnn":
+        used = [name for name, on in (
+            ("PixelRejectionThreshold", p.pixel_rejection_threshold is not None),
+            ("CompoundingMode IMPORTANCE_MASK", p.compounding_mode == "IMPORTANCE_MASK"),
+            ("EnableFanAnglesAutoDetect", p.fan_angles_auto_detect)) if on]
+        if used:
+            raise OptionError(f"{', '.join(used)} apply to pnn (PLUS's method), not vnn")
     if labels:
         if p.interpolation != "NEAREST_NEIGHBOR" and opt.method == "pnn":
             raise OptionError("label sequences compound with nearest neighbour only "
