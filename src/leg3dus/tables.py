@@ -99,3 +99,26 @@ def _cell(value, missing: str, join: str, digits: int, max_decimals: int | None)
             return missing
         return format_number(value, digits, max_decimals)
     return str(value)
+
+
+def json_ready(obj):
+    """``obj`` ready for :func:`json.dumps`: numpy values as Python ones, NaN as None,
+    infinities as the text ``"inf"``/``"-inf"`` and paths as strings (so that an infinite
+    distance is never silently dropped or written as invalid JSON).
+
+    >>> import numpy as np
+    >>> json_ready({"a": float("nan"), "b": np.float64(2.5), "c": [np.int64(3)],
+    ...             "d": float("inf")})
+    {'a': None, 'b': 2.5, 'c': [3], 'd': 'inf'}
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy array/scalar
+        return json_ready(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    return obj

@@ -9,11 +9,9 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ..atomic import atomic_path
 from ..errors import InputFileError, OptionError
-from ..tables import csv_cell
+from ..tables import csv_cell, json_ready
 from .summary import result_rows
 
 #: File types of an agreement result, by suffix.
@@ -35,32 +33,13 @@ def check_result_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def plain(obj):
-    """``obj`` with numpy values as Python ones, NaN as None and infinities as text.
-
-    >>> plain({"a": float("nan"), "b": np.float64(2.5), "c": [np.int64(3)]})
-    {'a': None, 'b': 2.5, 'c': [3]}
-    """
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return plain(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
 def write_result(result: dict, path: str | os.PathLike) -> Path:
     """Write an agreement result atomically: CSV rows (no per-subject values) for a
     ``.csv`` name, the whole result for ``.json``."""
     path = check_result_path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".json":
-            tmp.write_text(json.dumps(plain(result), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(json_ready(result), indent=2) + "\n", encoding="utf-8")
             return path
         rows = result_rows(result)
         columns: list[str] = []

@@ -7,12 +7,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -25,6 +23,7 @@ from rich.progress import (
 )
 
 from ..errors import Leg3dusError
+from ..tables import json_ready
 
 app = typer.Typer(
     name="leg3dus",
@@ -82,25 +81,9 @@ def command(name: str | None = None, **kwargs):
     return decorate
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return obj
-
-
 def emit_json(obj) -> None:
     """Print ``obj`` as JSON on stdout (numpy values converted, NaN as null, inf as "inf")."""
-    print(json.dumps(_jsonable(obj), indent=2))
+    print(json.dumps(json_ready(obj), indent=2))
 
 
 def progress(items: Iterable[T], total: int | None = None, description: str = "",

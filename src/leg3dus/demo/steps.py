@@ -294,9 +294,9 @@ def evaluate(ctx: Context) -> str:
         scores = evaluate_files(pred, sub.label)
         rows.append({"split": sub.split, "id": sub.id, "metrics": scores})
     with atomic_path(ctx["out"] / "evaluation.json") as tmp:
-        from ..cli.app import _jsonable
+        from ..tables import json_ready
 
-        tmp.write_text(json.dumps(_jsonable(rows), indent=2))
+        tmp.write_text(json.dumps(json_ready(rows), indent=2))
     dice = {m.name: float(np.mean([r["metrics"][m.name]["dice"] for r in rows]))
             for m in lab.MUSCLES}
     hd95 = {m.name: float(np.mean([r["metrics"][m.name]["hd95"] for r in rows]))

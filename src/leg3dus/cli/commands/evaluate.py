@@ -12,10 +12,9 @@ from rich.table import Table
 
 from ...dataset import LABEL_NAME
 from ...errors import OptionError
-from ...tables import screen_cell
+from ...tables import json_ready, screen_cell
 from ..app import (
     EXIT_USAGE,
-    _jsonable,
     command,
     console,
     emit_json,
@@ -102,7 +101,7 @@ def _output(obj, csv_text: str, as_json: bool, as_csv: bool, out: Path | None, i
         suffix = out.suffix.lower()
         if suffix not in (".json", ".csv"):
             raise OptionError(f"{out}: --out must end in .json or .csv")
-        text = json.dumps(_jsonable(obj), indent=2) + "\n" if suffix == ".json" else csv_text
+        text = json.dumps(json_ready(obj), indent=2) + "\n" if suffix == ".json" else csv_text
         _write_out(out, text, inputs)
     if as_json:
         emit_json(obj)
