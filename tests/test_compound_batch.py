@@ -73,6 +73,9 @@ def test_tree_mode_equals_file_mode_per_subject(cli, tree, serial, tmp_path):
         assert rows[0][f"{key}frames_used"] == summary["frames_used"] > 0
         assert rows[0][f"{key}coverage"] == pytest.approx(summary["coverage"])
     assert rows[0]["shape_zyx"] == list(read_volume(single).shape)
+    qc = rows[0]["qc"]  # the short acquisition QC of the subject's sweeps
+    assert qc["sweeps"] == rows[0]["sweeps"] and qc["invalid_frames"] == 0
+    assert qc["spacing_max_mm"] > 0 and isinstance(qc["ok"], bool)
     labels = read_volume(out / "train" / "A" / "masksX1.mha").array
     assert set(np.unique(labels)) <= {0, 100, 150, 200} and (labels == 100).any()
 
