@@ -179,3 +179,21 @@ def test_compound_prints_a_short_qc_summary(acquisition, tmp_path, cli):
     res = cli("compound", d / "sweep1.igs.mha", "--config", d / "calibration.xml",
               "--spacing", "2", "-o", tmp_path / "w.mha")
     assert "QC: 1 sweep(s), 0 invalid frame(s)" in res.stdout
+
+
+def test_a_sudden_turn_is_a_jump_and_timestamps_give_the_speed():
+    n = 8
+    mats = np.stack([np.eye(4)] * n)
+    mats[:, 2, 3] = np.arange(n) * 0.5
+    a = np.radians(10.0)  # frames 5.. turned by 10 deg about z: 300 deg/s at 30 Hz
+    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    mats[5:, :3, :3] = rot
+    mats[:, :3, 3] -= mats[:, :3, :3] @ np.array([0.5, 0.5, 0.0]) - [0.5, 0.5, 0.0]
+    seq = Sequence(np.zeros((n, 2, 2), np.uint8), {"ImageToReference": mats},
+                   timestamps=np.arange(n) / 30)
+    q = sweep_qc(seq)  # the frame centre (0.5, 0.5) does not move sideways
+    assert [j["frame"] for j in q.jumps] == [5] and q.gaps == []
+    assert q.speed_median_mm_s == pytest.approx(15.0)
+    seq.timestamps = np.arange(n) / 300.0  # ten times faster: 150 mm/s, over max speed
+    q = sweep_qc(seq, limits=QcLimits(jump_speed_mm_s=1000, jump_turn_deg_s=5000))
+    assert q.jumps == [] and q.fast[0]["frame"] == 1 and q.fast[0]["frames"] == n - 1
