@@ -179,6 +179,9 @@ def make_report(
         errors.extend(eval_errors)
     if agreements:
         sections.append(agreement_section(agreements))
+    from .qc import acquisition_section  # subjects with tracked sweeps beside them
+
+    sections.append(acquisition_section(found))
     measured = {_key(r["split"], r["id"]) for r in done}
     shown = [s for s in chosen if s.key in measured]
     section, drawn, draw_errors = _subject_figures(shown, pred_paths, progress,

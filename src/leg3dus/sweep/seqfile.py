@@ -19,6 +19,8 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import InputFileError
+from ..integrity import MAX_DEFLATE_RATIO as _MAX_RATIO
+from ..integrity import inside_folder
 
 _ETYPES = {"MET_UCHAR": np.uint8, "MET_CHAR": np.int8, "MET_USHORT": np.uint16,
            "MET_SHORT": np.int16, "MET_FLOAT": np.float32}
@@ -82,8 +84,25 @@ def _parse_header(raw: bytes, path: Path) -> tuple[dict[str, str], int]:
             return fields, start
 
 
-def read_sequence(path: str | os.PathLike) -> Sequence:
+def _read_header_bytes(path: Path) -> bytes:
+    """The file's bytes up to and including the ``ElementDataFile`` line."""
+    data = b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data += chunk
+            at = data.find(b"ElementDataFile")
+            if at >= 0 and data.find(b"\n", at) >= 0:
+                return data[:data.find(b"\n", at) + 1]
+            if not chunk:
+                return data
+
+
+def read_sequence(path: str | os.PathLike, pixels: bool = True) -> Sequence:
     """Read a PLUS sequence file (compressed or not, data inline or in a separate file).
+
+    ``pixels=False`` reads the header only (poses, statuses, timestamps): ``frames`` is
+    then a read-only array of zeros of the right shape and type that takes no memory.
 
     Examples
     --------
@@ -94,30 +113,41 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such sequence file")
-    raw = path.read_bytes()
+    raw = path.read_bytes() if pixels else _read_header_bytes(path)
     fields, offset = _parse_header(raw, path)
     try:
         dims = [int(v) for v in fields["DimSize"].split()]
         dtype = np.dtype(_ETYPES[fields.get("ElementType", "MET_UCHAR")])
+        if len(dims) not in (2, 3) or min(dims[:2]) < 1 or min(dims) < 0:
+            raise ValueError
     except (KeyError, ValueError):
         raise InputFileError(
-            f"{path}: expected DimSize and a supported ElementType "
+            f"{path}: expected DimSize (2 or 3 positive sizes) and a supported ElementType "
             f"({', '.join(_ETYPES)}), found {fields.get('DimSize')!r}, "
             f"{fields.get('ElementType')!r}") from None
-    if int(fields.get("ElementNumberOfChannels", "1")) != 1:
+    if fields.get("ElementNumberOfChannels", "1").strip() != "1":
         raise InputFileError(f"{path}: expected one channel per pixel, found "
-                             f"{fields['ElementNumberOfChannels']}")
+                             f"{fields['ElementNumberOfChannels']!r}")
     if len(dims) == 2:
         dims.append(1)
     width, height, n = dims[0], dims[1], dims[2]
+    expected = width * height * n * dtype.itemsize
     data_file = fields["ElementDataFile"]
+    stored = (path.stat().st_size - offset if data_file == "LOCAL"
+              else _external(path, data_file).stat().st_size)
+    if expected > _MAX_RATIO * max(stored, 0):  # refused before any memory is taken
+        raise InputFileError(f"{path}: DimSize claims {expected} bytes of pixels but the "
+                             f"file holds {stored}; expected a header that matches its data")
+    if not pixels:
+        frames = np.broadcast_to(np.zeros((), dtype), (n, height, width))
+        fields["UltrasoundImageOrientation"] = "MF"
+        return _sequence_from_fields(frames, fields, path)
     payload = raw[offset:] if data_file == "LOCAL" else _read_external(path, data_file)
     if fields.get("CompressedData", "False").lower() == "true":
         try:
-            payload = zlib.decompress(payload)
+            payload = zlib.decompressobj().decompress(payload, expected + 1)
         except zlib.error as exc:
             raise InputFileError(f"{path}: compressed pixel data is corrupt ({exc})") from None
-    expected = width * height * n * dtype.itemsize
     if len(payload) < expected:
         raise InputFileError(f"{path}: truncated pixel data; expected {expected} bytes for "
                              f"{n} frames of {width}x{height}, found {len(payload)}")
@@ -132,6 +162,13 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
     frames = np.ascontiguousarray(frames)
     fields["UltrasoundImageOrientation"] = "MF"
     return _sequence_from_fields(frames, fields, path)
+
+
+def _external(path: Path, name: str) -> Path:
+    data = inside_folder(path, name)
+    if not data.is_file():
+        raise InputFileError(f"{path}: its pixel data file {data} is missing")
+    return data
 
 
 def _read_external(path: Path, name: str) -> bytes:
@@ -166,9 +203,9 @@ def _sequence_from_fields(frames: np.ndarray, fields: dict[str, str], path: Path
             if len(numbers) != 16:
                 raise InputFileError(f"{path}: {key} needs 16 numbers, found {len(numbers)}")
             arr = transforms.setdefault(tname, np.full((n, 4, 4), np.nan))
-            arr[idx] = np.asarray(numbers, np.float64).reshape(4, 4)
+            arr[idx] = _floats(numbers, key, path)
         elif name == "Timestamp":
-            timestamps[idx] = float(value)
+            timestamps[idx] = _floats([value], key, path)[0]
         elif name == "ImageStatus":
             image_ok[idx] = value.upper() == "OK"
     for tname, arr in transforms.items():
@@ -180,6 +217,18 @@ def _sequence_from_fields(frames: np.ndarray, fields: dict[str, str], path: Path
                 f"frame")
         status.setdefault(tname, np.ones(n, bool))
     return Sequence(frames, transforms, status, timestamps, image_ok, header)
+
+
+def _floats(numbers: list[str], key: str, path: Path) -> np.ndarray:
+    try:
+        values = np.asarray([float(v) for v in numbers], np.float64)
+    except ValueError:
+        raise InputFileError(f"{path}: {key} must be numbers, found "
+                             f"{' '.join(numbers)!r}") from None
+    if not np.isfinite(values).all():
+        raise InputFileError(f"{path}: {key} must be finite numbers, found "
+                             f"{' '.join(numbers)!r}")
+    return values.reshape(4, 4) if len(values) == 16 else values
 
 
 def concat_sequences(seqs: list[Sequence], names: list[str] | None = None) -> Sequence:
