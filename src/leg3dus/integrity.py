@@ -16,6 +16,9 @@ from pathlib import Path
 from .errors import InputFileError
 
 _HEAD_BYTES = 1 << 16
+#: Deflate (zlib, gzip) expands data at most ~1032-fold; a header that promises more voxel
+#: bytes than this times the compressed bytes present is refused before any is allocated.
+MAX_DEFLATE_RATIO = 1100
 
 
 def check_complete(path: Path, fmt: str, nbytes: int) -> None:
@@ -39,8 +42,39 @@ def _truncated(path: Path, expected: int, found: int, what: str = "voxel data") 
                           f"found {found}")
 
 
+def inside_folder(header_path: Path, name: str) -> Path:
+    """The data file ``name`` that ``header_path`` refers to, refused when outside its folder.
+
+    A header is input; it may name its data file beside it or below it, never by an
+    absolute path or by climbing out of its folder (``..``).
+
+    Examples
+    --------
+    >>> inside_folder(Path("in/v.mhd"), "v.raw")
+    PosixPath('in/v.raw')
+    >>> inside_folder(Path("in/v.mhd"), "../secret.raw")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    leg3dus.errors.InputFileError: in/v.mhd: the data file '../secret.raw' named in ...
+    """
+    folder = header_path.parent.resolve()
+    data = (header_path.parent / name).resolve()
+    if Path(name).is_absolute() or (data != folder and folder not in data.parents):
+        raise InputFileError(f"{header_path}: the data file {name!r} named in the header "
+                             "lies outside the header's folder; expected a file beside it")
+    return header_path.parent / name
+
+
+def _too_large(path: Path, nbytes: int, compressed: int) -> None:
+    if nbytes > MAX_DEFLATE_RATIO * max(compressed, 0):
+        raise InputFileError(
+            f"{path}: the header claims {nbytes} bytes of voxels but only {compressed} "
+            f"compressed bytes follow (at most {MAX_DEFLATE_RATIO}x that once "
+            "decompressed); expected a header that matches its data")
+
+
 def _data_file(header_path: Path, name: str) -> Path:
-    data = header_path.parent / name
+    data = inside_folder(header_path, name)
     if not data.exists():
         raise InputFileError(f"{header_path}: the data file {name!r} named in the header "
                              "is missing")
@@ -65,20 +99,35 @@ def _check_meta(path: Path, nbytes: int) -> None:
         return
     if name.upper() == "LOCAL":
         data, offset = path, end
-    elif name.upper().startswith("LIST") or "%" in name:
+    elif name.upper().startswith("LIST"):
+        for line in head[end:].decode("latin-1").splitlines():
+            if line.strip():
+                inside_folder(path, line.strip())
+        return
+    elif "%" in name:
+        inside_folder(path, name.split()[0])
         return
     else:
         data = _data_file(path, name)
-        offset = int(float(fields.get("headersize", "0")))
+        offset = _number(fields.get("headersize", "0"), path, "HeaderSize")
         if offset < 0:
             return
     available = data.stat().st_size - offset
     if fields.get("compresseddata", "false").lower() == "true":
-        expected = int(float(fields.get("compresseddatasize", "0")))
+        expected = _number(fields.get("compresseddatasize", "0"), path, "CompressedDataSize")
         if expected and available < expected:
             raise _truncated(data, expected, available, "compressed voxel data")
+        _too_large(path, nbytes, available)
     elif available < nbytes:
         raise _truncated(data, nbytes, available)
+
+
+def _number(text: str, path: Path, what: str) -> int:
+    try:
+        return int(float(text))
+    except (ValueError, OverflowError):
+        raise InputFileError(f"{path}: {what} must be a whole number of bytes, found "
+                             f"{text!r}") from None
 
 
 def _check_nrrd(path: Path, nbytes: int) -> None:
@@ -99,7 +148,13 @@ def _check_nrrd(path: Path, nbytes: int) -> None:
         return
     name = fields.get("data file") or fields.get("datafile")
     if name is not None:
-        if name.upper().startswith("LIST") or "%" in name or " " in name:
+        if name.upper().startswith("LIST"):
+            for line in head[end:].decode("latin-1").splitlines():
+                if line.strip():
+                    inside_folder(path, line.strip())
+            return
+        if "%" in name or " " in name:
+            inside_folder(path, name.split()[0])
             return
         data, offset = _data_file(path, name), 0
     elif path.suffix.lower() == ".nhdr":
@@ -112,6 +167,7 @@ def _check_nrrd(path: Path, nbytes: int) -> None:
         if available < nbytes:
             raise _truncated(data, nbytes, available)
     elif encoding in ("gzip", "gz"):
+        _too_large(path, nbytes, data.stat().st_size - offset)
         _check_gzip(data, offset, nbytes)
 
 
@@ -121,7 +177,11 @@ def _nifti_vox_offset(head: bytes, path: Path) -> int:
     for endian in "<>":
         size = struct.unpack(endian + "i", head[:4])[0]
         if size == 348:
-            return int(struct.unpack(endian + "f", head[108:112])[0])
+            offset = struct.unpack(endian + "f", head[108:112])[0]
+            if not 0 <= offset < 2**40:
+                raise InputFileError(f"{path}: vox_offset must be a byte position, found "
+                                     f"{offset}")
+            return int(offset)
         if size == 540 and len(head) >= 540:
             return int(struct.unpack(endian + "q", head[168:176])[0])
     raise InputFileError(f"{path}: not a NIfTI file (header size field is neither 348 "
@@ -144,6 +204,7 @@ def _check_nifti_gz(path: Path, nbytes: int) -> None:
     except (OSError, EOFError) as exc:
         raise InputFileError(f"{path}: not a readable gzip file: {exc}") from None
     offset = max(_nifti_vox_offset(head, path), 352)
+    _too_large(path, nbytes, path.stat().st_size)
     _check_gzip(path, 0, offset + nbytes, data_bytes=nbytes)
 
 
