@@ -105,21 +105,27 @@ def read_participants(path: str | os.PathLike) -> dict[str, dict]:
     if not path.is_file():
         raise InputFileError(f"{path}: no such participants table")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        header = [h.strip().lower() for h in reader.fieldnames or []]
-        id_col = next((c for c in ID_COLUMNS if c in header), None)
-        if id_col is None:
-            raise InputFileError(f"{path}: expected a subject id column (one of "
-                                 f"{', '.join(ID_COLUMNS)}), found {', '.join(header) or 'none'}")
-        table: dict[str, dict] = {}
-        for raw in reader:
-            row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-            if "sex" in row:
-                row["sex"] = _SEX.get(row["sex"].lower(), row["sex"])
-            if "side" in row:
-                row["side"] = _SIDE.get(row["side"].lower(), row["side"])
-            table[row[id_col]] = row
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputFileError(f"{path}: expected a UTF-8 CSV table, found unreadable text "
+                             f"({exc})") from None
+    id_col = next((c for c in ID_COLUMNS if c in header), None)
+    if id_col is None:
+        raise InputFileError(f"{path}: expected a subject id column (one of "
+                             f"{', '.join(ID_COLUMNS)}), found {', '.join(header) or 'none'}")
+    table: dict[str, dict] = {}
+    for raw in rows:
+        row = {k.strip().lower(): (v or "").strip() if isinstance(v, str) else ""
+               for k, v in raw.items() if k}
+        if "sex" in row:
+            row["sex"] = _SEX.get(row["sex"].lower(), row["sex"])
+        if "side" in row:
+            row["side"] = _SIDE.get(row["side"].lower(), row["side"])
+        table[row.get(id_col, "")] = row
     return table
 
 
