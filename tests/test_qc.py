@@ -55,6 +55,10 @@ def test_clean_acquisition_passes(acquisition):
                                                         ["sweep2", "sweep3"]]
     assert all(p["ncc"] > 0.8 for p in r["consistency"])
     assert r["hits"].dtype == np.uint32 and r["hits"].sum() > 0
+    assert r["coverage"]["bridge_mm"] == 2.0  # two voxels of the configuration's 1 mm
+    coarse = run_qc(seqs, cfg, spacing_mm=2.0)
+    assert coarse["grid"]["spacing_zyx"] == [2.0] * 3
+    assert run_qc(seqs[:1], cfg, spacing_mm=None)["grid"]["spacing_zyx"] == [1.0] * 3
 
 
 def test_dropped_frames_make_a_gap_and_a_hole_at_their_place(acquisition):
@@ -117,6 +121,7 @@ def test_coverage_hole_needs_more_than_the_bridge():
     assert coverage(hits, (1.0,) * 3, (0.0,) * 3, bridge_mm=2.0)["holes"] == []
     (hole,) = coverage(hits, (1.0,) * 3, (0.0,) * 3, bridge_mm=1.5)["holes"]
     assert hole["z_mm"] == [11.0, 11.0] and hole["voxels"] == 16
+    assert coverage(hits, (1.0,) * 3, (0.0,) * 3, 1.5, min_hole_mm3=17)["holes"] == []
     region = scanned_region(hits > 0, (1.0,) * 3, window_mm=5)
     assert region.all()  # the missing slices are inside the widened region
     assert np.isnan(ncc(np.ones(4), np.arange(4.0)))
