@@ -425,11 +425,14 @@ def plus_config_cases(draw):
             attrs[name] = draw(st.one_of(_field_value(3), st.sampled_from(
                 ["ON", "OFF", "LINEAR", "MAXIMUM", "IMPORTANCE_MASK", "FULL"])))
     rec = " ".join(f'{k}="{v}"' for k, v in attrs.items())
-    holes = draw(st.sampled_from(["", '<HoleFilling><HoleFillingElement Type="GAUSSIAN" '
-                                      'Size="3" Stdev="1" MinRatio="0.5"/></HoleFilling>',
-                                  '<HoleFilling><HoleFillingElement Type="NO"/></HoleFilling>',
-                                  '<HoleFilling><HoleFillingElement Type="STICK" Size="x" '
-                                  'NumberOfSticksToUse="1" MinRatio="a"/></HoleFilling>']))
+    holes = draw(st.sampled_from([
+        "", '<HoleFilling><HoleFillingElement Type="GAUSSIAN" Size="3" Stdev="1" '
+            'MinimumKnownVoxelsRatio="0.5"/></HoleFilling>',
+        '<HoleFilling><HoleFillingElement Type="NO"/></HoleFilling>',
+        '<HoleFilling><HoleFillingElement Type="STICK" StickLengthLimit="x" '
+        'NumberOfSticksToUse="1.5"/></HoleFilling>',
+        '<HoleFilling><HoleFillingElement Type="GAUSSIAN" Size="1e9" Stdev="nan" '
+        'MinimumKnownVoxelsRatio=""/></HoleFilling>']))
     matrix = draw(st.one_of(st.just(_IDENT), st.lists(_NUMBERISH, max_size=17).map(" ".join)))
     transform = draw(st.sampled_from([
         f'<Transform From="Image" To="Probe" Matrix="{matrix}"/>',

@@ -146,9 +146,11 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
     if "FanOriginPixel" in a:
         p.fan_origin_pixel = _numbers(a["FanOriginPixel"], 2, "FanOriginPixel", path)
     if "FanRadiusStartPixel" in a:
-        p.fan_radius_start_pixel = float(a["FanRadiusStartPixel"])
+        p.fan_radius_start_pixel = _numbers(a["FanRadiusStartPixel"], 1,
+                                            "FanRadiusStartPixel", path)[0]
     if "FanRadiusStopPixel" in a:
-        p.fan_radius_stop_pixel = float(a["FanRadiusStopPixel"])
+        p.fan_radius_stop_pixel = _numbers(a["FanRadiusStopPixel"], 1,
+                                           "FanRadiusStopPixel", path)[0]
     p.interpolation = _choice(a.get("Interpolation", p.interpolation), INTERPOLATIONS,
                               "Interpolation", path)
     p.compounding_mode = _choice(a.get("CompoundingMode", p.compounding_mode), COMPOUNDINGS,
@@ -209,11 +211,15 @@ def _read_element(a: dict, path) -> HoleFillingElement:
     missing = [n for n in need if n not in a]
     if missing:
         raise InputFileError(f"{path}: HoleFillingElement {kind} lacks {', '.join(missing)}")
-    el.size = int(a.get("Size", el.size))
-    el.stdev = float(a.get("Stdev", el.stdev))
-    el.min_ratio = float(a.get("MinimumKnownVoxelsRatio", el.min_ratio))
-    el.stick_length_limit = int(a.get("StickLengthLimit", el.stick_length_limit))
-    el.sticks_to_use = int(a.get("NumberOfSticksToUse", el.sticks_to_use))
+    def num(name, default, cast=float):
+        return _numbers(a[name], 1, f"HoleFillingElement {name}", path, cast)[0] \
+            if name in a else default
+
+    el.size = num("Size", el.size, int)
+    el.stdev = num("Stdev", el.stdev)
+    el.min_ratio = num("MinimumKnownVoxelsRatio", el.min_ratio)
+    el.stick_length_limit = num("StickLengthLimit", el.stick_length_limit, int)
+    el.sticks_to_use = num("NumberOfSticksToUse", el.sticks_to_use, int)
     return el
 
 
