@@ -10,6 +10,7 @@ names the file; anything else (another exception, a hang) fails. The same cases 
 
 from __future__ import annotations
 
+import os
 import signal
 import struct
 import tempfile
@@ -23,8 +24,9 @@ from hypothesis import strategies as st
 
 from leg3dus.errors import Leg3dusError
 
-#: Examples per reader in the suite; the benchmark raises it.
-EXAMPLES = 25
+#: Examples per reader in the suite; ``benchmarks/fuzz_readers.py`` raises it through
+#: the LEG3DUS_FUZZ_EXAMPLES environment variable.
+EXAMPLES = int(os.environ.get("LEG3DUS_FUZZ_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 #: Seconds a reader may take on one tiny input before it counts as a hang.

@@ -264,6 +264,33 @@ def _itk_message(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+def _check_meta_dims(path: Path) -> None:
+    """Refuse MetaImage ``NDims``/``DimSize`` that are not small whole numbers.
+
+    ITK's MetaImage reader sizes its arrays from ``NDims`` before checking it (a huge
+    value crashes the process), so these two fields are read here first.
+    """
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    fields = {}
+    for line in head.split(b"\n"):
+        key, sep, value = line.decode("latin-1").partition("=")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+        if key.strip().lower() == "elementdatafile":
+            break
+    ndims, sizes = fields.get("ndims"), fields.get("dimsize")
+    if ndims is not None and not (ndims.isdigit() and 1 <= int(ndims) <= 4):
+        raise InputFileError(f"{path}: NDims must be a dimension count (3 for a volume), "
+                             f"found {ndims!r}")
+    if sizes is not None:
+        parts = sizes.split()
+        if not parts or not all(p.isdigit() and 0 < int(p) < 2**31 for p in parts) or (
+                ndims is not None and len(parts) != int(ndims)):
+            raise InputFileError(f"{path}: DimSize must be {ndims or 'NDims'} positive whole "
+                                 f"numbers, found {sizes!r}")
+
+
 def read_header(path: str | os.PathLike) -> Header:
     """Shape, spacing, origin, direction and voxel type of a volume file, without its voxels.
 
@@ -282,6 +309,8 @@ def read_header(path: str | os.PathLike) -> Header:
         from .segnrrd import read_seg_nrrd_header
 
         return read_seg_nrrd_header(path)
+    if volume_format(path) in (".mha", ".mhd"):
+        _check_meta_dims(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

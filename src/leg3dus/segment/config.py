@@ -179,7 +179,9 @@ def merge(config: dict, updates: dict, source: str = "config") -> dict:
         from ..label_values import parse_label_values
 
         parse_label_values(str(out["label_values"]), f"{source}: label_values")
-    if out["time_limit"] is not None and float(out["time_limit"]) <= 0:
+    limit = out["time_limit"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                              or not limit > 0):
         raise OptionError(f"{source}: time_limit must be positive seconds, "
                           f"found {out['time_limit']!r}")
     return out
