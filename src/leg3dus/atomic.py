@@ -21,6 +21,42 @@ def tmp_name(path: Path) -> Path:
     return path.with_name(f".{stem}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
 
 
+def clean_stale(path: Path) -> None:
+    """Remove temporaries of ``path`` left by a writer that was killed (SIGKILL, power
+    loss), so the next run of the command leaves none behind. One process writes a given
+    output at a time, so any temporary of ``path`` that exists now is stale.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".v.tmp-0123abcd.mha").write_bytes(b"half")
+    >>> clean_stale(folder / "v.mha"); sorted(p.name for p in folder.iterdir())
+    []
+    """
+    suffix = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    if not path.parent.is_dir():
+        return
+    for kind in ("tmp", "old"):
+        for pattern in (f".{glob_escape(stem)}.{kind}-????????{glob_escape(suffix)}",
+                        f".{glob_escape(path.name)}.{kind}-????????"):
+            for stale in path.parent.glob(pattern):
+                remove_path(stale)
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.{'[0-9a-z_]' * 8}"):
+        if stale.is_dir():  # header + data pairs written in a temporary folder
+            remove_path(stale)
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters made literal.
+
+    >>> glob_escape("a[1]*")
+    'a[[]1[]][*]'
+    """
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in text)
+
+
 def _same_path(a: Path, b: Path) -> bool:
     if a == b:
         return True
@@ -146,6 +182,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
     tmp = tmp_name(path)
     try:
         yield tmp
@@ -164,6 +201,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:

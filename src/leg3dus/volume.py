@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_path
-from .errors import GeometryError, InputFileError, OptionError
+from .atomic import atomic_path, clean_stale
+from .errors import GeometryError, InputFileError, OptionError, OutputError
 from .integrity import check_complete
 
 #: File endings this module reads and writes, longest first so ".nii.gz" wins over ".gz".
@@ -418,14 +418,25 @@ def write_volume(
         # Header + data file pairs: write in place of a temporary header, then rename both.
         return _write_pair(image, path, use_compression, compression_level)
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), use_compression, compression_level)
+        try:
+            sitk.WriteImage(image, str(tmp), use_compression, compression_level)
+        except RuntimeError as exc:  # a full disk, a file-size limit, no permission
+            raise OutputError(f"{path}: cannot write: {_write_reason(exc)}") from None
     return path
+
+
+def _write_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "Reason:" in text:
+        return text.split("Reason:", 1)[1].strip().splitlines()[0]
+    return _itk_message(exc)
 
 
 def _write_pair(image: sitk.Image, path: Path, compress: bool, level: int) -> Path:
     # The header names its data file, so both are written under their final names in a
     # temporary folder and then moved beside each other, the header last.
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         sitk.WriteImage(image, str(tmp / path.name), compress, level)

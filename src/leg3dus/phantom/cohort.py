@@ -27,6 +27,9 @@ from .params import SubjectParams, cohort_params
 from .subject import make_subject
 
 COHORT_CSV = "cohort.csv"
+#: Present while a cohort is being written; a run killed midway leaves it, so the next
+#: run knows the folder as its own unfinished output and writes over it.
+IN_PROGRESS = ".synth-in-progress"
 
 
 def check_fractions(fractions) -> tuple[float, float, float]:
@@ -99,7 +102,8 @@ def write_subject(job: SubjectJob) -> dict:
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is a file; expected a folder for the cohort")
-    if out.is_dir() and any(out.iterdir()) and not (out / COHORT_CSV).exists():
+    if (out.is_dir() and any(out.iterdir()) and not (out / COHORT_CSV).exists()
+            and not (out / IN_PROGRESS).exists()):
         raise OutputError(f"{out}: folder is not empty and holds no {COHORT_CSV}; "
                           f"choose an empty or new folder (or a previous synth output)")
 
@@ -115,6 +119,9 @@ def cohort_jobs(out, n: int, spacing: float = 1.0, seed: int = 0,
     out = Path(out)
     _check_out(out)
     splits = assign_splits(n, fractions, seed)
+    if not (out / COHORT_CSV).exists():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / IN_PROGRESS).touch()
     return [SubjectJob(out, split, p, float(spacing), probe or Probe(), int(compression_level))
             for p, split in zip(cohort_params(n, seed), splits, strict=True)]
 
@@ -128,6 +135,7 @@ def write_cohort_csv(out, rows: list[dict]) -> Path:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    (Path(out) / IN_PROGRESS).unlink(missing_ok=True)
     return path
 
 

@@ -1,0 +1,158 @@
+"""Faults injected into running commands: SIGKILL, SIGINT, a full disk, an unreachable
+scheduler, a corrupted checkpoint. Outputs are either absent or complete and valid, the
+next run leaves no temporary files, inputs are never changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leg3dus.volume import read_volume
+
+CLI = [sys.executable, "-m", "leg3dus"]
+SYNTH = ["synth", "-n", "2", "--spacing", "3", "-q", "--fractions", "0.5", "0.5", "0"]
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` by relative path (hidden files included)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temporary files or folders of an interrupted write under ``root``."""
+    return [str(p) for p in root.rglob(".*") if ".tmp-" in p.name or ".old-" in p.name
+            or (p.is_dir() and p.name.startswith("."))]
+
+
+def assert_complete_or_absent(root: Path) -> None:
+    """Every volume a user sees under ``root`` reads in full with its geometry."""
+    if not root.exists():
+        return
+    for p in root.rglob("*"):
+        if p.is_file() and not p.name.startswith(".") and p.name.endswith((".mha", ".nii.gz")):
+            read_volume(p)  # raises on a truncated file
+
+
+def kill_at(args: list[str], delay_s: float, cwd: Path, sig=signal.SIGKILL):
+    proc = subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(delay_s)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def run(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 120):
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A tiny synthetic tree and the checksums of a complete run."""
+    root = tmp_path_factory.mktemp("faults")
+    proc = run([*SYNTH[:1], "ref", *SYNTH[1:]], root)
+    assert proc.returncode == 0, proc.stderr
+    return root / "ref", checksums(root / "ref")
+
+
+def test_sigkill_synth_then_rerun_completes(cohort, tmp_path):
+    ref, ref_sums = cohort
+    rng = np.random.default_rng(19)
+    for delay in sorted(rng.uniform(1.0, 3.0, size=2)):
+        code, _, _ = kill_at([*SYNTH[:1], "s", *SYNTH[1:]], delay, tmp_path)
+        assert code == -signal.SIGKILL
+        assert_complete_or_absent(tmp_path / "s")
+    proc = run([*SYNTH[:1], "s", *SYNTH[1:]], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert leftovers(tmp_path / "s") == []
+    assert checksums(tmp_path / "s") == ref_sums
+
+
+def test_sigkill_export_keeps_inputs_and_leaves_nothing_partial(cohort, tmp_path):
+    ref, ref_sums = cohort
+    rng = np.random.default_rng(7)
+    for delay in rng.uniform(0.8, 2.0, size=2):
+        kill_at(["export", str(ref), str(tmp_path / "nii"), "--to", "nifti"], delay, tmp_path)
+        assert checksums(ref) == ref_sums  # the input is unchanged
+        assert_complete_or_absent(tmp_path / "nii")
+    proc = run(["export", str(ref), str(tmp_path / "nii"), "--to", "nifti", "--overwrite"],
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert leftovers(tmp_path) == []
+    assert checksums(ref) == ref_sums
+
+
+def test_sigint_exits_130_with_one_line(tmp_path):
+    code, _, err = kill_at([*SYNTH[:1], "s", *SYNTH[1:]], 1.8, tmp_path, signal.SIGINT)
+    if code == 0:
+        pytest.skip("the command finished before the interrupt")
+    assert code == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], err
+    assert_complete_or_absent(tmp_path / "s")
+
+
+_FSIZE = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+from leg3dus.cli import main
+sys.argv = ["leg3dus"] + sys.argv[1:]
+main()
+"""
+
+
+def test_full_disk_gives_one_line_and_no_partial_output(cohort, tmp_path):
+    ref, _ = cohort
+    target = tmp_path / "nii"
+    proc = subprocess.run([sys.executable, "-c", _FSIZE, "export", str(ref), str(target),
+                           "--to", "nifti"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "space" in lines[0] or "large" in lines[0]
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_unreachable_scheduler_fails_in_seconds(tmp_path):
+    start = time.monotonic()
+    proc = run([*SYNTH[:1], "s", *SYNTH[1:], "--scheduler", "tcp://127.0.0.1:9"], tmp_path,
+               timeout=60)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith("error:") and "scheduler" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert elapsed < 30
+
+
+def test_corrupted_checkpoint_is_a_clear_error(cohort, tmp_path):
+    ref, _ = cohort
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint" * 10)
+    proc = run(["predict", str(bad), str(ref / "val" / "P002" / "x1.mha"),
+                "-o", str(tmp_path / "pred.mha")], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "model.pt" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "pred.mha").exists()
+
+
+def test_corrupted_last_checkpoint_on_resume(cohort, tmp_path):
+    ref, _ = cohort
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes(os.urandom(256))
+    proc = run(["train", str(ref), "--model", "2d", "--out", str(run_dir), "--resume"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "last.pt" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
