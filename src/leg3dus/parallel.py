@@ -49,6 +49,34 @@ def _run_one(fn: Callable, item: Any) -> JobResult:
         return JobResult(item, error=_describe(exc))
 
 
+def check_reachable(scheduler: str, timeout_s: float = 3.0) -> None:
+    """Raise :class:`OptionError` at once when nothing listens at a ``tcp://host:port``
+    scheduler address (Dask's client would retry until its own timeout).
+
+    >>> check_reachable("tcp://127.0.0.1:9")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    leg3dus.errors.OptionError: cannot reach the Dask scheduler at tcp://127.0.0.1:9: ...
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if not scheduler.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(scheduler)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise OptionError(f"--scheduler: expected tcp://host:port, found {scheduler!r}") from None
+    if not host or not port:
+        raise OptionError(f"--scheduler: expected tcp://host:port, found {scheduler!r}")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OptionError(f"cannot reach the Dask scheduler at {scheduler}: {reason}") from None
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
     """A Dask ``Client`` to ``scheduler``, or to a new local cluster of ``workers`` processes.
@@ -68,10 +96,12 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         raise OptionError("running on Dask needs the 'scale' extra: "
                           "pip install 'leg3dus[scale]'") from None
     if scheduler is not None:
+        check_reachable(scheduler)
         try:
             client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise OptionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        except (OSError, MemoryError, ValueError) as exc:  # not a Dask scheduler there
+            raise OptionError(f"cannot reach the Dask scheduler at {scheduler}: "
+                              f"{type(exc).__name__}: {exc}") from None
         with client:
             yield client
         return
