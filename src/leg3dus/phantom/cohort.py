@@ -86,6 +86,9 @@ def write_subject(job: SubjectJob) -> dict:
     anat = Anatomy(job.params)
     image, labels = make_subject(job.params, job.spacing, job.probe, anatomy=anat)
     folder = subject_folder(job.out, job.split, job.params.id)
+    if not (Path(job.out) / COHORT_CSV).exists():
+        Path(job.out).mkdir(parents=True, exist_ok=True)
+        (Path(job.out) / IN_PROGRESS).touch()
     write_volume(labels, folder / LABEL_NAME, compression_level=job.compression_level)
     write_volume(image, folder / IMAGE_NAME, compression_level=job.compression_level)
     row = {"id": job.params.id, "split": job.split}
@@ -119,9 +122,6 @@ def cohort_jobs(out, n: int, spacing: float = 1.0, seed: int = 0,
     out = Path(out)
     _check_out(out)
     splits = assign_splits(n, fractions, seed)
-    if not (out / COHORT_CSV).exists():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / IN_PROGRESS).touch()
     return [SubjectJob(out, split, p, float(spacing), probe or Probe(), int(compression_level))
             for p, split in zip(cohort_params(n, seed), splits, strict=True)]
 
