@@ -156,3 +156,43 @@ def test_corrupted_last_checkpoint_on_resume(cohort, tmp_path):
     proc = run(["train", str(ref), "--model", "2d", "--out", str(run_dir), "--resume"], tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "last.pt" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _die_once(item):
+    """Square ``item``; the first attempt at item 2 kills its worker process."""
+    value, marker = item
+    if value == 2 and not os.path.exists(marker):
+        Path(marker).write_text("killed")
+        os._exit(1)  # the worker dies mid-batch, like a SIGKILL
+    return value * value
+
+
+def test_killed_dask_worker_is_retried_and_results_equal_serial(tmp_path):
+    pytest.importorskip("distributed")
+    from leg3dus.parallel import map_subjects
+
+    items = [(v, str(tmp_path / "killed")) for v in range(4)]
+    serial = [r.value for r in map_subjects(lambda it: it[0] * it[0], items)]
+    results = map_subjects(_die_once, items, workers=2)
+    assert (tmp_path / "killed").exists()  # a worker did die
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert [r.value for r in results] == serial
+
+
+def test_report_html_escapes_user_strings():
+    from leg3dus.report.html import paragraph, section, table
+
+    evil = '<script>alert("x")</script>'
+    html = table(["subject"], [[evil]]) + paragraph(evil) + section(evil)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_no_pickle_from_user_files():
+    """torch.load only with weights_only=True; no pickle.load; no allow_pickle=True."""
+    src = Path(__file__).resolve().parents[1] / "src" / "leg3dus"
+    for path in src.rglob("*.py"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            where = f"{path.name}:{n}"
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, where
+            assert "pickle.load" not in line and "allow_pickle=True" not in line, where
