@@ -526,3 +526,27 @@ def test_agree_table_reader(raw):
     path = _workdir() / "measures.csv"
     path.write_bytes(raw)
     expect_clean(lambda p: read_table(p, ["volume_cm3"]), path)
+
+
+def test_metaimage_huge_ndims_refused_before_itk(tmp_path):
+    # ITK's MetaImage reader sizes arrays from NDims before checking it, and crashes
+    path = tmp_path / "ndims.mha"
+    path.write_bytes(b"ObjectType = Image\nNDims = 2000000000\nDimSize = 3 4 2\n"
+                     b"ElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + bytes(24))
+    from leg3dus.volume import read_volume
+
+    with pytest.raises(Leg3dusError, match="NDims"):
+        read_volume(path)
+
+
+@pytest.mark.parametrize("reference", ["LIST\n../outside.raw", "../out%d.raw 1 2 1",
+                                       "/etc/hostname"])
+def test_nrrd_outside_reference_refused(tmp_path, reference):
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / "v.nhdr"
+    path.write_text("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 3 4 2\nencoding: raw\n"
+                    f"data file: {reference}\n")
+    from leg3dus.volume import read_volume
+
+    with pytest.raises(Leg3dusError, match="outside"):
+        read_volume(path)
