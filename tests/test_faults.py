@@ -225,3 +225,16 @@ def test_training_killed_mid_epoch_resumes_from_last_checkpoint(cohort, tmp_path
     log = (run_dir / "log.csv").read_text().splitlines()
     assert log[:2] == log_before and len(log) == 3 and log[2].startswith("2,")
     assert leftovers(run_dir) == []
+
+
+def test_resume_with_damaged_config_is_a_clear_error(tmp_path):
+    from leg3dus.errors import InputFileError
+    from leg3dus.segment.train import _prepare
+
+    torch = pytest.importorskip("torch")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save({"spec": {"kind": "2d"}, "model": {}}, str(run_dir / "last.pt"))
+    (run_dir / "config.json").write_text("{not json")
+    with pytest.raises(InputFileError, match="config.json"):
+        _prepare(tmp_path, "2d", run_dir, {}, True, {})

@@ -151,7 +151,12 @@ def _prepare(data, kind: str, run: Path, config: dict, resume: bool,
         if ckpt["spec"].get("kind") != kind:
             raise OptionError(f"{last}: checkpoint of a {ckpt['spec'].get('kind')} model, "
                               f"but --model {kind} was asked")
-        saved = json.loads((run / "config.json").read_text())["config"]
+        try:
+            saved = json.loads((run / "config.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputFileError(f"{run / 'config.json'}: cannot read the run's settings "
+                                 f"({type(exc).__name__}); expected the config.json that "
+                                 "training wrote") from None
         return merge(saved, overrides, "options"), ckpt["spec"], ckpt
     if last.exists() or (run / "model.ts").exists():
         raise OptionError(f"{run}: already holds a training run; use --resume to continue "
