@@ -238,3 +238,26 @@ def test_resume_with_damaged_config_is_a_clear_error(tmp_path):
     (run_dir / "config.json").write_text("{not json")
     with pytest.raises(InputFileError, match="config.json"):
         _prepare(tmp_path, "2d", run_dir, {}, True, {})
+
+
+def test_sigkill_compound_keeps_inputs_and_output_whole(tmp_path):
+    from leg3dus.sweep import PlusConfig, Sequence, write_config, write_sequence
+
+    n = 40
+    probe = np.repeat(np.eye(4)[None], n, axis=0)
+    probe[:, 2, 3] = np.arange(n) * 0.5
+    frames = np.random.default_rng(3).integers(1, 256, (n, 48, 40), dtype=np.uint8)
+    seq = write_sequence(Sequence(frames, {"ProbeToReference": probe}), tmp_path / "s.igs.mha")
+    cfg = write_config(PlusConfig({("Image", "Probe"): np.diag([0.5, 0.5, 1.0, 1.0])}),
+                       tmp_path / "c.xml")
+    inputs = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (seq, cfg)}
+    out = tmp_path / "out" / "v.mha"
+    args = ["compound", str(seq), "--config", str(cfg), "-o", str(out), "--spacing", "0.25"]
+    delay = float(np.random.default_rng(5).uniform(1.0, 3.0))
+    kill_at(args, delay, tmp_path)
+    assert_complete_or_absent(tmp_path / "out")
+    proc = run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert read_volume(out).shape[0] > 1
+    assert leftovers(tmp_path) == []
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (seq, cfg)} == inputs
