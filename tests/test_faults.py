@@ -37,6 +37,9 @@ def assert_complete_or_absent(root: Path) -> None:
     """Every volume a user sees under ``root`` reads in full with its geometry."""
     if not root.exists():
         return
+    if root.is_file():
+        read_volume(root)
+        return
     for p in root.rglob("*"):
         if p.is_file() and not p.name.startswith(".") and p.name.endswith((".mha", ".nii.gz")):
             read_volume(p)  # raises on a truncated file
@@ -261,3 +264,25 @@ def test_sigkill_compound_keeps_inputs_and_output_whole(tmp_path):
     assert read_volume(out).shape[0] > 1
     assert leftovers(tmp_path) == []
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (seq, cfg)} == inputs
+
+
+def test_sigkill_propagate_keeps_inputs_and_output_whole(cohort, tmp_path):
+    from leg3dus.volume import write_volume
+
+    ref, _ = cohort
+    labels = read_volume(ref / "train" / "P001" / "masksX1.mha")
+    sparse = labels.array.copy()
+    keep = np.zeros(sparse.shape[0], bool)
+    keep[::4] = True
+    sparse[~keep] = 0
+    src = write_volume(labels.with_array(sparse), tmp_path / "sparse.mha")
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    out = tmp_path / "dense.mha"
+    args = ["propagate", str(src), "-o", str(out), "--method", "sdf"]
+    kill_at(args, float(np.random.default_rng(11).uniform(0.8, 2.5)), tmp_path)
+    assert_complete_or_absent(out)
+    proc = run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert read_volume(out).shape == labels.shape
+    assert leftovers(tmp_path) == []
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
