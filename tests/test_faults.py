@@ -96,13 +96,36 @@ def test_sigkill_export_keeps_inputs_and_leaves_nothing_partial(cohort, tmp_path
 
 
 def test_sigint_exits_130_with_one_line(tmp_path):
-    code, _, err = kill_at([*SYNTH[:1], "s", *SYNTH[1:]], 1.8, tmp_path, signal.SIGINT)
+    proc = subprocess.Popen(CLI + [*SYNTH[:1], "s", *SYNTH[1:]], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "s").exists() and proc.poll() is None:  # while writing
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    code = proc.returncode
     if code == 0:
         pytest.skip("the command finished before the interrupt")
     assert code == 130, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0], err
     assert_complete_or_absent(tmp_path / "s")
+
+
+_STARTUP_SIGINT = """
+import os, signal, sys
+sys.argv = ["leg3dus"]
+from leg3dus.cli import app  # the commands are imported; none has started
+os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_sigint_while_commands_load_exits_130_with_one_line():
+    proc = subprocess.run([sys.executable, "-c", _STARTUP_SIGINT], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "interrupted; no partial output was kept"
 
 
 _FSIZE = """

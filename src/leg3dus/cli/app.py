@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -24,6 +26,24 @@ from rich.progress import (
 
 from ..errors import Leg3dusError
 from ..tables import json_ready
+
+_INTERRUPTED = "interrupted; no partial output was kept"
+
+
+def _interrupted_at_startup(signum, frame) -> None:
+    # Ctrl-C while the commands are still being imported: nothing is written yet.
+    print(_INTERRUPTED, file=sys.stderr)
+    os._exit(130)
+
+
+def _started_as_command() -> bool:
+    argv0 = os.path.normpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return os.path.basename(argv0) == "leg3dus" or argv0.endswith(
+        os.path.join("leg3dus", "__main__.py"))
+
+
+if _started_as_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_at_startup)
 
 app = typer.Typer(
     name="leg3dus",
@@ -65,6 +85,9 @@ def command(name: str | None = None, **kwargs):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kw):
+            if signal.getsignal(signal.SIGINT) is _interrupted_at_startup:
+                # from here on an interrupt unwinds, so temporary files are removed
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
                 return fn(*args, **kw)
             except Leg3dusError as exc:
@@ -72,7 +95,7 @@ def command(name: str | None = None, **kwargs):
             except MemoryError:
                 fail("out of memory; crop the input or use a coarser spacing")
             except KeyboardInterrupt:
-                print("interrupted; no partial output was kept", file=sys.stderr)
+                print(_INTERRUPTED, file=sys.stderr)
                 raise typer.Exit(130) from None
 
         app.command(name, **kwargs)(wrapper)
