@@ -309,3 +309,37 @@ def test_sigkill_propagate_keeps_inputs_and_output_whole(cohort, tmp_path):
     assert read_volume(out).shape == labels.shape
     assert leftovers(tmp_path) == []
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cohort, tmp_path_factory) -> Path:
+    """A network trained for one short epoch on the tiny cohort."""
+    pytest.importorskip("torch")
+    ref, _ = cohort
+    root = tmp_path_factory.mktemp("tiny_run")
+    config = root / "tiny.toml"
+    config.write_text("steps_per_epoch = 8\nbatch_size = 2\nmax_epochs = 1\n"
+                      "val_slice_step = 8\naugment = false\n")
+    proc = run(["train", str(ref), "--model", "2d", "--preset", "cpu-quick", "--config",
+                str(config), "--out", str(root / "run"), "-q"], root)
+    assert proc.returncode == 0, proc.stderr
+    return root / "run"
+
+
+def test_sigkill_predict_keeps_inputs_and_outputs_whole(cohort, tiny_run, tmp_path):
+    ref, _ = cohort
+    before = checksums(ref)
+    model_sum = hashlib.sha256((tiny_run / "model.ts").read_bytes()).hexdigest()
+    out = tmp_path / "pred"
+    args = ["predict", str(tiny_run), str(ref), "-o", str(out), "-q"]
+    kill_at(args, float(np.random.default_rng(13).uniform(1.0, 3.0)), tmp_path)
+    assert_complete_or_absent(out)
+    proc = run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(p for p in out.rglob("*.mha") if not p.name.startswith("."))
+    assert len(written) == 2  # one prediction per subject of the tree
+    for p in written:
+        assert read_volume(p).shape == read_volume(ref / p.relative_to(out)).shape
+    assert leftovers(tmp_path) == []
+    assert checksums(ref) == before
+    assert hashlib.sha256((tiny_run / "model.ts").read_bytes()).hexdigest() == model_sum
