@@ -550,3 +550,23 @@ def test_nrrd_outside_reference_refused(tmp_path, reference):
 
     with pytest.raises(Leg3dusError, match="outside"):
         read_volume(path)
+
+
+def test_long_run_findings_stay_fixed(tmp_path):
+    """Inputs the long run (benchmarks/fuzz_readers.py) found: a sequence whose data-file
+    name holds a NUL byte, and a PLUS configuration with an infinite clip origin."""
+    from leg3dus.sweep import read_config, read_sequence
+
+    seq = tmp_path / "s.igs.mha"
+    seq.write_bytes(b"ObjectType = Image\nNDims = 3\nDimSize = 4 3 2\nElementType = MET_UCHAR\n"
+                    b"ElementDataFile =\x00\x01\x02\n" + bytes(24))
+    expect_clean(read_sequence, seq)
+    cfg = tmp_path / "c.xml"
+    cfg.write_text('<PlusConfiguration><CoordinateDefinitions><Transform From="Image" '
+                   'To="Probe" Matrix="1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"/>'
+                   '</CoordinateDefinitions><VolumeReconstruction ImageCoordinateFrame='
+                   '"Image" ReferenceCoordinateFrame="Tracker" OutputSpacing="0.5 0.5 0.5" '
+                   'ClipRectangleOrigin="0 inf" ClipRectangleSize="4 3" OutputOrigin="0 0 0" '
+                   'OutputExtent="0 3 0 3 0 3"/></PlusConfiguration>')
+    with pytest.raises(Leg3dusError, match="finite"):
+        read_config(cfg)

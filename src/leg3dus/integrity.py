@@ -57,6 +57,9 @@ def inside_folder(header_path: Path, name: str) -> Path:
     ...
     leg3dus.errors.InputFileError: in/v.mhd: the data file '../secret.raw' named in ...
     """
+    if not name or "\x00" in name:
+        raise InputFileError(f"{header_path}: the data file named in the header is not a "
+                             f"file name: {name[:40]!r}")
     folder = header_path.parent.resolve()
     data = (header_path.parent / name).resolve()
     if Path(name).is_absolute() or (data != folder and folder not in data.parents):

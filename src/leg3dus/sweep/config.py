@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -90,9 +91,12 @@ def _numbers(text: str, n: int, what: str, path, cast=float) -> tuple:
     if len(parts) != n:
         raise InputFileError(f"{path}: {what} needs {n} numbers, found {text!r}")
     try:
-        return tuple(cast(float(p)) if cast is int else cast(p) for p in parts)
+        values = tuple(float(p) for p in parts)
     except ValueError:
         raise InputFileError(f"{path}: {what} must be numbers, found {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InputFileError(f"{path}: {what} must be finite numbers, found {text!r}")
+    return tuple(cast(v) for v in values)
 
 
 def read_config(path: str | os.PathLike) -> PlusConfig:
