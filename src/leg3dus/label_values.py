@@ -33,6 +33,7 @@ import numpy as np
 
 from . import labels as lab
 from .errors import LabelError, OptionError
+from .segnrrd import is_seg_nrrd, read_segments
 
 #: Named conventions accepted by ``--label-values``.
 NAMED = {"scheme": (100, 150, 200), "classes": (1, 2, 3)}
@@ -252,7 +253,6 @@ def read_seg_nrrd_header(path: str | os.PathLike) -> LabelConvention | None:
     values (``SegmentN_Name``, ``SegmentN_LabelValue``; :func:`leg3dus.segnrrd.read_segments`);
     None when they name no muscle or the header cannot be read."""
     from .errors import InputFileError
-    from .segnrrd import read_segments
 
     try:
         segments = read_segments(path)
@@ -265,7 +265,7 @@ def find_label_table(path: str | os.PathLike) -> LabelConvention | None:
     """The convention in the label table of ``path``'s own file, if it has one: its
     ``.seg.nrrd`` segments, or a ``dataset.json`` beside it or up to two folders above."""
     path = Path(path)
-    if path.name.lower().endswith(".seg.nrrd"):
+    if is_seg_nrrd(path):
         found = read_seg_nrrd_header(path)
         if found is not None:
             return found

@@ -55,6 +55,20 @@ def volume_format(path: str | os.PathLike) -> str:
     )
 
 
+def volume_stem(path: str | os.PathLike) -> str:
+    """The file name of ``path`` without its format ending (one of :data:`FORMATS`), or
+    the whole name when it has none.
+
+    >>> volume_stem("data/masksX1.seg.nrrd"), volume_stem("x1.nii.gz"), volume_stem("notes")
+    ('masksX1', 'x1', 'notes')
+    """
+    name = Path(path).name
+    for ext in FORMATS:
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
 def _reverse_matrix(m: np.ndarray) -> np.ndarray:
     """Convert a 3x3 direction matrix between (x, y, z) and (z, y, x) component order."""
     return np.asarray(m, dtype=np.float64)[::-1, ::-1].copy()

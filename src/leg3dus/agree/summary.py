@@ -21,9 +21,6 @@ from .table import MeasureTable
 BY_CHOICES = ("muscle", "none")
 #: Fewest subjects matched across all tables for a result.
 MIN_SUBJECTS = 3
-#: Columns of the results table, in order (a two-table comparison adds the rest).
-ICC_COLUMNS = tuple(f"{f}{s}" for f in ICC_FORMS for s in ("", "_ci_lower", "_ci_upper", "_p"))
-ERROR_COLUMNS = ("SEM", "SEM_pct", "MDC95", "MDC95_pct", "CV_pct")
 
 
 def matched(tables: list[MeasureTable], measure: str, by: str = "muscle"):

@@ -31,7 +31,7 @@ from .. import labels as lab
 from ..atomic import atomic_dir, atomic_path
 from ..errors import GeometryError, Leg3dusError, OptionError, OutputError
 from ..segnrrd import write_seg_nrrd
-from ..volume import Volume, read_header, read_volume, write_volume
+from ..volume import Volume, read_header, read_volume, volume_stem, write_volume
 from . import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
 from .itksnap import description_path, write_label_description
 from .slices import SLICE_FORMATS, write_slices
@@ -124,14 +124,6 @@ def load_pair(subject: Subject, classes: bool,
     return image, labels
 
 
-def _stem(name: str) -> str:
-    lower = name.lower()
-    for ext in (".seg.nrrd", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".zarr"):
-        if lower.endswith(ext):
-            return name[: -len(ext)]
-    return name
-
-
 def _tree_writer(ext: str, label_ext: str | None = None
                  ) -> Callable[[Subject, Path, ExportOptions], dict]:
     label_ext = label_ext or ext
@@ -139,12 +131,12 @@ def _tree_writer(ext: str, label_ext: str | None = None
     def write(subject: Subject, folder: Path, options: ExportOptions) -> dict:
         image, labels = load_pair(subject, options.classes, options.label_values)
         dest = subject_folder(folder, subject.split, subject.id)
-        row = {"subject": subject.key, "image": str(dest / (_stem(IMAGE_NAME) + ext)),
+        row = {"subject": subject.key, "image": str(dest / (volume_stem(IMAGE_NAME) + ext)),
                "label": None}
-        write_volume(image, dest / (_stem(IMAGE_NAME) + ext))
+        write_volume(image, dest / (volume_stem(IMAGE_NAME) + ext))
         del image  # one full volume in memory at a time
         if labels is not None:
-            row["label"] = str(dest / (_stem(LABEL_NAME) + label_ext))
+            row["label"] = str(dest / (volume_stem(LABEL_NAME) + label_ext))
             if label_ext == ".seg.nrrd":
                 write_seg_nrrd(labels, row["label"], values=_file_values(options))
             else:

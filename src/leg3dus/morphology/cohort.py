@@ -234,12 +234,8 @@ def write_csv(rows: list[dict], path: str | os.PathLike, columns: list[str] | No
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in rows:
-            writer.writerow([_cell(r.get(c)) for c in columns])
+            writer.writerow([csv_cell(r.get(c)) for c in columns])
     return path
-
-
-def _cell(v) -> str:
-    return csv_cell(v)
 
 
 def group_label(entry: dict) -> str:

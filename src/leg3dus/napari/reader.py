@@ -15,7 +15,7 @@ from ..errors import InputFileError
 from ..label_values import read_labels
 from ..labels import value_counts
 from ..propagate.common import annotated_slices
-from ..volume import FORMATS, read_header, read_volume
+from ..volume import FORMATS, read_header, read_volume, volume_stem
 from .layers import check_same_grid, image_layer, labels_layer, stray_report
 from .session import IMAGE_STEM, MASKS_STEM, find_volume, read_sidecar
 
@@ -45,7 +45,7 @@ def read_image(path: Path) -> tuple:
         array, _ = _open(path)
         return image_layer(array, header.geometry, path, name=path.name)
     vol = read_volume(path)
-    return image_layer(vol.array, vol.geometry, path, name=_stem(path))
+    return image_layer(vol.array, vol.geometry, path, name=volume_stem(path))
 
 
 def read_label_layer(path: Path, role: str, image=None, label_values=None, **extra):
@@ -159,11 +159,3 @@ def _notify(message: str | None) -> None:
         warnings.warn(message, stacklevel=2)
         return
     show_warning(message)
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for ext in FORMATS:
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return name
