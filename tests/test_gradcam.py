@@ -130,7 +130,17 @@ def test_cli_gradcam_pair(trained, tmp_path, cli):
     r = cli(*base, "--gradcam", trained, "--json")
     assert r.exit_code == 0, r.output
     gm = json.loads(r.stdout)["GM"]
-    assert 0 <= gm["gradcam_distinct_activation"] <= 1
+    # The command gives what the library gives with the run's own spec.
+    from leg3dus.segment.infer import load_model
+
+    model = load_model(trained / "best.pt", "cpu")
+    spec = model.spec
+    direct = border_activation(model.net, image.array,
+                               {"distinct": distinct, "completed": completed},
+                               kind=spec["kind"], context=int(spec.get("context", 0)),
+                               factor=2 ** (len(spec["channels"]) - 1))["GM"]
+    assert gm["gradcam_distinct_activation"] == pytest.approx(
+        direct["distinct_activation"], rel=1e-6)
     assert gm["gradcam_completed_voxels"] == (completed == 150).sum()
     assert gm["distinct_hd"] == 0  # the border analysis still runs
     # Bad input: exit 2 with one line.
