@@ -46,7 +46,7 @@ channels = [8, 16, 32, 64, 128]
 
 def leg3dus(*args) -> None:
     """Run a leg3dus command, stopping the benchmark if it fails."""
-    cmd = [sys.executable, "-c", "from leg3dus.cli import main; main()", *map(str, args)]
+    cmd = [sys.executable, "-c", "from leg3dus.apps.cli import main; main()", *map(str, args)]
     print("$ leg3dus " + " ".join(map(str, args)), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -81,8 +81,8 @@ def main() -> None:
 
     import torch
 
-    from leg3dus import labels as lab
     from leg3dus import read_volume
+    from leg3dus.core import labels as lab
     from leg3dus.dataset import find_subjects
     from leg3dus.metrics import dice
     from leg3dus.phantom.annotations import sparse_annotations

@@ -4,7 +4,7 @@ Two steps of the annotation loop are timed in a napari viewer, each beside its a
 from the same run:
 
 - open: a subject folder (x1.mha, masksX1.mha) to image and labels layers in mm
-  (leg3dus.napari.viewer.open_annotation), against the plain way (SimpleITK's
+  (leg3dus.apps.napari.viewer.open_annotation), against the plain way (SimpleITK's
   ReadImage + GetArrayFromImage, then add_image / add_labels);
 - propagate: sdf from every N-th slice, from the widget's click to the "propagated"
   layer (background worker included), against leg3dus.propagate on the same array.
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     import SimpleITK as sitk
     from qtpy.QtWidgets import QApplication
 
-    from leg3dus.napari.viewer import open_annotation
+    from leg3dus.apps.napari.viewer import open_annotation
     from leg3dus.phantom.annotations import sparse_annotations
     from leg3dus.propagate import propagate
 

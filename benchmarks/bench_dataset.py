@@ -87,7 +87,7 @@ else:
     from leg3dus.dataset.info import describe_subject
     from leg3dus.dataset.validate import CheckOptions, check_subject
     import numpy as np
-    from leg3dus import labels
+    from leg3dus.core import labels
     # one-time per process: numba import and loading its cached machine code
     labels.clean_stray(np.full((1, 1, 2), 7, np.uint8))
     labels.value_counts(np.zeros((1, 1, 1), np.uint8))
@@ -124,7 +124,8 @@ def measure(kind: str, root: Path) -> dict:
 
 def command(args: list[str]) -> tuple[float, float, int]:
     """Wall time, peak memory (MB) and exit code of a `leg3dus` command in a fresh process."""
-    code = ("import resource, sys, time; from leg3dus.cli import app; t = time.perf_counter()\n"
+    code = ("import resource, sys, time\nfrom leg3dus.apps.cli import app\n"
+            "t = time.perf_counter()\n"
             "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code or 0\n"
             "print('BENCH', time.perf_counter() - t, "
             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, rc, file=sys.stderr)")

@@ -50,7 +50,7 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "peak_mb": peak}))
 OURS = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from leg3dus.cli import app
+from leg3dus.apps.cli import app
 try:
     app(sys.argv[1:])
 except SystemExit as e:

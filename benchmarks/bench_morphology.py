@@ -17,8 +17,8 @@ import tracemalloc
 import numpy as np
 from scipy import ndimage
 
-from leg3dus import labels as lab
 from leg3dus import read_volume
+from leg3dus.core import labels as lab
 from leg3dus.morphology import measure
 
 SHAPE = (1443, 632, 564)

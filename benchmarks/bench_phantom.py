@@ -81,7 +81,7 @@ def main() -> None:
     import SimpleITK as sitk
 
     from leg3dus import write_volume
-    from leg3dus.labels import muscle_volumes_cm3
+    from leg3dus.core.labels import muscle_volumes_cm3
     from leg3dus.phantom import Anatomy, make_subject, speckle_seed, subject_params
 
     params = subject_params(args.subject, args.seed)

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _propagate_metrics import label_metrics  # noqa: E402
 
-from leg3dus.labels import MUSCLES  # noqa: E402
+from leg3dus.core.labels import MUSCLES  # noqa: E402
 from leg3dus.phantom.annotations import sparse_annotations  # noqa: E402
 from leg3dus.propagate import morph, propagate  # noqa: E402
 

@@ -31,7 +31,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from leg3dus import read_volume, write_volume
-from leg3dus.labels import MUSCLES
+from leg3dus.core.labels import MUSCLES
 from leg3dus.register import (
     read_transform,
     register_rigid,

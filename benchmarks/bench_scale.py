@@ -75,7 +75,7 @@ def shifted(mask: np.ndarray, shift: tuple[int, int, int]) -> np.ndarray:
 
 def make_predictions(data: Path, pred_dir: Path, n: int) -> list[str]:
     """Write PRED_DIR/<id>.mha for the first ``n`` subjects; returns their ids."""
-    from leg3dus.volume import read_volume, write_volume
+    from leg3dus.core.volume_io import read_volume, write_volume
 
     pred_dir.mkdir(parents=True, exist_ok=True)
     ids = []

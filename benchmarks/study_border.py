@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from leg3dus.labels import MUSCLES
+from leg3dus.core.labels import MUSCLES
 from leg3dus.metrics.border import BorderOptions, distinct_mask
 from leg3dus.metrics.border_protocol import touching
 from leg3dus.metrics.surface import surface_distances

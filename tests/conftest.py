@@ -66,7 +66,7 @@ def tiny_dataset(tmp_path) -> Path:
 @pytest.fixture
 def cli():
     """Run ``leg3dus ARGS``; returns the click result (exit_code, stdout, stderr)."""
-    from leg3dus.cli import app
+    from leg3dus.apps.cli import app
 
     runner = CliRunner()
 

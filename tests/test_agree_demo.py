@@ -7,9 +7,9 @@ import pytest
 
 from leg3dus import Volume, read_volume, write_volume
 from leg3dus.agree.results_io import read_result
+from leg3dus.apps.demo import QUICK, Context, demo
+from leg3dus.apps.demo.agree_step import agree
 from leg3dus.dataset import find_subjects
-from leg3dus.demo import QUICK, Context, demo
-from leg3dus.demo.agree_step import agree
 
 
 def _labels(scale: float, extra_sol: int = 0) -> Volume:
@@ -66,7 +66,7 @@ def test_agree_step_writes_each_comparison(ctx):
 
 
 def test_demo_report_holds_the_agreement(ctx):
-    from leg3dus.demo.steps import report
+    from leg3dus.apps.demo.steps import report
 
     agree(ctx)
     ctx["predictions"] = None  # the report's evaluation is not what is tested here

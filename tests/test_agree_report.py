@@ -7,7 +7,7 @@ import json
 from test_agree_cli import two_raters, write_table
 
 from leg3dus.agree.results_io import read_result
-from leg3dus.report.agreement import agreement_rows
+from leg3dus.apps.report.agreement import agreement_rows
 
 
 def test_report_agreement_section(cli, tiny_dataset, tmp_path):

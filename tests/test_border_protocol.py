@@ -12,7 +12,7 @@ import pytest
 from conftest import make_pair
 
 from leg3dus import Volume, read_volume, write_volume
-from leg3dus.errors import GeometryError, LabelError, OptionError
+from leg3dus.core.errors import GeometryError, LabelError, OptionError
 from leg3dus.metrics import evaluate
 from leg3dus.metrics.border_protocol import KEYS
 

@@ -36,8 +36,8 @@ def test_export_help_lists_every_format(cli):
 
 
 def test_commands_import_no_heavy_modules():
-    code = ("import sys; import leg3dus.cli.commands.info, leg3dus.cli.commands.validate, "
-            "leg3dus.cli.commands.export; "
+    code = ("import sys; import leg3dus.apps.cli.commands.info, "
+            "leg3dus.apps.cli.commands.validate, leg3dus.apps.cli.commands.export; "
             "print(','.join(m for m in ('numba', 'zarr', 'dask', 'distributed', 'torch') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

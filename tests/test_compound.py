@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from leg3dus.compound import Options, fill_gaussian, fill_holes_plus, reconstruct
-from leg3dus.errors import GeometryError, OptionError, OutputError
+from leg3dus.core.errors import GeometryError, OptionError, OutputError
 from leg3dus.sweep import HoleFillingElement, PlusConfig, ReconParams, Sequence, write_sequence
 
 
@@ -178,8 +178,8 @@ def test_invalid_frames_are_skipped(frames):
 
 
 def test_cli_compound_and_bad_input(cli, tmp_path, frames):
+    from leg3dus.core.volume_io import read_volume
     from leg3dus.sweep import write_config
-    from leg3dus.volume import read_volume
 
     seq, cfg = stack_sequence(frames)
     s = write_sequence(seq, tmp_path / "s.igs.mha")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from leg3dus.compound import find_sweep_subjects
+from leg3dus.core.volume_io import read_volume
 from leg3dus.dataset import find_subjects
 from leg3dus.phantom import Anatomy, cohort_params
 from leg3dus.phantom.sweeps import SweepProtocol, write_sweeps
-from leg3dus.volume import read_volume
 
 # coarse frames over a 30 mm stretch on a 2 mm grid keep each subject well under a second
 PROTOCOL = SweepProtocol(n_sweeps=2, frame_px=(62, 27), pixel_mm=1.5, frame_spacing_mm=1.5)
@@ -36,7 +36,7 @@ def tree(tmp_path_factory):
 def serial(tree, tmp_path_factory):
     from typer.testing import CliRunner
 
-    from leg3dus.cli import app
+    from leg3dus.apps.cli import app
 
     out = tmp_path_factory.mktemp("cbatch_out") / "compounded"
     res = CliRunner().invoke(app, ["compound", str(tree), "-o", str(out), *RECON, "--json"],

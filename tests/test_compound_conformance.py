@@ -7,8 +7,8 @@ import pytest
 from conftest import shared_or_skip
 
 from leg3dus.compound import reconstruct
+from leg3dus.core.volume_io import read_volume
 from leg3dus.sweep import read_config, read_sequence
-from leg3dus.volume import read_volume
 
 CASES = [("NNMEAN", "SpinePhantom_NN_MEAN"), ("NNLATE", "SonixRP_TRUS_D70mm_NN_LATE"),
          ("LNMAXI", "SpinePhantom_LN_MAXI"), ("LNMEAN", "SonixRP_TRUS_D70mm_LN_MEAN")]

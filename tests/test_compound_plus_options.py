@@ -17,7 +17,7 @@ from leg3dus.compound import reconstruct
 from leg3dus.compound.fan_detect import detect_fan_angles
 from leg3dus.compound.pnn import paste_frames, row_segments
 from leg3dus.compound.pnn_nn import unoptimized_mask
-from leg3dus.errors import InputFileError, OptionError
+from leg3dus.core.errors import InputFileError, OptionError
 from leg3dus.sweep import (
     PlusConfig,
     ReconParams,

@@ -96,7 +96,7 @@ def test_sweep_config_matches_the_phantom_grid():
 
 def test_synth_sweeps_cli(cli, tmp_path, monkeypatch):
     import leg3dus.phantom.sweeps as sweeps_module
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     # coarse frames far apart keep this quick; the real protocol is the default
     monkeypatch.setattr(sweeps_module, "SweepProtocol", lambda: SweepProtocol(

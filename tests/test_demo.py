@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from leg3dus import labels as lab
 from leg3dus import read_volume
-from leg3dus.demo import Context, Skip, demo, need
+from leg3dus.apps.demo import Context, Skip, demo, need
+from leg3dus.core import labels as lab
 
 STEPS = ["synth", "compound", "annotate", "propagate", "register", "train", "predict",
          "evaluate", "morphology", "agree", "report"]

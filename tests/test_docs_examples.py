@@ -38,7 +38,7 @@ from test_compound import stack_sequence
 from typer.testing import CliRunner
 
 from leg3dus import Volume, read_volume, write_volume
-from leg3dus.cli import app
+from leg3dus.apps.cli import app
 from leg3dus.sweep import write_config, write_sequence
 
 SHELL = shell_examples()

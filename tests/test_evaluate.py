@@ -14,8 +14,8 @@ import pytest
 from conftest import make_pair
 
 from leg3dus import Volume, write_volume
-from leg3dus.errors import GeometryError, LabelError, OptionError
-from leg3dus.labels import to_index
+from leg3dus.core.errors import GeometryError, LabelError, OptionError
+from leg3dus.core.labels import to_index
 from leg3dus.metrics import (
     METRIC_KEYS,
     STRUCTURES,

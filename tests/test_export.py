@@ -9,13 +9,13 @@ import pytest
 from conftest import make_pair
 from PIL import Image
 
-from leg3dus import labels as lab
 from leg3dus import read_volume, write_volume
+from leg3dus.core import labels as lab
+from leg3dus.core.errors import OptionError
 from leg3dus.dataset import find_subjects
 from leg3dus.dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
 from leg3dus.dataset.itksnap import read_label_description
 from leg3dus.dataset.slices import read_slices_npz
-from leg3dus.errors import OptionError
 
 SUBJECTS = (("train", "S01"), ("train", "S02"), ("val", "S03"), ("test", "S04"))
 

@@ -9,14 +9,15 @@ import pytest
 import SimpleITK as sitk
 from conftest import make_pair
 
-from leg3dus import labels as lab
 from leg3dus import read_volume, write_volume
+from leg3dus.core import labels as lab
+from leg3dus.core.errors import InputFileError, LabelError
+from leg3dus.core.label_values import read_labels
+from leg3dus.core.segnrrd import geometry_to_ijk, read_seg_nrrd, read_segments, write_seg_nrrd
+from leg3dus.core.volume import Volume
+from leg3dus.core.volume_io import read_header
 from leg3dus.dataset import find_subjects
 from leg3dus.dataset.itksnap import read_label_description
-from leg3dus.errors import InputFileError, LabelError
-from leg3dus.label_values import read_labels
-from leg3dus.segnrrd import geometry_to_ijk, read_seg_nrrd, read_segments, write_seg_nrrd
-from leg3dus.volume import Volume, read_header
 
 slicerio = pytest.importorskip("slicerio")
 

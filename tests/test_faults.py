@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leg3dus.volume import read_volume
+from leg3dus.core.volume_io import read_volume
 
 CLI = [sys.executable, "-m", "leg3dus"]
 SYNTH = ["synth", "-n", "2", "--spacing", "3", "-q", "--fractions", "0.5", "0.5", "0"]
@@ -116,7 +116,7 @@ def test_sigint_exits_130_with_one_line(tmp_path):
 _STARTUP_SIGINT = """
 import os, signal, sys
 sys.argv = ["leg3dus"]
-from leg3dus.cli import app  # the commands are imported; none has started
+from leg3dus.apps.cli import app  # the commands are imported; none has started
 os.kill(os.getpid(), signal.SIGINT)
 """
 
@@ -132,7 +132,7 @@ _FSIZE = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
-from leg3dus.cli import main
+from leg3dus.apps.cli import main
 sys.argv = ["leg3dus"] + sys.argv[1:]
 main()
 """
@@ -195,7 +195,7 @@ def _die_once(item):
 
 def test_killed_dask_worker_is_retried_and_results_equal_serial(tmp_path):
     pytest.importorskip("distributed")
-    from leg3dus.parallel import map_subjects
+    from leg3dus.core.parallel import map_subjects
 
     items = [(v, str(tmp_path / "killed")) for v in range(4)]
     serial = [r.value for r in map_subjects(lambda it: it[0] * it[0], items)]
@@ -206,7 +206,7 @@ def test_killed_dask_worker_is_retried_and_results_equal_serial(tmp_path):
 
 
 def test_report_html_escapes_user_strings():
-    from leg3dus.report.html import paragraph, section, table
+    from leg3dus.apps.report.html import paragraph, section, table
 
     evil = '<script>alert("x")</script>'
     html = table(["subject"], [[evil]]) + paragraph(evil) + section(evil)
@@ -254,7 +254,7 @@ def test_training_killed_mid_epoch_resumes_from_last_checkpoint(cohort, tmp_path
 
 
 def test_resume_with_damaged_config_is_a_clear_error(tmp_path):
-    from leg3dus.errors import InputFileError
+    from leg3dus.core.errors import InputFileError
     from leg3dus.segment.train import _prepare
 
     torch = pytest.importorskip("torch")
@@ -290,7 +290,7 @@ def test_sigkill_compound_keeps_inputs_and_output_whole(tmp_path):
 
 
 def test_sigkill_propagate_keeps_inputs_and_output_whole(cohort, tmp_path):
-    from leg3dus.volume import write_volume
+    from leg3dus.core.volume_io import write_volume
 
     ref, _ = cohort
     labels = read_volume(ref / "train" / "P001" / "masksX1.mha")

@@ -3,7 +3,7 @@
 Inputs start from a valid file and mutate one or more of its header fields (sizes, voxel
 types, spacings, offsets, matrices, compression flags, data-file references, byte
 counts, per-frame transforms and their status...) or cut the data short. A reader must
-either accept the file or raise a :class:`~leg3dus.errors.Leg3dusError` whose message
+either accept the file or raise a :class:`~leg3dus.core.errors.Leg3dusError` whose message
 names the file; anything else (another exception, a hang) fails. The same cases run
 10,000 times per reader in ``benchmarks/fuzz_readers.py``.
 """
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leg3dus.errors import Leg3dusError
+from leg3dus.core.errors import Leg3dusError
 
 #: Examples per reader in the suite; ``benchmarks/fuzz_readers.py`` raises it through
 #: the LEG3DUS_FUZZ_EXAMPLES environment variable.
@@ -142,13 +142,13 @@ def write_meta_case(case, folder: Path, suffix: str = ".mha") -> Path:
 
 
 def _read_volume(path):
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     read_volume(path)
 
 
 def _read_header(path):
-    from leg3dus.volume import read_header
+    from leg3dus.core.volume_io import read_header
 
     read_header(path)
 
@@ -168,7 +168,7 @@ def test_metaimage_outside_reference_refused(tmp_path):
     path = tmp_path / "in" / "v.mhd"
     path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 3 4 2\nElementType = MET_UCHAR\n"
                     "ElementDataFile = ../outside.raw\n")
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     with pytest.raises(Leg3dusError, match="outside"):
         read_volume(path)
@@ -180,7 +180,7 @@ def test_metaimage_huge_claim_refused_before_reading(tmp_path):
     path.write_bytes(b"ObjectType = Image\nNDims = 3\nDimSize = 100000 100000 100000\n"
                      b"ElementType = MET_UCHAR\nCompressedData = True\n"
                      b"ElementDataFile = LOCAL\n" + payload)
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     with pytest.raises(Leg3dusError, match="huge.mha"):
         read_volume(path)
@@ -533,7 +533,7 @@ def test_metaimage_huge_ndims_refused_before_itk(tmp_path):
     path = tmp_path / "ndims.mha"
     path.write_bytes(b"ObjectType = Image\nNDims = 2000000000\nDimSize = 3 4 2\n"
                      b"ElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + bytes(24))
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     with pytest.raises(Leg3dusError, match="NDims"):
         read_volume(path)
@@ -546,7 +546,7 @@ def test_nrrd_outside_reference_refused(tmp_path, reference):
     path = tmp_path / "in" / "v.nhdr"
     path.write_text("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 3 4 2\nencoding: raw\n"
                     f"data file: {reference}\n")
-    from leg3dus.volume import read_volume
+    from leg3dus.core.volume_io import read_volume
 
     with pytest.raises(Leg3dusError, match="outside"):
         read_volume(path)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import make_pair
 
-from leg3dus import labels as lab
 from leg3dus import write_volume
+from leg3dus.core import labels as lab
 from leg3dus.dataset import find_subjects
 from leg3dus.dataset.info import describe_subject, summarise
 

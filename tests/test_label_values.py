@@ -10,9 +10,9 @@ import SimpleITK as sitk
 from conftest import make_pair
 
 from leg3dus import Volume, write_volume
-from leg3dus import label_values as lv
-from leg3dus import labels as lab
-from leg3dus.errors import LabelError, OptionError
+from leg3dus.core import label_values as lv
+from leg3dus.core import labels as lab
+from leg3dus.core.errors import LabelError, OptionError
 
 
 def _classes_volume(seed=0):
@@ -364,7 +364,7 @@ def test_validate_in_the_file_convention_and_fix_to_the_scheme(cli, tiny_dataset
 
 def test_train_caches_drawn_labels_as_classes(cli, tmp_path):
     pytest.importorskip("monai")
-    from leg3dus.errors import LabelError as LE
+    from leg3dus.core.errors import LabelError as LE
     from leg3dus.segment.data import cache_subject
 
     root = tmp_path / "data"

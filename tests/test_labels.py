@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from leg3dus import labels as lab
-from leg3dus.errors import LabelError
+from leg3dus.core import labels as lab
+from leg3dus.core.errors import LabelError
 
 
 def test_scheme_values_names_and_classes():

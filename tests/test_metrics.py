@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import cdist
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.metrics import (
     assd,
     confusion,

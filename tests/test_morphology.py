@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from leg3dus import Volume
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.morphology import measure, slice_statistics
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from leg3dus import labels as lab
 from leg3dus import read_volume, write_volume
+from leg3dus.core import labels as lab
 from leg3dus.morphology import read_participants, summarise
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.morphology import measure
 from leg3dus.morphology.path import centroid_path_length_mm
 

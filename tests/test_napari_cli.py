@@ -58,7 +58,7 @@ def test_opens_subject_with_widget(cli, subject, monkeypatch):
 
 def test_without_napari_says_what_to_install(cli, subject, monkeypatch):
     monkeypatch.setitem(sys.modules, "napari", None)
-    monkeypatch.delitem(sys.modules, "leg3dus.napari.viewer", raising=False)
+    monkeypatch.delitem(sys.modules, "leg3dus.apps.napari.viewer", raising=False)
     result = cli("annotate", subject)
     assert result.exit_code == 2
     assert "install leg3dus[gui]" in result.stderr

@@ -8,11 +8,11 @@ import pytest
 from conftest import make_pair
 
 from leg3dus import read_volume, write_volume
-from leg3dus.errors import GeometryError, InputFileError, LabelError, OutputError
-from leg3dus.napari.layers import label_colors
-from leg3dus.napari.reader import get_reader, open_subject, read_path
-from leg3dus.napari.writer import write_labels
-from leg3dus.volume import Volume
+from leg3dus.apps.napari.layers import label_colors
+from leg3dus.apps.napari.reader import get_reader, open_subject, read_path
+from leg3dus.apps.napari.writer import write_labels
+from leg3dus.core.errors import GeometryError, InputFileError, LabelError, OutputError
+from leg3dus.core.volume import Volume
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ pytest.importorskip("monai")
 from conftest import make_pair  # noqa: E402
 
 from leg3dus import write_volume  # noqa: E402
-from leg3dus.napari.viewer import open_annotation  # noqa: E402
+from leg3dus.apps.napari.viewer import open_annotation  # noqa: E402
 
 ANNOTATED = [0, 3, 10, 17]
 

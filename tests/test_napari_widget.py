@@ -19,9 +19,9 @@ if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
     pytest.skip("no display: install Xvfb (pytest-xvfb starts it)", allow_module_level=True)
 
 from leg3dus import read_volume, write_volume  # noqa: E402
-from leg3dus.napari.viewer import open_annotation  # noqa: E402
+from leg3dus.apps.napari.viewer import open_annotation  # noqa: E402
+from leg3dus.core.volume import Volume  # noqa: E402
 from leg3dus.propagate import parse_annotated, propagate  # noqa: E402
-from leg3dus.volume import Volume  # noqa: E402
 
 SPACING = (1.0, 0.5, 0.5)
 ORIGIN = (5.0, -3.0, 2.0)

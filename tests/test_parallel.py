@@ -8,12 +8,12 @@ import json
 
 import pytest
 
+from leg3dus.core.errors import OptionError
+from leg3dus.core.parallel import dask_client, map_subjects
+from leg3dus.core.volume_io import read_header
 from leg3dus.dataset import find_subjects
 from leg3dus.dataset.info import describe_subject
 from leg3dus.dataset.validate import CheckOptions, check_subject
-from leg3dus.errors import OptionError
-from leg3dus.parallel import dask_client, map_subjects
-from leg3dus.volume import read_header
 
 pytest.importorskip("distributed")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.phantom import Anatomy, cohort_params, make_labels, make_subject, subject_params
 from leg3dus.phantom import tissue as T
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.phantom import (
     Anatomy,
     Probe,

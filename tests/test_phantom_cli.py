@@ -19,7 +19,7 @@ from leg3dus.phantom.cohort import assign_splits
 def cohort(tmp_path_factory):
     from typer.testing import CliRunner
 
-    from leg3dus.cli import app
+    from leg3dus.apps.cli import app
 
     out = tmp_path_factory.mktemp("synth") / "cohort"
     result = CliRunner().invoke(app, ["synth", str(out), "--subjects", "5", "--spacing", "5",

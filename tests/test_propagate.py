@@ -7,14 +7,14 @@ import pytest
 from scipy import ndimage
 
 from leg3dus import Volume
-from leg3dus.errors import LabelError, OptionError
+from leg3dus.core.annotated import annotated_slices
+from leg3dus.core.arrays import signed_distance_2d
+from leg3dus.core.errors import LabelError, OptionError
 from leg3dus.propagate import (
-    annotated_slices,
     check_sparse,
     parse_annotated,
     propagate,
     sdf_interpolate,
-    signed_distance_2d,
     zoi_interpolate,
 )
 from leg3dus.propagate import zoi as zoi_module

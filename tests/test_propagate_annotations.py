@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.annotated import annotated_slices
+from leg3dus.core.errors import OptionError
 from leg3dus.phantom.annotations import (
     annotation_indices,
     annotator_volume_spread,
     sparse_annotations,
 )
-from leg3dus.propagate import annotated_slices
 
 
 def _dense(n=60):

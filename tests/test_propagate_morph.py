@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
 from leg3dus.propagate import morph_interpolate, propagate
 
 

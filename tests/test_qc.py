@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from leg3dus.errors import OptionError
+from leg3dus.core.errors import OptionError
+from leg3dus.core.volume_io import read_volume
 from leg3dus.phantom import Anatomy, cohort_params
 from leg3dus.phantom.sweeps import SweepProtocol, inject_fault, write_sweeps
 from leg3dus.sweep import Sequence, read_config, read_sequence, write_sequence
 from leg3dus.sweep.qc import QcLimits, sweep_qc
 from leg3dus.sweep.qc_coverage import coverage, ncc, scanned_region
 from leg3dus.sweep.qc_report import run_qc, write_qc_html
-from leg3dus.volume import read_volume
 
 AT = 40  # the faulty frame of the middle sweep
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from leg3dus.report import make_report
+from leg3dus.apps.report import make_report
 from leg3dus.sweep import Sequence, read_sequence, write_sequence
 
 

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from leg3dus import Volume
-from leg3dus.errors import GeometryError, InputFileError, OptionError
+from leg3dus.core.errors import GeometryError, InputFileError, OptionError
 from leg3dus.register import (
     RegistrationError,
     euler_transform,

@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from leg3dus import write_volume
-from leg3dus.labels import MUSCLES
+from leg3dus.core.labels import MUSCLES
 from leg3dus.phantom import Anatomy, cohort_params, make_subject
 from leg3dus.phantom.second import make_second_acquisition
 from leg3dus.register import (

@@ -9,9 +9,7 @@ import pytest
 from conftest import oblique_direction
 
 from leg3dus import Volume, write_volume
-from leg3dus import labels as lab
-from leg3dus.errors import InputFileError, OptionError, OutputError
-from leg3dus.report import (
+from leg3dus.apps.report import (
     default_slices,
     label_meshes,
     make_report,
@@ -22,7 +20,9 @@ from leg3dus.report import (
     surface_mesh,
     write_mesh,
 )
-from leg3dus.report.evaluation import find_predictions
+from leg3dus.apps.report.evaluation import find_predictions
+from leg3dus.core import labels as lab
+from leg3dus.core.errors import InputFileError, OptionError, OutputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from leg3dus.report import make_report
-from leg3dus.report.html import fmt
+from leg3dus.apps.report import make_report
+from leg3dus.apps.report.html import fmt
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

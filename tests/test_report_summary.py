@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from leg3dus import Volume, read_volume, write_volume
+from leg3dus.apps.report.evaluation import evaluation_sections
 from leg3dus.dataset import find_subjects
 from leg3dus.morphology import measure
-from leg3dus.report.evaluation import evaluation_sections
 
 
 def _run(job, items, what):

@@ -9,19 +9,20 @@ import sys
 import numpy as np
 import pytest
 
+from leg3dus.core.arrays import bounding_box
+
 pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 from conftest import make_pair  # noqa: E402
 
 from leg3dus import Volume, read_volume, write_volume  # noqa: E402
-from leg3dus.errors import GeometryError, InputFileError, OptionError  # noqa: E402
+from leg3dus.core.errors import GeometryError, InputFileError, OptionError  # noqa: E402
 from leg3dus.segment.config import load_config, merge  # noqa: E402
 from leg3dus.segment.data import PatchSampler, augment_batch, cache_subject, extract  # noqa: E402
 from leg3dus.segment.infer import (  # noqa: E402
     LoadedModel,
     load_model,
-    nonzero_box,
     predict,
     resample_image,
     sliding_window,
@@ -266,13 +267,13 @@ def test_sampler_balances_classes_and_extract_pads(tmp_path):
     assert extract(a, (0, 0, 0), (1, 1, 1), context=1)[:, 0, 0].tolist() == [0, 0, 9]
 
 
-def test_window_starts_and_nonzero_box():
+def test_window_starts_and_bounding_box():
     assert window_starts(5, 8, 0.5) == [0]
     assert window_starts(16, 8, 0.5) == [0, 4, 8]
     a = np.zeros((5, 6, 7), np.uint8)
-    assert nonzero_box(a) is None
+    assert bounding_box(a) is None
     a[1, 2:4, 6] = 1
-    assert nonzero_box(a) == (slice(1, 2), slice(2, 4), slice(6, 7))
+    assert bounding_box(a) == (slice(1, 2), slice(2, 4), slice(6, 7))
 
 
 @pytest.mark.parametrize("kind", ["2d", "3d"])

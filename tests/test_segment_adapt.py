@@ -13,7 +13,7 @@ pytest.importorskip("monai")
 from conftest import make_pair  # noqa: E402
 
 from leg3dus import Volume, read_volume, write_volume  # noqa: E402
-from leg3dus.errors import GeometryError, InputFileError, LabelError  # noqa: E402
+from leg3dus.core.errors import GeometryError, InputFileError, LabelError  # noqa: E402
 from leg3dus.segment.adapt import (  # noqa: E402
     IGNORE,
     adapt,

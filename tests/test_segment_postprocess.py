@@ -8,16 +8,18 @@ import warnings
 import numpy as np
 import pytest
 
+from leg3dus.core.arrays import bounding_box
+
 pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 from conftest import make_pair  # noqa: E402
 
 from leg3dus import Volume, read_volume, write_volume  # noqa: E402
-from leg3dus.errors import InputFileError, OptionError  # noqa: E402
+from leg3dus.core.errors import InputFileError, OptionError  # noqa: E402
 from leg3dus.segment import infer  # noqa: E402
 from leg3dus.segment.data import as_uint8  # noqa: E402
-from leg3dus.segment.infer import LoadedModel, nonzero_box, predict  # noqa: E402
+from leg3dus.segment.infer import LoadedModel, predict  # noqa: E402
 from leg3dus.segment.models import build_model, check_spec, default_spec  # noqa: E402
 from leg3dus.segment.postprocess import (  # noqa: E402
     mask_outside_scan,
@@ -102,7 +104,7 @@ def test_predict_masks_outside_the_scan_then_removes_islands(monkeypatch):
     classes[:, 1:5, 1:5] = 1              # SOL, over the speckle
     classes[0, 7, 7] = 1                  # SOL island, 1 voxel
     classes[:, 9:12, 6:12] = 2            # GM, half of it outside the scan
-    box = nonzero_box(image)
+    box = bounding_box(image)
     monkeypatch.setattr(infer, "sliding_window", lambda crop, model, **kw: classes[box].copy())
     vol = Volume(image, (1.0, 1.0, 1.0))
     model = tiny_model()

@@ -15,7 +15,7 @@ pytest.importorskip("monai")
 from conftest import make_pair  # noqa: E402
 
 from leg3dus import write_volume  # noqa: E402
-from leg3dus.errors import OptionError  # noqa: E402
+from leg3dus.core.errors import OptionError  # noqa: E402
 from leg3dus.segment import config as cfgmod  # noqa: E402
 from leg3dus.segment import train as trainmod  # noqa: E402
 from leg3dus.segment.config import (  # noqa: E402
@@ -181,7 +181,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     import importlib
     import io
 
-    appmod = importlib.import_module("leg3dus.cli.app")
+    appmod = importlib.import_module("leg3dus.apps.cli.app")
 
     class Terminal(io.StringIO):
         def isatty(self):

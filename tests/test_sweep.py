@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import shared_or_skip
 
-from leg3dus.errors import GeometryError, InputFileError
+from leg3dus.core.errors import GeometryError, InputFileError
 from leg3dus.sweep import (
     HoleFillingElement,
     PlusConfig,

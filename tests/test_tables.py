@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from leg3dus import Volume, write_volume
-from leg3dus.tables import csv_cell, format_number, screen_cell
+from leg3dus.core.tables import csv_cell, format_number, screen_cell
 
 
 @pytest.mark.parametrize(("value", "digits", "text"), [

@@ -10,9 +10,9 @@ import SimpleITK as sitk
 from conftest import make_pair, oblique_direction
 
 from leg3dus import Geometry, Volume, read_header, read_volume, write_volume
-from leg3dus.errors import GeometryError, InputFileError, OptionError
-from leg3dus.volume import volume_format
-from leg3dus.zarrio import read_zarr, write_zarr
+from leg3dus.core.errors import GeometryError, InputFileError, OptionError
+from leg3dus.core.volume_io import volume_format
+from leg3dus.core.zarrio import read_zarr, write_zarr
 
 # NIfTI stores spacing, origin and the rotation as 32-bit floats.
 FORMATS = [(".mha", True, 0.0), (".mha", False, 0.0), (".mhd", True, 0.0),
@@ -212,7 +212,7 @@ def test_zarr_without_own_attributes_uses_ome_transforms(tmp_path):
 
 
 def test_atomic_path_replaces_a_zarr_folder(tmp_path):
-    from leg3dus.atomic import atomic_path
+    from leg3dus.core.atomic import atomic_path
 
     target = tmp_path / "v.zarr"
     for fill in (1, 2):
@@ -266,7 +266,7 @@ def test_synth_compression_level_zero_writes_uncompressed_files(cli, tmp_path):
 
 @pytest.mark.parametrize("ext", [".mha", ".nii.gz", ".mhd", ".zarr"])
 def test_copy_volume_keeps_voxels_and_geometry(tmp_path, ext):
-    from leg3dus.volume import copy_volume
+    from leg3dus.core.volume_io import copy_volume
 
     image, _ = make_pair(shape=(6, 5, 4))
     src = write_volume(image, tmp_path / f"a{ext}")

@@ -7,8 +7,8 @@ import pytest
 from conftest import make_pair
 
 from leg3dus import Volume, read_volume, write_volume
+from leg3dus.core.zarrio import halve_mean, halve_mode, pyramid_shapes, write_pyramid
 from leg3dus.dataset.omezarr import LABELS_NAME, write_subject
-from leg3dus.zarrio import halve_mean, halve_mode, pyramid_shapes, write_pyramid
 
 zarr = pytest.importorskip("zarr")
 models = pytest.importorskip("ome_zarr_models.v05")
@@ -181,8 +181,7 @@ def test_mha_is_streamed_slab_by_slab(tmp_path, dtype, level):
 
 
 def test_ome_zarr_export_maps_label_values(cli, tiny_dataset, tmp_path):
-    from leg3dus import labels as lab
-
+    from leg3dus.core import labels as lab
     folder = tiny_dataset / "train" / "S01"
     scheme = read_volume(folder / "masksX1.mha")
     write_volume(scheme.with_array(lab.to_index(scheme.array)), folder / "masksX1.mha")

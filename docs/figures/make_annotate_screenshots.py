@@ -44,7 +44,7 @@ def main() -> int:
     import napari
 
     from leg3dus import write_volume
-    from leg3dus.napari.viewer import open_annotation
+    from leg3dus.apps.napari.viewer import open_annotation
     from leg3dus.phantom import cohort_params, make_subject
     from leg3dus.phantom.annotations import sparse_annotations
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..atomic import atomic_path
-from ..errors import OptionError
-from ..labels import MUSCLES
-from ..tables import SCREEN_DECIMALS, SCREEN_DIGITS, format_number
+from ..core.atomic import atomic_path
+from ..core.errors import OptionError
+from ..core.labels import MUSCLES
+from ..core.tables import SCREEN_DECIMALS, SCREEN_DIGITS, format_number
 from .bland_altman import LOA_Z
 
 #: Figure formats that ``--plot`` writes, chosen by the file name's suffix.

@@ -9,9 +9,9 @@ import math
 import os
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..errors import InputFileError, OptionError
-from ..tables import csv_cell, json_ready
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError, OptionError
+from ..core.tables import csv_cell, json_ready
 from .summary import result_rows
 
 #: File types of an agreement result, by suffix.
@@ -24,7 +24,7 @@ def check_result_path(path: str | os.PathLike) -> Path:
     >>> check_result_path("agree.txt")
     Traceback (most recent call last):
     ...
-    leg3dus.errors.OptionError: agree.txt: expected a name ending in .csv or .json, found '.txt'
+    leg3dus.core.errors.OptionError: agree.txt: expected a name ending in .csv or .json, ...
     """
     path = Path(path)
     if path.suffix.lower() not in RESULT_SUFFIXES:

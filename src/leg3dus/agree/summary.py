@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..errors import InputFileError, OptionError
+from ..core.errors import InputFileError, OptionError
 from .bland_altman import LOA_Z, bland_altman, bland_altman_ratio
 from .icc import ICC_FORMS, icc
 from .pairwise import lin_ccc, paired_tests

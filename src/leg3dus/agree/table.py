@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputFileError
+from ..core.errors import InputFileError
 
 #: Subject id columns, first found wins (case-insensitive).
 SUBJECT_COLUMNS = ("id", "subject", "subject_id", "participant_id")
@@ -56,7 +56,7 @@ def table_from_rows(rows: list[dict], measures: list[str], source: str,
     >>> table_from_rows(rows, ["length_mm"], "a.csv")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    leg3dus.errors.InputFileError: a.csv: expected a measure column 'length_mm', found id, ...
+    leg3dus.core.errors.InputFileError: a.csv: expected a measure column 'length_mm', found id, ...
     """
     columns: list[str] = []
     for r in rows:

@@ -4,7 +4,7 @@ into its image and label volumes in an output tree with the same layout.
 
 :func:`find_sweep_subjects` lists the jobs and :func:`compound_subject` runs one; it is a
 module-level function so that Dask workers can import it
-(:func:`leg3dus.parallel.map_subjects`).
+(:func:`leg3dus.core.parallel.map_subjects`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dataset import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES
-from ..errors import InputFileError, OutputError
+from ..core.errors import InputFileError, OutputError
+from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES
 from .reconstruct import Options, reconstruct
 
 #: Name of the folder holding a subject's sweeps, beside its volumes.
@@ -139,10 +139,10 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     >>> compound_subject(subjects[0], options=Options(method="vnn", fill="gaussian"))
     ... # doctest: +SKIP
     """
-    from ..atomic import check_not_input, remove_path, replace_path, tmp_name
+    from ..core.atomic import check_not_input, remove_path, replace_path, tmp_name
+    from ..core.volume_io import write_volume
     from ..sweep import concat_sequences, read_config, read_sequence
     from ..sweep.qc import sweeps_summary
-    from ..volume import write_volume
 
     start = time.perf_counter()
     images = sequence_files(subject.sweeps, IMAGE_GLOBS)

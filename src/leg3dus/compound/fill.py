@@ -10,12 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-def gaussian_taps(size: int, sigma: float) -> np.ndarray:
-    """Normalised 1D Gaussian taps (float32) of odd length ``size``."""
-    r = size // 2
-    t = np.exp(-0.5 * (np.arange(-r, r + 1) / float(sigma)) ** 2)
-    return (t / t.sum()).astype(np.float32)
+from ..core.arrays import gaussian_taps
 
 
 @numba.njit(cache=True)
@@ -124,7 +119,7 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: flo
     >>> out[0, 2].tolist()                                # the gaps take their neighbours
     [100, 100, 100, 100, 100]
     """
-    taps = gaussian_taps(size, sigma)
+    taps = gaussian_taps(sigma, size=size)
     halo = size // 2
     out = np.empty_like(volume)
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
@@ -139,7 +134,7 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: flo
 def fill_labels(labels: np.ndarray, hit: np.ndarray, size: int = 5, sigma: float = 1.0,
                 chunk: int = 32) -> np.ndarray:
     """Fill label holes with the label of largest Gaussian-weighted vote among hit voxels."""
-    taps = gaussian_taps(size, sigma)
+    taps = gaussian_taps(sigma, size=size)
     halo = size // 2
     values = np.unique(labels[hit.astype(bool)])
     out = labels.copy()

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GeometryError, InputFileError, OptionError, OutputError
+from ..core.errors import GeometryError, InputFileError, OptionError, OutputError
+from ..core.volume import Volume
 from ..sweep import PlusConfig, ReconParams, Sequence, check_params, check_rigid
 from ..sweep.transforms import image_to_reference
-from ..volume import Volume
 from .fan_detect import detect_fan_angles
 from .fill import fill_gaussian, fill_labels
 from .holes_plus import fill_holes_plus

@@ -10,7 +10,7 @@ import numpy as np
 def _device(name: str):
     import torch
 
-    from ..errors import OptionError
+    from ..core.errors import OptionError
 
     if name == "cuda" and not torch.cuda.is_available():
         raise OptionError("device cuda asked for, but torch sees no CUDA device here")
@@ -104,10 +104,11 @@ def fill_gaussian_torch(volume, hit, size=5, sigma=1.0, device="cpu", chunk=64):
     """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result)."""
     import torch
 
-    from .fill import _chunks, gaussian_taps
+    from ..core.arrays import gaussian_taps
+    from .fill import _chunks
 
     dev = _device(device)
-    taps = torch.as_tensor(gaussian_taps(size, sigma), device=dev)
+    taps = torch.as_tensor(gaussian_taps(sigma, size=size), device=dev)
     halo = size // 2
     out = np.empty_like(volume)
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):

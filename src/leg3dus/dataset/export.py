@@ -8,7 +8,7 @@ or an interrupt leaves no partial export.
 
 Formats: ``nnunet`` (nnU-Net v2 raw dataset), ``nifti`` (the same tree as NIfTI),
 ``zarr`` (the same tree as OME-Zarr volumes), ``slicer`` (the same tree as NRRD images
-and 3D Slicer segmentations ``masksX1.seg.nrrd``; see :mod:`leg3dus.segnrrd`),
+and 3D Slicer segmentations ``masksX1.seg.nrrd``; see :mod:`leg3dus.core.segnrrd`),
 ``ome-zarr`` (one OME-Zarr image per subject with a pyramid and the muscles as its NGFF
 labels; see :mod:`leg3dus.dataset.omezarr`), ``slices`` (2D transverse slices along axis 0
 as PNG pairs or one NPZ per subject; see :mod:`leg3dus.dataset.slices`).
@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import labels as lab
-from ..atomic import atomic_dir, atomic_path
-from ..errors import GeometryError, Leg3dusError, OptionError, OutputError
-from ..segnrrd import write_seg_nrrd
-from ..volume import Volume, read_header, read_volume, volume_stem, write_volume
-from . import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
+from ..core import labels as lab
+from ..core.atomic import atomic_dir, atomic_path
+from ..core.errors import GeometryError, Leg3dusError, OptionError, OutputError
+from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
+from ..core.segnrrd import write_seg_nrrd
+from ..core.volume import Volume
+from ..core.volume_io import read_header, read_volume, volume_stem, write_volume
 from .itksnap import description_path, write_label_description
 from .slices import SLICE_FORMATS, write_slices
 
@@ -53,7 +54,7 @@ class ExportOptions:
         Replace an existing output folder (only once the new one is complete).
     label_values
         Text of ``--label-values`` for the label files (default: each file's label
-        table, else 0/100/150/200); see :mod:`leg3dus.label_values`.
+        table, else 0/100/150/200); see :mod:`leg3dus.core.label_values`.
     """
 
     classes: bool = False
@@ -102,12 +103,12 @@ def register_format(fmt: ExportFormat) -> ExportFormat:
 def load_pair(subject: Subject, classes: bool,
               label_values=None) -> tuple[Volume, Volume | None]:
     """The subject's image and labels (None if absent), labels mapped to the scheme by
-    ``label_values`` or their label table (:func:`leg3dus.label_values.read_labels`).
+    ``label_values`` or their label table (:func:`leg3dus.core.label_values.read_labels`).
 
     Raises :class:`LabelError` for values that do not fit the convention (stray values)
     and :class:`GeometryError` when the two grids differ.
     """
-    from ..label_values import read_labels
+    from ..core.label_values import read_labels
 
     if subject.image is None:
         raise OptionError(f"{subject.key}: no image file; every exported subject needs one")
@@ -285,7 +286,7 @@ def export_dataset(subjects: list[Subject], to: str, out: str | Path,
     """Export ``subjects`` in format ``to`` (a key of :data:`EXPORT_FORMATS`) under ``out``.
 
     ``runner(fn, subjects)`` runs the per-subject jobs and returns
-    :class:`leg3dus.parallel.JobResult` s (default: :func:`leg3dus.parallel.map_subjects`
+    :class:`leg3dus.core.parallel.JobResult` s (default: :func:`leg3dus.core.parallel.map_subjects`
     in-process). Returns ``{"format", "output", "subjects"}``.
 
     Examples
@@ -308,7 +309,7 @@ def export_dataset(subjects: list[Subject], to: str, out: str | Path,
     if fmt.check is not None:
         fmt.check(subjects, options)
     if runner is None:
-        from ..parallel import map_subjects
+        from ..core.parallel import map_subjects
 
         runner = map_subjects
     with atomic_dir(target) as tmp:

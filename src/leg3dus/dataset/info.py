@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..errors import InputFileError, Leg3dusError
-from ..volume import read_header, read_volume, volume_format
-from . import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
+from ..core import labels as lab
+from ..core.errors import InputFileError, Leg3dusError
+from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
+from ..core.volume_io import read_header, read_volume, volume_format
 
 
 def _file_mb(path: Path | None) -> float:
@@ -32,10 +32,10 @@ def describe_subject(subject: Subject, label_values=None) -> dict:
     Errors reading a file do not raise: they are returned under ``"error"`` so that a
     cohort listing goes on past one broken subject. The muscle volumes follow the label
     convention of ``label_values`` or the file's label table
-    (:func:`leg3dus.label_values.resolve`), given under ``"label_convention"``; values
+    (:func:`leg3dus.core.label_values.resolve`), given under ``"label_convention"``; values
     that do not fit it are described under ``"label_warning"``.
     """
-    from ..label_values import check_values, resolve
+    from ..core.label_values import check_values, resolve
 
     row: dict = {"split": subject.split, "id": subject.id,
                  "image": str(subject.image) if subject.image else None,
@@ -98,7 +98,7 @@ def list_subjects(
 
 def subject_files(subjects: list[Subject]) -> list[Path]:
     """Every image and label file of ``subjects``: what a command reading them must never
-    overwrite (see :func:`leg3dus.atomic.check_outputs`).
+    overwrite (see :func:`leg3dus.core.atomic.check_outputs`).
 
     >>> [str(p) for p in subject_files([Subject("P001", "train", Path("x1.mha"), None)])]
     ['x1.mha']

@@ -17,9 +17,9 @@ import os
 import shlex
 from pathlib import Path
 
-from .. import labels as lab
-from ..atomic import atomic_path
-from ..errors import InputFileError
+from ..core import labels as lab
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError
 
 #: Name ending of a label description written beside ``masksX1.nii.gz``:
 #: ``masksX1.itksnap.txt``.
@@ -71,7 +71,7 @@ def description_path(label_path: str | os.PathLike) -> Path:
     >>> description_path("out/train/S01/masksX1.nii.gz").name
     'masksX1.itksnap.txt'
     """
-    from ..volume import volume_format
+    from ..core.volume_io import volume_format
 
     path = Path(label_path)
     stem = path.name[: len(path.name) - len(volume_format(path))]

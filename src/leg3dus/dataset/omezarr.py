@@ -13,7 +13,7 @@ its NGFF ``labels``.
 Level ``n`` has the spacing times 2**n and its origin at the centre of the first
 2**n-voxel block, in image and labels alike, so both overlay at every level. The image
 group also keeps leg3dus's exact geometry (direction included), so
-:func:`leg3dus.volume.read_volume` reads ``S01.ome.zarr`` back as the full-resolution
+:func:`leg3dus.core.volume_io.read_volume` reads ``S01.ome.zarr`` back as the full-resolution
 image.
 
 The image, then the labels, are read and written in slabs of whole slices (a ``.mha``
@@ -28,10 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..atomic import atomic_dir
-from ..errors import GeometryError
-from ..zarrio import CHUNK_SLICES, MIN_LEVEL_BYTES, OME_VERSION, _zarr, multiscales, write_pyramid
+from ..core import labels as lab
+from ..core.atomic import atomic_dir
+from ..core.errors import GeometryError
+from ..core.zarrio import (
+    CHUNK_SLICES,
+    MIN_LEVEL_BYTES,
+    OME_VERSION,
+    _zarr,
+    multiscales,
+    write_pyramid,
+)
 
 #: Name of the label image under ``labels/``.
 LABELS_NAME = "muscles"
@@ -74,7 +81,7 @@ class SlabSource:
 
     @classmethod
     def of(cls, volume_or_source) -> SlabSource:
-        """A source from a :class:`~leg3dus.volume.Volume` or a slab reader."""
+        """A source from a :class:`~leg3dus.core.volume.Volume` or a slab reader."""
         if isinstance(volume_or_source, SlabSource):
             return volume_or_source
         if hasattr(volume_or_source, "array") and not hasattr(volume_or_source, "__getitem__"):
@@ -131,7 +138,7 @@ def write_labels(group, source, levels: int, classes: bool = False,
 
 
 def _bytes_for_levels(shape, itemsize: int, levels: int) -> int:
-    """The ``min_level_bytes`` that makes :func:`~leg3dus.zarrio.pyramid_shapes` stop at
+    """The ``min_level_bytes`` that makes :func:`~leg3dus.core.zarrio.pyramid_shapes` stop at
     exactly ``levels`` levels."""
     s = tuple(shape)
     for _ in range(levels - 1):
@@ -177,12 +184,12 @@ def scheme_label_source(path: str | os.PathLike, label_values=None, geometry=Non
     """The label file ``path`` as a :class:`SlabSource` of scheme values 0/100/150/200.
 
     Its convention comes from ``label_values`` or its label table
-    (:func:`leg3dus.label_values.resolve`); a first pass over its slabs counts the values
-    and raises :class:`~leg3dus.errors.LabelError` for values that do not fit
-    (:func:`leg3dus.label_values.check_values`), and :class:`GeometryError` when it does
+    (:func:`leg3dus.core.label_values.resolve`); a first pass over its slabs counts the values
+    and raises :class:`~leg3dus.core.errors.LabelError` for values that do not fit
+    (:func:`leg3dus.core.label_values.check_values`), and :class:`GeometryError` when it does
     not lie on ``geometry`` (the image's grid); nothing is held but a slab.
     """
-    from ..label_values import check_values, resolve
+    from ..core.label_values import check_values, resolve
     from .slab_source import open_slabs
 
     path = Path(path)

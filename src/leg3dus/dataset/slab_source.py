@@ -5,7 +5,7 @@ returns ``source[a:b]`` (slices a..b-1 along axis 0) as a numpy array. A MetaIma
 (``.mha`` with its voxels in the file, as the dataset is released), raw or
 zlib-compressed, is streamed: only the slab asked for is in memory (read in increasing
 order, as a writer does; going back restarts the stream). Any other format is read whole
-with :func:`leg3dus.volume.read_volume` and sliced.
+with :func:`leg3dus.core.volume_io.read_volume` and sliced.
 
 Reading a compressed ``.mha`` whole needs its compressed and its decompressed bytes at
 once (about 1 GB for a full-size speckled image); streamed, it needs one slab.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError
-from ..volume import read_header, read_volume
+from ..core.errors import InputFileError
+from ..core.volume_io import read_header, read_volume
 
 _MET_TYPES = {"MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
               "MET_UINT": "u4", "MET_INT": "i4", "MET_ULONG_LONG": "u8", "MET_LONG_LONG": "i8",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import OptionError
+from ..core.atomic import atomic_path
+from ..core.errors import OptionError
 
 SLICE_FORMATS = ("png", "npz")
 

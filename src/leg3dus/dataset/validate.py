@@ -18,7 +18,7 @@ Checks (the ``check`` field):
 ``stray-values``
     label values outside {0, 100, 150, 200}, with their voxel counts (outside the label
     convention of ``label_values`` or the file's label table when it has one, see
-    :mod:`leg3dus.label_values`; the other checks then see the values mapped to the
+    :mod:`leg3dus.core.label_values`; the other checks then see the values mapped to the
     scheme, and ``--fix-stray`` writes the labels in the scheme).
 ``missing-muscle``
     SOL, GM or GL has no voxel.
@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage as ndi
 
-from .. import labels as lab
-from ..atomic import check_not_input
-from ..errors import Leg3dusError, OptionError
-from ..label_values import resolve
-from ..volume import copy_volume, read_header, read_volume, write_volume
-from . import Subject, subject_folder
+from ..core import labels as lab
+from ..core.atomic import check_not_input
+from ..core.errors import Leg3dusError, OptionError
+from ..core.label_values import resolve
+from ..core.layout import Subject, subject_folder
+from ..core.volume_io import copy_volume, read_header, read_volume, write_volume
 
 CHECKS = ("missing-image", "missing-label", "unreadable", "geometry", "stray-values",
           "missing-muscle", "anisotropic", "labels-outside-scan", "duplicate-id")
@@ -57,7 +57,7 @@ _SLAB = 64  # slices per slab of the labels-outside-scan check
 class CheckOptions:
     """Tolerances of :func:`check_subject` and where the cleaned dataset goes.
 
-    ``fix_stray`` (``"background"`` or ``"nearest"``, see :func:`leg3dus.labels.clean_stray`)
+    ``fix_stray`` (``"background"`` or ``"nearest"``, see :func:`leg3dus.core.labels.clean_stray`)
     with ``out`` writes a complete copy of the dataset to ``out``, each file at the same
     place relative to ``root`` as the input: every image as it is, every label file
     cleaned of its stray values (copied as it is when it has none).
@@ -297,7 +297,7 @@ def cohort_findings(subjects: list[Subject]) -> list[dict]:
 
 
 def assemble_report(subjects: list[Subject], results: list) -> dict:
-    """The validation report from per-subject :class:`leg3dus.parallel.JobResult` s."""
+    """The validation report from per-subject :class:`leg3dus.core.parallel.JobResult` s."""
     rows = []
     for subject, result in zip(subjects, results, strict=True):
         if result.ok:
@@ -326,7 +326,7 @@ def validate_dataset(subjects: list[Subject], options: CheckOptions = CheckOptio
     >>> report["summary"]["clean"]                              # doctest: +SKIP
     True
     """
-    from ..parallel import map_subjects
+    from ..core.parallel import map_subjects
 
     results = map_subjects(functools.partial(check_subject, options=options), subjects,
                            scheduler, workers)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
+from ..core.errors import OptionError
 from . import _kernels
 from .surface import SurfaceDistances
 

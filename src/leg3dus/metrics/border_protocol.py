@@ -52,8 +52,8 @@ import math
 
 import numpy as np
 
-from ..errors import GeometryError, LabelError, OptionError
-from ..labels import MUSCLES, VALUES
+from ..core.errors import GeometryError, LabelError, OptionError
+from ..core.labels import MUSCLES, VALUES
 from . import _kernels
 from .surface import _CELL, SurfaceDistances, _weighted_percentile, surface_metrics
 

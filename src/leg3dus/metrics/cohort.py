@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import LABEL_NAME, Subject, find_subjects
-from ..errors import InputFileError
-from ..labels import MUSCLES
-from ..tables import csv_cell
-from ..volume import FORMATS
+from ..core.errors import InputFileError
+from ..core.labels import MUSCLES
+from ..core.layout import LABEL_NAME, Subject, find_subjects
+from ..core.tables import csv_cell
+from ..core.volume_io import FORMATS
 from .evaluate import METRIC_KEYS, STRUCTURES, evaluate_files
 
 

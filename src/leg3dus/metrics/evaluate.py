@@ -13,9 +13,10 @@ import os
 
 import numpy as np
 
-from ..errors import GeometryError, LabelError, OptionError
-from ..labels import MUSCLES, VALUES, describe_counts
-from ..volume import Volume, read_volume
+from ..core.errors import GeometryError, LabelError, OptionError
+from ..core.labels import MUSCLES, VALUES, describe_counts
+from ..core.volume import Volume
+from ..core.volume_io import read_volume
 from . import _kernels
 from .border import BorderOptions, border_analysis, border_gradient
 from .border_protocol import border_scores, check_borders
@@ -63,7 +64,7 @@ def _as_labels(array: np.ndarray, what: str) -> np.ndarray:
 def _check_values(counts: np.ndarray, what: str) -> None:
     stray = {int(v): int(counts[v]) for v in np.flatnonzero(counts) if v not in VALUES}
     if stray:
-        hint = " (class indices? map them with leg3dus.labels.to_value)" \
+        hint = " (class indices? map them with leg3dus.core.labels.to_value)" \
             if set(stray) <= {1, 2, 3} else ""
         raise LabelError(f"{what}: label values outside the scheme {VALUES}: "
                          f"{describe_counts(stray)}{hint}")
@@ -294,15 +295,15 @@ def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
     """:func:`evaluate_volumes` of volume files; errors name the files. ``borders``
     holds file paths (``{"distinct": path, "completed": {"GM": path}}``).
     ``pred_label_values`` / ``truth_label_values`` (``--label-values`` text or a
-    :class:`~leg3dus.label_values.LabelConvention`; default: the file's label table, else
+    :class:`~leg3dus.core.label_values.LabelConvention`; default: the file's label table, else
     the scheme) map each file's values to the scheme
-    (:func:`leg3dus.label_values.read_labels`).
+    (:func:`leg3dus.core.label_values.read_labels`).
 
     >>> evaluate_files("pred/S01.mha", "test/S01/masksX1.mha")["GM"]["hd95"]  # doctest: +SKIP
     1.2
     """
-    from ..label_values import read_labels
-    from ..volume import read_header
+    from ..core.label_values import read_labels
+    from ..core.volume_io import read_header
 
     items = list(_border_items(options.get("borders")))
     paths = [pred, truth, image] + [p for _, _, p in items]

@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from ..errors import GeometryError, OptionError
-from ..labels import MUSCLES
+from ..core.errors import GeometryError, OptionError
+from ..core.labels import MUSCLES
 from .border_protocol import PARTS, check_borders
 
 STRUCTURES = tuple(m.name for m in MUSCLES) + ("union",)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
+from ..core.arrays import bounding_box
+from ..core.errors import OptionError
 from . import _kernels
 from ._surfel_table import surfel_area_table
 
@@ -123,15 +124,10 @@ def structure_distances(pred_labels, truth_labels, member, lo, hi, spacing,
 
 
 def _box(mask: np.ndarray):
-    lo, hi = [], []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        if hit.size == 0:
-            return None
-        lo.append(hit[0])
-        hi.append(hit[-1] + 1)
-    return np.array(lo), np.array(hi)
+    box = bounding_box(mask)
+    if box is None:
+        return None
+    return np.array([s.start for s in box]), np.array([s.stop for s in box])
 
 
 def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0),

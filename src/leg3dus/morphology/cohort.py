@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..atomic import atomic_path
-from ..dataset import Subject
-from ..errors import InputFileError, OptionError
-from ..label_values import read_labels
-from ..tables import csv_cell
-from ..volume import read_volume
+from ..core import labels as lab
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError, OptionError
+from ..core.label_values import read_labels
+from ..core.layout import Subject
+from ..core.tables import csv_cell
+from ..core.volume_io import read_volume
 from .muscle import LEG_EXTENTS, Morphology, measure
 
 #: Per-subject-and-muscle measures summarised over a cohort.
@@ -34,7 +34,7 @@ def measure_subject(subject: Subject, leg_extent: str = "labels", label_values=N
                     csa_at=(), with_image: bool = False, allow_stray: bool = True) -> dict:
     """Read a subject's labels and measure them; a picklable per-subject job.
 
-    The labels are read with :func:`leg3dus.label_values.read_labels`: ``label_values``
+    The labels are read with :func:`leg3dus.core.label_values.read_labels`: ``label_values``
     (text of ``--label-values`` or a convention) or the file's label table maps them to
     the scheme, and a volume whose values are all unknown raises :class:`LabelError`
     (as do stray values unless ``allow_stray``). ``csa_at`` lists positions (% of the
@@ -224,7 +224,7 @@ def summarise(rows: list[dict], by: tuple[str, ...] = GROUP_COLUMNS,
 
 def write_csv(rows: list[dict], path: str | os.PathLike, columns: list[str] | None = None) -> Path:
     """Write ``rows`` as CSV (atomically); floats to 6 significant digits
-    (:func:`leg3dus.tables.csv_cell`), NaN/None empty."""
+    (:func:`leg3dus.core.tables.csv_cell`), NaN/None empty."""
     path = Path(path)
     if columns is None:
         columns = list(rows[0]) if rows else []

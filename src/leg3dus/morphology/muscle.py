@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import labels as lab
-from ..errors import OptionError
-from ..volume import Geometry, Volume
+from ..core import labels as lab
+from ..core.errors import OptionError
+from ..core.volume import Geometry, Volume
 from .path import centroid_path_length_mm
 
 LEG_EXTENTS = ("labels", "volume")
@@ -189,7 +189,7 @@ def measure(
     Parameters
     ----------
     labels
-        The label array, or a :class:`~leg3dus.volume.Volume` (its geometry is used and
+        The label array, or a :class:`~leg3dus.core.volume.Volume` (its geometry is used and
         ``spacing``, ``origin``, ``direction`` are ignored).
     spacing, origin, direction
         Geometry in (z, y, x) order, mm; origin and direction only place the centroids.

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from ..errors import OptionError
+from ..core.errors import OptionError
 from . import _classify as K
 from . import tissue as T
 from .params import SubjectParams

@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..errors import OptionError
-from ..labels import BACKGROUND
-from ..propagate.common import annotated_slices, bbox_2d, check_axis
-from ..propagate.sdf import signed_distance_2d
+from ..core.annotated import annotated_slices, check_axis
+from ..core.arrays import bbox_2d, signed_distance_2d
+from ..core.errors import OptionError
+from ..core.labels import BACKGROUND
 
 
 def annotation_indices(

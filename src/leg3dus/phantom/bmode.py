@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
+from ..core.arrays import gaussian_taps
+from ..core.errors import OptionError
 from . import _bmode_kernels as B
 from . import tissue as T
 
@@ -102,16 +103,12 @@ def _gauss_table() -> np.ndarray:
     return B.gauss_table()
 
 
-def gaussian_taps(sigma_vox: float, power: bool) -> np.ndarray:
-    """Gaussian FIR taps (float32) out to 2.5 sigma; normalised to unit energy
-    (``power=True``, a PSF that keeps speckle power) or unit sum (a smoothing filter)."""
+def _taps(sigma_vox: float, power: bool) -> np.ndarray:
+    """Gaussian taps to 2.5 sigma, one tap below 0.2 voxel; unit energy (``power``, a
+    PSF that keeps speckle power) or unit sum (a smoothing filter)."""
     if sigma_vox < 0.2:
         return np.ones(1, np.float32)
-    r = int(math.ceil(2.5 * sigma_vox))
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    w = np.exp(-0.5 * (x / sigma_vox) ** 2)
-    w /= math.sqrt(np.sum(w * w)) if power else np.sum(w)
-    return w.astype(np.float32)
+    return gaussian_taps(sigma_vox, norm="energy" if power else "sum")
 
 
 def _spacing(spacing, ndim: int) -> tuple[float, ...]:
@@ -139,14 +136,14 @@ class _Plan:
         self.gain_step = np.float32(10.0 ** (2.0 * probe.tgc_db_cm_mhz * f * sy / 10.0 / 20.0))
         self.noise = np.float32(10.0 ** (probe.noise_db / 20.0))
         self.table = _gauss_table()
-        self.wy = gaussian_taps(probe.axial_sigma_mm / sy, True)
-        self.wx = gaussian_taps(probe.lateral_sigma_mm / sx, True)
-        self.wz = gaussian_taps(probe.elevation_sigma_mm / sz, True) if volumetric \
+        self.wy = _taps(probe.axial_sigma_mm / sy, True)
+        self.wx = _taps(probe.lateral_sigma_mm / sx, True)
+        self.wz = _taps(probe.elevation_sigma_mm / sz, True) if volumetric \
             else np.ones(1, np.float32)
         c = probe.compounding_mm
-        self.sy_ = gaussian_taps(c / sy, False) if c > 0 else np.ones(1, np.float32)
-        self.sx_ = gaussian_taps(c / sx, False) if c > 0 else np.ones(1, np.float32)
-        self.sz_ = gaussian_taps(c / sz, False) if c > 0 and volumetric \
+        self.sy_ = _taps(c / sy, False) if c > 0 else np.ones(1, np.float32)
+        self.sx_ = _taps(c / sx, False) if c > 0 else np.ones(1, np.float32)
+        self.sz_ = _taps(c / sz, False) if c > 0 and volumetric \
             else np.ones(1, np.float32)
         self.scale = 255.0 / probe.dynamic_range_db
         self.offset = 100.0 + self.scale * probe.gain_db

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..volume import Volume
+from ..core.volume import Volume
 from . import tissue as T
 from .anatomy import Anatomy, _spacing3
 from .subject import CHUNK, _volume
@@ -96,8 +96,8 @@ def write_subject_borders(job) -> dict:
     """Write the true border volumes of one cohort subject (a
     :class:`~leg3dus.phantom.cohort.SubjectJob`) into its folder as
     :data:`DISTINCT_NAME` and :data:`COMPLETED_NAME`; returns a summary row."""
-    from ..dataset import subject_folder
-    from ..volume import write_volume
+    from ..core.layout import subject_folder
+    from ..core.volume_io import write_volume
 
     folder = subject_folder(job.out, job.split, job.params.id)
     distinct, completed = make_borders(job.params, job.spacing)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..dataset import IMAGE_NAME, LABEL_NAME, SPLITS, subject_folder
-from ..errors import OptionError, OutputError
-from ..labels import muscle_volumes_cm3
-from ..volume import write_volume
+from ..core.atomic import atomic_path
+from ..core.errors import OptionError, OutputError
+from ..core.labels import muscle_volumes_cm3
+from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLITS, subject_folder
+from ..core.volume_io import write_volume
 from .anatomy import Anatomy
 from .bmode import Probe
 from .params import SubjectParams, cohort_params

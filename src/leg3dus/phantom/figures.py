@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..labels import MUSCLES
+from ..core.atomic import atomic_path
+from ..core.labels import MUSCLES
 from .params import SubjectParams, subject_params
 from .subject import make_subject
 

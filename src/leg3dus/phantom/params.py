@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
+from ..core.errors import OptionError
 
 BLOCK = 44  #: subjects per block of fixed sex and side counts
 BLOCK_FEMALE = 22

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import OptionError
-from ..volume import Geometry, Volume, write_volume
+from ..core.errors import OptionError
+from ..core.volume import Geometry, Volume
+from ..core.volume_io import write_volume
 
 IMAGE_NAME = "x2.mha"  #: the second acquisition, beside ``x1.mha``
 LABEL_NAME = "masksX2.mha"  #: its labels (the phantom knows them; the dataset did not)
@@ -50,7 +51,7 @@ def random_pose(rng: np.random.Generator, center_zyx, max_angle_deg: float = MAX
                 max_shift_mm: float = MAX_SHIFT_MM) -> sitk.Euler3DTransform:
     """A rigid transform with each angle in +-``max_angle_deg`` and each shift component in
     +-``max_shift_mm``, rotating about ``center_zyx`` (mm, (z, y, x))."""
-    from ..register.transform import euler_transform
+    from ..core.transforms import euler_transform
 
     angles = rng.uniform(-max_angle_deg, max_angle_deg, 3)
     shift = rng.uniform(-max_shift_mm, max_shift_mm, 3)
@@ -138,7 +139,7 @@ _OUTSIDE = 255  # tissue code of points outside the anatomy's box
 
 
 def _as_euler(transform):
-    from ..register.transform import as_euler
+    from ..core.transforms import as_euler
 
     return as_euler(transform)
 
@@ -146,7 +147,7 @@ def _as_euler(transform):
 def _tissue_on_grid(anatomy, truth, origin, shape, spacing, x1: Geometry) -> np.ndarray:
     """Tissue codes of the second grid: x2 voxel -> x1 physical (inverse of ``truth``) ->
     subject frame, classified in slabs so no full-size point array is made."""
-    from ..register.transform import rigid_matrix
+    from ..core.transforms import rigid_matrix
 
     r, t = rigid_matrix(truth.GetInverse())
     # Subject-frame coordinate of x1's physical point p: p - x1.origin + spacing / 2.
@@ -178,7 +179,7 @@ def write_second_acquisition(subject_dir: str | os.PathLike, params, x1: Volume 
     Returns the paths written and the true pose (angles in degrees and shift in mm,
     both (z, y, x)).
     """
-    from ..register.transform import write_transform
+    from ..core.transforms import write_transform
 
     subject_dir = Path(subject_dir)
     second = make_second_acquisition(params, x1, seed, frequency_mhz, anatomy=anatomy)
@@ -211,7 +212,7 @@ def second_acquisition_subjects(n: int, count: int | None = None) -> list[int]:
 def write_subject_second(job) -> dict:
     """Write the second acquisition of one cohort subject (a
     :class:`~leg3dus.phantom.cohort.SubjectJob`) beside its ``x1.mha``; returns a row."""
-    from ..dataset import subject_folder
+    from ..core.layout import subject_folder
     from .anatomy import Anatomy
 
     sp = (job.spacing,) * 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..volume import Volume
+from ..core.volume import Volume
 from . import tissue as T
 from .anatomy import Anatomy, _spacing3
 from .bmode import Probe, _Plan

@@ -210,8 +210,8 @@ def write_subject_sweeps(job) -> dict:
 
     The calibration's output grid is the subject's volume grid at the job's spacing.
     """
-    from ..atomic import atomic_dir
-    from ..dataset import subject_folder
+    from ..core.atomic import atomic_dir
+    from ..core.layout import subject_folder
     from .anatomy import Anatomy
     from .subject import speckle_seed
 
@@ -256,7 +256,7 @@ def inject_fault(seq: Sequence, kind: str, start: int, n: int = 20,
     >>> inject_fault(seq, "drop", 10, 5).n_frames, inject_fault(seq, "fast", 10, 5).n_frames
     (45, 35)
     """
-    from ..errors import OptionError
+    from ..core.errors import OptionError
 
     if kind not in FAULTS:
         raise OptionError(f"fault must be one of {', '.join(FAULTS)}, found {kind!r}")

@@ -3,7 +3,7 @@
 A tissue code is a uint8. The low bits name the tissue; the bit :data:`STRIATION` marks
 a point of a muscle that lies on a fascicle boundary (perimysium), which images brighter
 than the rest of the muscle, so ``code & ~STRIATION`` is the tissue itself. Each tissue
-has a label value (0/100/150/200 of :mod:`leg3dus.labels`), an echogenicity (scatterer
+has a label value (0/100/150/200 of :mod:`leg3dus.core.labels`), an echogenicity (scatterer
 amplitude, dB relative to muscle) and an attenuation (dB/cm/MHz, one way).
 
 Examples
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..labels import BY_NAME
+from ..core.labels import BY_NAME
 
 GEL = 0  #: coupling water/gel around the leg (anechoic)
 SKIN = 1

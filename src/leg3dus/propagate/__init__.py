@@ -20,11 +20,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..errors import OptionError
-from ..volume import Volume
-from .common import ONE_SIDE_CHOICES, annotated_slices, check_sparse, parse_annotated
+from ..core.annotated import annotated_slices
+from ..core.arrays import signed_distance_2d
+from ..core.errors import OptionError
+from ..core.volume import Volume
+from .common import ONE_SIDE_CHOICES, check_sparse, parse_annotated
 from .morph import morph_interpolate
-from .sdf import sdf_interpolate, signed_distance_2d
+from .sdf import sdf_interpolate
 from .zoi import zoi_interpolate
 
 METHODS = {"zoi": zoi_interpolate, "sdf": sdf_interpolate, "morph": morph_interpolate}

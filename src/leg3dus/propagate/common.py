@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LabelError, OptionError
-from ..labels import BACKGROUND, VALUES, describe_counts, value_counts
+from ..core.annotated import annotated_indices, check_axis
+from ..core.errors import LabelError, OptionError
+from ..core.labels import BACKGROUND, VALUES, describe_counts, value_counts
 
 #: What a label present on only one of two consecutive annotated slices does in the gap
 #: between them: "stop" ends it at its last annotated slice (the smaller of a mask and an
@@ -25,33 +26,12 @@ from ..labels import BACKGROUND, VALUES, describe_counts, value_counts
 ONE_SIDE_CHOICES = ("stop", "half", "copy", "taper")
 
 
-def annotated_slices(labels: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Indices of the slices along ``axis`` that hold any non-background voxel.
-
-    Examples
-    --------
-    >>> a = np.zeros((5, 2, 2), np.uint8); a[1, 0, 0] = a[4, 1, 1] = 100
-    >>> annotated_slices(a).tolist()
-    [1, 4]
-    """
-    axis = check_axis(axis, labels.ndim)
-    others = tuple(i for i in range(labels.ndim) if i != axis)
-    return np.flatnonzero(np.any(labels != BACKGROUND, axis=others))
-
-
 def moved_spacing(spacing, axis: int) -> np.ndarray:
     """``spacing`` (z, y, x) reordered like ``np.moveaxis(labels, axis, 0)``."""
     sp = np.asarray(spacing, dtype=np.float64)
     if sp.shape != (3,) or not np.all(sp > 0):
         raise OptionError(f"spacing must be three positive mm values, found {spacing}")
     return sp[[axis] + [i for i in range(3) if i != axis]]
-
-
-def check_axis(axis: int, ndim: int = 3) -> int:
-    """``axis`` as a non-negative int, or raise :class:`OptionError`."""
-    if not -ndim <= int(axis) < ndim:
-        raise OptionError(f"axis must be one of 0, 1, 2 (z, y, x), found {axis}")
-    return int(axis) % ndim
 
 
 def parse_annotated(spec: str | os.PathLike | Sequence[int] | None) -> list[int] | None:
@@ -105,30 +85,6 @@ def _parse_text(text: str, where: str) -> list[int]:
     return out
 
 
-def annotated_indices(labels: np.ndarray, annotated: Iterable[int] | None = None,
-                      axis: int = 0) -> np.ndarray:
-    """The sorted annotated slice indices along ``axis``: ``annotated`` when given (a
-    listed slice may be empty: it says that no muscle is there), else the slices that
-    hold labels. Raises :class:`OptionError` for indices out of range and
-    :class:`LabelError` for labels on slices not listed."""
-    axis = check_axis(axis, labels.ndim)
-    n = labels.shape[axis]
-    with_labels = annotated_slices(labels, axis)
-    if annotated is None:
-        return with_labels
-    idx = np.unique(np.asarray(list(annotated), dtype=np.int64))
-    bad = idx[(idx < 0) | (idx >= n)]
-    if bad.size:
-        raise OptionError(f"annotated slice indices out of range 0..{n - 1} along axis "
-                          f"{axis}: {', '.join(map(str, bad[:10].tolist()))}")
-    extra = np.setdiff1d(with_labels, idx)
-    if extra.size:
-        raise LabelError(f"labels found on {extra.size} slice(s) not listed as annotated "
-                         f"along axis {axis}, first ones: "
-                         f"{', '.join(map(str, extra[:10].tolist()))}")
-    return idx
-
-
 def check_sparse(
     labels: np.ndarray,
     annotated: Iterable[int] | None = None,
@@ -158,28 +114,6 @@ def check_sparse(
                          "at least two are needed to interpolate between")
     present = [int(v) for v in counts if v != BACKGROUND]
     return idx, present
-
-
-def bbox_2d(masks: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
-    """In-plane bounding box of ``masks`` (k, h, w) or (h, w), grown by ``margin``.
-
-    None when nothing is set. The box is clipped to the array.
-    """
-    flat = masks.reshape(-1, *masks.shape[-2:]).any(axis=0)
-    rows, cols = np.flatnonzero(flat.any(axis=1)), np.flatnonzero(flat.any(axis=0))
-    if rows.size == 0:
-        return None
-    h, w = flat.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
-
-
-def union_box(a: tuple[slice, slice] | None, b: tuple[slice, slice] | None):
-    """The smallest box holding both 2D boxes (either may be None)."""
-    if a is None or b is None:
-        return a if b is None else b
-    return tuple(slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b,
-                                                                                  strict=True))
 
 
 def check_one_side(one_side: str, allowed: Sequence[str]) -> str:

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OptionError
-from .common import bbox_2d, check_axis, check_sparse, moved_spacing
+from ..core.annotated import check_axis
+from ..core.arrays import bbox_2d
+from ..core.errors import OptionError
+from .common import check_sparse, moved_spacing
 
 _WORKER = Path(__file__).with_name("_itk_morph_worker.py")
 

@@ -13,48 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import edt
 import numpy as np
 from scipy import ndimage
 
-from .common import (
-    bbox_2d,
-    check_axis,
-    check_one_side,
-    check_sparse,
-    moved_spacing,
-    one_side_range,
-    union_box,
-)
-
-
-def signed_distance_2d(mask: np.ndarray, spacing=(1.0, 1.0)) -> np.ndarray:
-    """Signed distance (mm, float32) of a 2D mask: negative inside, positive outside.
-
-    The zero level lies half a voxel outside the mask's voxel centres, so thresholding
-    at ``< 0`` gives ``mask`` back. The array is padded internally, so a mask touching the
-    edge still has an outside; an empty mask gives +inf, a full one -inf nowhere (it
-    is measured to the edge of the array).
-
-    Examples
-    --------
-    >>> m = np.zeros((5, 5), bool); m[1:4, 1:4] = True
-    >>> d = signed_distance_2d(m)
-    >>> bool(((d < 0) == m).all()), float(d[2, 2])
-    (True, -1.5)
-    """
-    mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
-        return np.full(mask.shape, np.inf, np.float32)
-    pad = np.pad(mask, 1).astype(np.uint8)
-    anis = tuple(float(s) for s in spacing)
-    inside = edt.edt(pad, anisotropy=anis, black_border=False)
-    outside = edt.edt(1 - pad, anisotropy=anis, black_border=False)
-    # edt gives the distance to the nearest voxel of the other kind; subtracting half a
-    # voxel puts the zero on the boundary between them.
-    half = 0.5 * min(anis)
-    d = np.where(pad > 0, -(inside - half), outside - half).astype(np.float32)
-    return d[1:-1, 1:-1]
+from ..core.annotated import check_axis
+from ..core.arrays import bbox_2d, signed_distance_2d, union_box
+from .common import check_one_side, check_sparse, moved_spacing, one_side_range
 
 
 def sdf_interpolate(

@@ -16,16 +16,10 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import ndimage
 
-from ..errors import OptionError
-from .common import (
-    bbox_2d,
-    check_axis,
-    check_one_side,
-    check_sparse,
-    moved_spacing,
-    one_side_range,
-    union_box,
-)
+from ..core.annotated import check_axis
+from ..core.arrays import bbox_2d, union_box
+from ..core.errors import OptionError
+from .common import check_one_side, check_sparse, moved_spacing, one_side_range
 
 _SLAB = 96  # slices smoothed at once (plus a halo): bounds memory on full-size volumes
 _TRUNCATE = 3.0

@@ -6,19 +6,10 @@
 >>> masks_on_x1 = transfer_labels(masks2, x1.geometry, result.transform)  # doctest: +SKIP
 
 The transform maps points of the fixed image to points of the moving image (ITK's
-convention); see :mod:`leg3dus.register.transform`.
+convention); see :mod:`leg3dus.core.transforms`.
 """
 
-from .resample import resample_volume, transfer_labels
-from .rigid import (
-    INITS,
-    METRICS,
-    LevelReport,
-    RegistrationError,
-    RegistrationResult,
-    register_rigid,
-)
-from .transform import (
+from ..core.transforms import (
     as_euler,
     euler_transform,
     read_transform,
@@ -27,6 +18,15 @@ from .transform import (
     target_registration_error,
     transform_points,
     write_transform,
+)
+from .resample import resample_volume, transfer_labels
+from .rigid import (
+    INITS,
+    METRICS,
+    LevelReport,
+    RegistrationError,
+    RegistrationResult,
+    register_rigid,
 )
 
 __all__ = [

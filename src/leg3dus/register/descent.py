@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import Leg3dusError
+from ..core.errors import Leg3dusError
+from ..core.transforms import as_euler
 from .pyramid import Level
-from .transform import as_euler
 
 #: Relative metric gain under which a restarted descent counts as no improvement.
 TOLERANCE = 1e-3

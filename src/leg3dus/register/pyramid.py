@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryError
-from ..volume import Volume
+from ..core.arrays import bounding_box
+from ..core.errors import GeometryError
+from ..core.volume import Volume
 
 MASK_MM = 1.0  #: finest voxel size (mm) of the masks of usable voxels
 #: Fewest voxels a pyramid level keeps along each axis of an image's scanned region.
@@ -33,19 +34,6 @@ class Level:
     @property
     def spacing_mm(self) -> float:
         return float(max(self.image.GetSpacing()))
-
-
-def nonzero_box(array: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice] | None:
-    """Bounding box (z, y, x slices) of the non-zero voxels plus ``margin``; None if all zero."""
-    box = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(np.any(array, axis=other))
-        if hit.size == 0:
-            return None
-        box.append(slice(max(int(hit[0]) - margin, 0),
-                         min(int(hit[-1]) + margin + 1, array.shape[axis])))
-    return tuple(box)
 
 
 def level_factors(spacing_zyx, target_mm: float) -> tuple[int, int, int]:
@@ -103,7 +91,7 @@ class Pyramid:
         if mask is not None and mask.geometry.matches(volume.geometry):
             raise GeometryError(f"the {name} mask is not on the {name}'s grid: "
                                 + "; ".join(mask.geometry.matches(volume.geometry)))
-        box = nonzero_box(volume.array) if mask_empty else None
+        box = bounding_box(volume.array, margin_vox=2) if mask_empty else None
         if mask_empty and box is None:
             raise GeometryError(f"the {name} is empty (every voxel is 0)")
         if box is not None:
@@ -190,7 +178,7 @@ def overlap_fraction(fixed: Level, moving: Level, transform: sitk.Transform,
         return 0.0
     if len(idx) > max_points:
         idx = idx[np.random.default_rng(seed).choice(len(idx), max_points, replace=False)]
-    from .transform import _affine_of
+    from ..core.transforms import _affine_of
 
     # Fixed mask index (z, y, x) -> physical (x, y, z) -> moving physical -> moving index.
     fm, mm = fixed.mask, moving.mask

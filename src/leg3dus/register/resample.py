@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import OptionError
-from ..volume import Geometry, Volume, _reverse_matrix
+from ..core.errors import OptionError
+from ..core.volume import Geometry, Volume, reverse_matrix
 
 _INTERPOLATORS = {
     "nearest": sitk.sitkNearestNeighbor,
@@ -23,7 +23,7 @@ def _resampler(reference: Geometry, transform: sitk.Transform, interpolator: int
     f.SetSize([int(n) for n in reference.shape[::-1]])
     f.SetOutputSpacing([float(s) for s in reference.spacing[::-1]])
     f.SetOutputOrigin([float(o) for o in reference.origin[::-1]])
-    f.SetOutputDirection(_reverse_matrix(reference.direction).ravel().tolist())
+    f.SetOutputDirection(reverse_matrix(reference.direction).ravel().tolist())
     f.SetTransform(transform)
     f.SetInterpolator(interpolator)
     f.SetDefaultPixelValue(float(default))

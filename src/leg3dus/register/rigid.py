@@ -6,7 +6,7 @@ copies of both (see :mod:`leg3dus.register.pyramid`). Each level runs ITK's
 Mattes mutual-information metric sampled at random points of the scanned regions only,
 and a regular-step gradient descent whose parameter scales come from physical shifts.
 The result maps fixed points to moving points (ITK's convention, see
-:mod:`leg3dus.register.transform`).
+:mod:`leg3dus.core.transforms`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import OptionError
-from ..volume import Volume
+from ..core.errors import OptionError
+from ..core.transforms import as_euler
+from ..core.volume import Volume
 from .descent import (
     TOLERANCE,
     LevelReport,
@@ -28,7 +29,6 @@ from .descent import (
     search_translation,
 )
 from .pyramid import Level, Pyramid, level_schedule, overlap_fraction
-from .transform import as_euler
 
 METRICS = ("correlation", "mattes")
 INITS = ("geometry", "moments", "identity")

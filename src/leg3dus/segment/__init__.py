@@ -13,7 +13,7 @@ and :func:`leg3dus.segment.infer.predict` (labels 0/100/150/200 on the input's g
 fine-tune a trained network on a few annotated slices of a new subject, then segment it.
 """
 
-from ..errors import OptionError
+from ..core.errors import OptionError
 
 
 def require_seg():

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..errors import GeometryError, InputFileError, LabelError, OptionError
-from ..propagate.common import annotated_indices
-from ..volume import Volume
+from ..core import labels as lab
+from ..core.annotated import annotated_indices
+from ..core.errors import GeometryError, InputFileError, LabelError, OptionError
+from ..core.volume import Volume
 from . import require_seg
 from .data import CachedSubject, PatchSampler, as_uint8, augment_batch
 from .infer import LoadedModel, default_device, load_model, predict

@@ -26,7 +26,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from ..errors import InputFileError, OptionError
+from ..core.errors import InputFileError, OptionError
 
 DEFAULTS: dict = {
     "batch_size": 8,           # patches per step
@@ -176,7 +176,7 @@ def merge(config: dict, updates: dict, source: str = "config") -> dict:
     if out["threads"] is not None and (not isinstance(out["threads"], int) or out["threads"] < 1):
         raise OptionError(f"{source}: threads must be a positive integer, found {out['threads']!r}")
     if out.get("label_values") is not None:
-        from ..label_values import parse_label_values
+        from ..core.label_values import parse_label_values
 
         parse_label_values(str(out["label_values"]), f"{source}: label_values")
     limit = out["time_limit"]

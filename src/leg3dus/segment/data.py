@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..atomic import atomic_path
-from ..errors import GeometryError, InputFileError
-from ..label_values import read_labels, resolve
-from ..volume import read_volume
+from ..core import labels as lab
+from ..core.atomic import atomic_path
+from ..core.errors import GeometryError, InputFileError
+from ..core.label_values import read_labels, resolve
+from ..core.volume_io import read_volume
 
 #: Sample coordinates kept per class and subject (a sparse grid, not every voxel).
 SAMPLE_GRID_POINTS = 4_000_000
@@ -67,8 +67,8 @@ def cache_subject(subject_id: str, image_path, label_path, cache_dir,
     The cache entry is keyed by the files' paths, sizes and modification times (and the
     label convention when it is not the scheme), so an edited file is read again. Labels
     are read in the convention of ``label_values`` or the file's label table
-    (:func:`leg3dus.label_values.read_labels`), checked against the scheme (stray values
-    raise :class:`leg3dus.errors.LabelError`) and mapped to classes 0..3.
+    (:func:`leg3dus.core.label_values.read_labels`), checked against the scheme (stray values
+    raise :class:`leg3dus.core.errors.LabelError`) and mapped to classes 0..3.
 
     >>> s = cache_subject("S01", "train/S01/x1.mha", "train/S01/masksX1.mha",
     ...                   "run/cache")  # doctest: +SKIP

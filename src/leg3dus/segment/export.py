@@ -26,7 +26,7 @@ import os
 import warnings
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 from . import require_seg
 from .infer import SPEC_FILE
 
@@ -86,7 +86,7 @@ def network_def(spec: dict) -> dict:
 def bundle_metadata(spec: dict, name: str) -> dict:
     """``configs/metadata.json`` of a bundle: versions, task, and the network's inputs
     and outputs in MONAI's ``network_data_format``."""
-    from .. import labels as lab
+    from ..core import labels as lab
 
     patch = [int(p) for p in spec["patch"]]
     if spec["kind"] == "2d":
@@ -158,8 +158,8 @@ def export_monai_bundle(model, out: str | os.PathLike, name: str = "leg3dus_calf
     """
     import re
 
-    from ..atomic import atomic_dir
-    from ..errors import OptionError, OutputError
+    from ..core.atomic import atomic_dir
+    from ..core.errors import OptionError, OutputError
     from .models import build_model
 
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..errors import GeometryError, InputFileError, OptionError
-from ..volume import Volume
+from ..core import labels as lab
+from ..core.arrays import bounding_box
+from ..core.errors import GeometryError, InputFileError, OptionError
+from ..core.volume import Volume
 from . import require_seg
 from .data import as_uint8, extract
 from .postprocess import largest_component_per_class  # noqa: F401 (public here too)
@@ -240,25 +241,6 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
     return out
 
 
-def nonzero_box(array: np.ndarray, slab: int = 64) -> tuple[slice, slice, slice] | None:
-    """Bounding box of the non-zero voxels (computed slab by slab), or None if all zero."""
-    nz = np.zeros(array.shape[0], bool)
-    ny = np.zeros(array.shape[1], bool)
-    nx = np.zeros(array.shape[2], bool)
-    for a in range(0, array.shape[0], slab):
-        m = array[a:a + slab] != 0
-        nz[a:a + slab] = m.any(axis=(1, 2))
-        ny |= m.any(axis=(0, 2))
-        nx |= m.any(axis=(0, 1))
-    if not nz.any():
-        return None
-    box = []
-    for v in (nz, ny, nx):
-        idx = np.flatnonzero(v)
-        box.append(slice(int(idx[0]), int(idx[-1]) + 1))
-    return tuple(box)
-
-
 def resample_image(array: np.ndarray, shape, slab: int = 32) -> np.ndarray:
     """``array`` (uint8, (z, y, x)) on a grid of ``shape``: area averaging when shrinking,
     linear interpolation when growing; in-plane slab by slab, then along axis 0."""
@@ -370,7 +352,7 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
     if any(islands.values()) and spacing is None:
         raise OptionError("min_island_cm3 needs the voxel spacing: give a Volume or spacing=")
     out = np.zeros(array.shape, np.uint8)
-    box = nonzero_box(array)
+    box = bounding_box(array)
     if box is not None:
         crop = array[box]
         model_spacing = np.asarray(spec.get("spacing", [1.0] * 3), float)

@@ -12,7 +12,7 @@ exported file, so a saved model can be rebuilt and applied without the training 
 
 from __future__ import annotations
 
-from ..errors import OptionError
+from ..core.errors import OptionError
 from . import require_seg
 
 torch, monai = require_seg()

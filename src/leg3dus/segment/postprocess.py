@@ -15,8 +15,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import labels as lab
-from ..errors import OptionError
+from ..core import labels as lab
+from ..core.arrays import bounding_box
+from ..core.errors import OptionError
 
 
 def per_muscle(value: float | Mapping[str, float] | None, option: str = "value"
@@ -73,10 +74,9 @@ def largest_component_per_class(classes: np.ndarray) -> np.ndarray:
     """
     import cc3d
 
-    from .infer import nonzero_box
 
     for m in lab.MUSCLES:
-        box = nonzero_box(classes == m.index) if classes.size else None
+        box = bounding_box(classes == m.index) if classes.size else None
         if box is None:
             continue
         sub = classes[box]
@@ -109,7 +109,6 @@ def remove_small_islands(labels: np.ndarray, spacing_mm, min_cm3) -> np.ndarray:
     """
     import cc3d
 
-    from .infer import nonzero_box
 
     sizes = per_muscle(min_cm3, "min_cm3")
     voxel_cm3 = float(np.prod(np.asarray(spacing_mm, float))) / 1000.0
@@ -117,7 +116,7 @@ def remove_small_islands(labels: np.ndarray, spacing_mm, min_cm3) -> np.ndarray:
     for m in lab.MUSCLES:
         if sizes[m.name] <= 0:
             continue
-        box = nonzero_box(out == m.value)
+        box = bounding_box(out == m.value)
         if box is None:
             continue
         sub = out[box]

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as lab
-from ..atomic import atomic_path
-from ..dataset import find_subjects
-from ..errors import InputFileError, OptionError
+from ..core import labels as lab
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError, OptionError
+from ..core.layout import find_subjects
 from . import require_seg
 from .config import merge
 from .data import CachedSubject, PatchSampler, augment_batch, cache_dir_for, cache_subject

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import InputFileError, OptionError
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError, OptionError
 
 INTERPOLATIONS = ("NEAREST_NEIGHBOR", "LINEAR")
 COMPOUNDINGS = ("MEAN", "MAXIMUM", "LATEST", "IMPORTANCE_MASK")

@@ -43,7 +43,7 @@ def run_qc(sweeps: list[tuple[str, Sequence]], cfg: PlusConfig | None = None,
     --------
     >>> report = run_qc([("s1", read_sequence("sweep1.igs.mha"))], cfg)  # doctest: +SKIP
     """
-    from ..errors import InputFileError
+    from ..core.errors import InputFileError
 
     lim = limits or QcLimits()
     p = cfg.recon if cfg is not None else PlusConfig().recon
@@ -157,7 +157,7 @@ def qc_figure(report: dict, path: str | os.PathLike | None = None) -> bytes:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
 
     hits = report["hits"]
     g = report["grid"]
@@ -208,7 +208,7 @@ def qc_figure(report: dict, path: str | os.PathLike | None = None) -> bytes:
 
 def write_qc_html(report: dict, path: str | os.PathLike) -> Path:
     """A self-contained HTML page: findings, per-sweep table, neighbour NCC, figure."""
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
 
     png = base64.b64encode(qc_figure(report)).decode("ascii")
     e = html.escape

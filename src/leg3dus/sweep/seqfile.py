@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import InputFileError
-from ..integrity import MAX_DEFLATE_RATIO as _MAX_RATIO
-from ..integrity import inside_folder
+from ..core.atomic import atomic_path
+from ..core.errors import InputFileError
+from ..core.integrity import MAX_DEFLATE_RATIO as _MAX_RATIO
+from ..core.integrity import inside_folder
 
 _ETYPES = {"MET_UCHAR": np.uint8, "MET_CHAR": np.int8, "MET_USHORT": np.uint16,
            "MET_SHORT": np.int16, "MET_FLOAT": np.float32}

@@ -8,7 +8,7 @@ from collections import deque
 
 import numpy as np
 
-from ..errors import GeometryError, InputFileError
+from ..core.errors import GeometryError, InputFileError
 from .config import PlusConfig
 from .seqfile import Sequence
 

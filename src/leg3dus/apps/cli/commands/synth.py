@@ -1,0 +1,108 @@
+"""``leg3dus synth``: write a synthetic calf cohort in the LEG-3D-US layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ....core.errors import Leg3dusError
+from ..app import (
+    command,
+    console,
+    emit_json,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
+
+
+@command("synth")
+def synth(
+    out: Path = typer.Argument(..., help="Output folder (new, empty or a previous synth output)."),
+    subjects: int = typer.Option(44, "--subjects", "-n", min=1, help="Number of subjects."),
+    spacing: float = typer.Option(1.0, "--spacing", help="Isotropic voxel size in mm "
+                                  "(0.277 gives the dataset's full size)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the cohort (same seed, same files)."),
+    fractions: tuple[float, float, float] = typer.Option(
+        (0.7, 0.15, 0.15), "--fractions", metavar="TRAIN VAL TEST",
+        help="Split fractions, summing to 1."),
+    frequency: float = typer.Option(7.5, "--frequency", help="Probe frequency in MHz."),
+    max_depth: float = typer.Option(90.0, "--max-depth", help="Imaging depth in mm."),
+    compression_level: int = typer.Option(1, "--compression-level",
+                                          help="zlib level of the .mha files (0 = none)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the cohort rows as JSON."),
+    quiet: bool = quiet_option(),
+    sweeps: bool = typer.Option(False, "--sweeps", help="Also write tracked sweeps (PLUS "
+                                "sequence files + calibration) in <subject>/sweeps."),
+    borders: bool = typer.Option(False, "--borders", help="Also write the true border "
+                                 "volumes distinct_border_label.mha and "
+                                 "completed_border_label.mha (border analysis)."),
+    second: bool = typer.Option(False, "--second-acquisition",
+                                help="Also write x2.mha (5 MHz, another field of view, a known "
+                                     "rigid offset), masksX2.mha and x2_true.tfm for some "
+                                     "subjects."),
+    second_count: int = typer.Option(None, "--second-acquisition-subjects", min=0,
+                                     help="How many subjects get one, spread over the cohort "
+                                          "(default 15 of every 44)."),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
+) -> None:
+    """Write OUT/{train,val,test}/<subject>/x1.mha (B-mode) and masksX1.mha (labels
+    0/100/150/200), and OUT/cohort.csv with each subject's parameters and true muscle
+    volumes (cm3). A 44-subject cohort has 22 F / 22 M and 20 left / 24 right legs.
+
+    Example: leg3dus synth synthetic --subjects 8 --spacing 1.0 --seed 0
+    """
+    from ....phantom.bmode import Probe
+    from ....phantom.cohort import cohort_jobs, write_cohort_csv, write_subject
+
+    probe = Probe(frequency_mhz=frequency, max_depth_mm=max_depth)
+    jobs = cohort_jobs(out, subjects, spacing, seed, fractions, probe, compression_level)
+    if second:
+        from ....phantom.second import second_acquisition_subjects, write_subject_second
+
+        second_jobs = [jobs[i] for i in second_acquisition_subjects(len(jobs), second_count)]
+    results = run_batch(write_subject, jobs, scheduler, workers, "synthesising", quiet)
+    failed = [r for r in results if not r.ok]
+    if sweeps:
+        from ....phantom.sweeps import write_subject_sweeps
+
+        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
+        swept = run_batch(write_subject_sweeps, done, scheduler, workers, "sweeping", quiet)
+        failed += [r for r in swept if not r.ok]
+    if borders:
+        from ....phantom.borders import write_subject_borders
+
+        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
+        bordered = run_batch(write_subject_borders, done, scheduler, workers, "borders",
+                             quiet)
+        failed += [r for r in bordered if not r.ok]
+    if second:
+        ok = {j.id for j, r in zip(jobs, results, strict=True) if r.ok}
+        seconds = run_batch(write_subject_second, [j for j in second_jobs if j.id in ok],
+                            scheduler, workers, "second acquisitions", quiet)
+        failed += [r for r in seconds if not r.ok]
+    rows = [r.value for r in results if r.ok]
+    if rows:
+        write_cohort_csv(out, rows)
+    if failed:
+        raise Leg3dusError("; ".join(f"{r.item.id}: {r.error}" for r in failed))
+    if as_json:
+        emit_json({"out": str(out), "subjects": rows})
+        return
+    if quiet:
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("split", "subject", "sex", "side", "shape (z,y,x)", "SOL cm3", "GM cm3",
+                "GL cm3"):
+        table.add_column(col, justify="right" if "cm3" in col else "left")
+    for r in rows:
+        table.add_row(r["split"], r["id"], r["sex"], r["side"],
+                      f"{r['shape_z']}x{r['shape_y']}x{r['shape_x']}",
+                      *(f"{r[f'true_{m}_cm3']:.1f}" for m in ("SOL", "GM", "GL")))
+    con = console()
+    con.print(table)
+    con.print(f"{len(rows)} subjects written to {out} (cohort.csv holds their parameters)")

@@ -1,0 +1,120 @@
+"""``leg3dus validate``: check a dataset tree; exit 0 clean, 1 findings, 2 usage error."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import typer
+
+from ....core.atomic import check_outputs
+from ....core.errors import OutputError
+from ....dataset.info import list_subjects, single_volume_roles, subject_files
+from ....dataset.validate import CheckOptions, assemble_report, check_subject, fixed_paths
+from ..app import (
+    EXIT_FINDINGS,
+    command,
+    console,
+    emit_json,
+    flat_option,
+    image_name_option,
+    label_name_option,
+    label_values_option,
+    quiet_option,
+    run_batch,
+    scheduler_option,
+    workers_option,
+)
+
+
+@command("validate")
+def validate(
+    data: Path = typer.Argument(..., help="A LEG-3D-US tree, a folder of subjects, or a volume."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    fix_stray: str = typer.Option(
+        None, "--fix-stray", metavar="background|nearest",
+        help="Write a complete copy of the dataset with stray label values set to "
+             "background or to the nearest scheme value (needs --out; inputs are never "
+             "modified)."),
+    out: Path = typer.Option(None, "--out", help="Folder for the cleaned dataset."),
+    rtol: float = typer.Option(1e-4, help="Relative tolerance of spacing and direction."),
+    atol_mm: float = typer.Option(1e-3, "--atol-mm", help="Origin tolerance in mm."),
+    iso_tol: float = typer.Option(0.05, help="Allowed relative spread of the spacing."),
+    max_outside: float = typer.Option(0.05, "--max-outside", metavar="FRACTION",
+                                      help="Largest fraction of a muscle's voxels allowed "
+                                           "where the image has no data (0 in and around "
+                                           "the voxel)."),
+    image_name: str = image_name_option(),
+    label_name: str = label_name_option(),
+    label_values: str = label_values_option(),
+    flat: bool = flat_option(),
+    quiet: bool = quiet_option(),
+    scheduler: str = scheduler_option(),
+    workers: int = workers_option(),
+) -> None:
+    """Check that every image has its labels and the reverse, that each pair shares its
+    grid, that label values are 0/100/150/200 (stray values counted), that SOL, GM and GL
+    are present, that spacing is near-isotropic, that labels lie where the image has data
+    and that no subject id is in two splits.
+    Unreadable or truncated files are reported and the rest is still checked.
+
+    Exit code: 0 no findings, 1 findings, 2 usage or input error.
+
+    Example: leg3dus validate LEG-3D-US --fix-stray nearest --out LEG-3D-US-clean
+    """
+    from ....core.label_values import from_option
+
+    from_option(label_values)  # a malformed --label-values fails before any work
+    options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
+                           out=out, root=data, max_outside=max_outside,
+                           label_values=label_values)
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
+    if out is not None:
+        _check_fix_outputs(out, data, subjects, options)
+    results = run_batch(functools.partial(check_subject, options=options), subjects,
+                        scheduler, workers, "checking", quiet)
+    report = assemble_report(subjects, results)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_report(report)
+    if report["findings"]:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _check_fix_outputs(out: Path, data: Path, subjects, options: CheckOptions) -> None:
+    """Refuse, before any work, an --out that is a file or that would put a copy over a
+    file of the dataset."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output folder for the cleaned dataset, "
+                          "found a file")
+    targets = [t for s in subjects for t in fixed_paths(s, options)]
+    check_outputs(targets, [data, *subject_files(subjects)])
+
+
+def _print_report(report: dict) -> None:
+    out = console()
+    for f in report["findings"]:
+        where = (f" {Path(f['file']).name}:"
+                 if f["file"] and not f["message"].startswith(f["file"]) else "")
+        out.print(f"{f['subject']}  {f['check']}{where} {f['message']}", markup=False)
+    for row in report["subjects"]:
+        if row["fixed"]:
+            out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
+    from ....core.label_values import LabelConvention
+
+    for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
+                              for r in report["subjects"] if r.get("label_convention")):
+        out.print(line, markup=False)
+    s = report["summary"]
+    if s["clean"]:
+        out.print(f"{_n(s['subjects'], 'subject')} checked: no findings")
+    else:
+        kinds = ", ".join(f"{k} {n}" for k, n in s["by_check"].items())
+        out.print(f"{_n(s['subjects'], 'subject')} checked: {_n(s['findings'], 'finding')} "
+                  f"in {_n(s['subjects_with_findings'], 'subject')} ({kinds})")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
