@@ -12,7 +12,7 @@ without scikit-learn installed.
 
 >>> folds = crossval_folds(["c", "a", "b", "d"], n_folds=2)
 >>> [sorted(f["val"]) for f in folds], sorted(folds[0]["train"] + folds[0]["val"])
-([['a', 'c'], ['b', 'd']], ['a', 'b', 'c', 'd'])
+([['a', 'd'], ['b', 'c']], ['a', 'b', 'c', 'd'])
 """
 
 from __future__ import annotations
