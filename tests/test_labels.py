@@ -112,3 +112,55 @@ def test_clean_stray_edge_cases():
     floats = lab.clean_stray(np.array([[[100.0, 3.5, 150.0]]]), "background")
     assert floats.dtype == np.uint8 and floats.tolist() == [[[100, 0, 150]]]
     assert lab.describe_counts({7: 1, 9: 2}) == "7 (1 voxel), 9 (2 voxels)"
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint16, np.int32, np.int64,
+                                   np.uint32, np.uint64, np.uint8, bool])
+def test_value_counts_of_every_integer_type_match_numpy_unique(dtype, rng):
+    if dtype is bool:
+        sets = [[0, 1]]
+    else:
+        info = np.iinfo(dtype)
+        sets = [[0, 100, 150, 200 if info.max >= 200 else 7],       # the scheme
+                [max(info.min, -5), 3, 100, 7],                      # negatives
+                [info.min, info.max, 0, 1],                          # the whole range
+                [0, info.max // 3, 5]]                               # a sparse wide range
+    for values in sets:
+        a = rng.choice(np.array(values).astype(dtype), size=(5, 6, 7))[:, ::2]
+        u, c = np.unique(a, return_counts=True)
+        counts = lab.value_counts(a)
+        assert counts == dict(zip(u.tolist(), c.tolist(), strict=True))
+        assert list(counts) == sorted(counts)
+    many = rng.integers(-2**62, 2**62, size=5000)              # the hash table grows
+    u, c = np.unique(np.r_[many, many[:50]], return_counts=True)
+    assert lab.value_counts(np.r_[many, many[:50]]) == dict(zip(u.tolist(), c.tolist(),
+                                                                 strict=True))
+
+
+def _old_clean_nearest(noisy):
+    # the transform over the whole volume that clean_stray replaced
+    stray = lab.stray_mask(noisy)
+    out = noisy.copy()
+    nearest = ndimage.distance_transform_edt(stray, return_distances=False,
+                                             return_indices=True)
+    out[stray] = out[tuple(n[stray] for n in nearest)]
+    return out
+
+
+@pytest.mark.parametrize("case", ["shell", "thick", "dense"])
+def test_clean_stray_nearest_by_slabs_equals_one_transform(case, rng):
+    labels, noisy, _ = _noisy_labels(rng)
+    noisy = labels.copy()
+    if case == "shell":        # strays line every border: one component spanning the box
+        stray = np.ones(labels.shape, bool)
+        stray[1:-1, 1:-1, 1:-1] = False
+    elif case == "thick":      # a stray block far thicker than the slab and its margin
+        stray = np.zeros(labels.shape, bool)
+        stray[:9] = True
+        stray[8, 13, 15] = False
+    else:
+        stray = rng.random(labels.shape) < 0.7
+    noisy[stray] = 7
+    want = _old_clean_nearest(noisy)
+    for slab in (1, 3, 32):
+        assert np.array_equal(lab.clean_stray(noisy, "nearest", slab=slab), want)

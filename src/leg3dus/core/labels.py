@@ -75,7 +75,54 @@ def _kernels() -> dict:
             for i in range(flat.size):
                 out[i] = table[flat[i]]
 
-        _KERNELS.update(counts=counts_u8, lut=lut_u8)
+        @numba.njit(cache=True, nogil=True)
+        def min_max(flat):
+            lo = hi = flat[0]
+            for i in range(1, flat.size):
+                v = flat[i]
+                if v < lo:
+                    lo = v
+                elif v > hi:
+                    hi = v
+            return lo, hi
+
+        @numba.njit(cache=True, nogil=True)
+        def counts_offset(flat, lo, n_bins):
+            # values lie in lo..lo + n_bins - 1, so v - lo cannot overflow
+            c = np.zeros(n_bins, np.int64)
+            for i in range(flat.size):
+                c[np.int64(flat[i] - lo)] += 1
+            return c
+
+        @numba.njit(cache=True, nogil=True)
+        def counts_hash(flat, keys, used, counts):
+            # Open addressing on int64 keys; returns False when the table is over half
+            # full (the caller retries with a larger one). Runs of one value skip the hash.
+            mask = keys.size - 1
+            n_used = 0
+            last_slot = -1
+            last = np.int64(0)
+            for i in range(flat.size):
+                v = np.int64(flat[i])
+                if last_slot >= 0 and v == last:
+                    counts[last_slot] += 1
+                    continue
+                h = (np.uint64(v) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
+                slot = np.int64(h & np.uint64(mask))
+                while used[slot] and keys[slot] != v:
+                    slot = (slot + 1) & mask
+                if not used[slot]:
+                    used[slot] = True
+                    keys[slot] = v
+                    n_used += 1
+                    if 2 * n_used > keys.size:
+                        return False
+                counts[slot] += 1
+                last, last_slot = v, slot
+            return True
+
+        _KERNELS.update(counts=counts_u8, lut=lut_u8, min_max=min_max,
+                        counts_offset=counts_offset, counts_hash=counts_hash)
     return _KERNELS
 
 
@@ -99,13 +146,49 @@ def muscle(key: str | int) -> Muscle:
 
 
 def value_counts(labels: np.ndarray) -> dict[int, int]:
-    """Voxel count of every value present in ``labels``, in increasing value order."""
-    if labels.dtype == np.uint8:
-        counts = _kernels()["counts"](_flat(labels)) if labels.size else np.zeros(256, int)
-        return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
-    values, counts = np.unique(labels, return_counts=True)
-    return {int(v) if float(v).is_integer() else float(v): int(c)
-            for v, c in zip(values, counts, strict=True)}
+    """Voxel count of every value present in ``labels``, in increasing value order.
+
+    Integer (and boolean) volumes are counted in one pass without sorting and without a
+    copy: a table of counts over the value range when it is small (every 8- and 16-bit
+    type, and wider types whose values span at most a few million), a hash table
+    otherwise. Floating-point volumes go through ``np.unique``.
+
+    >>> value_counts(np.array([[[-3, 200, 200, 70000]]], np.int32))
+    {-3: 1, 200: 2, 70000: 1}
+    """
+    flat = _flat(labels)
+    if flat.dtype == bool:
+        flat = flat.view(np.uint8)
+    if flat.dtype.kind not in "iu":
+        values, counts = np.unique(labels, return_counts=True)
+        return {int(v) if float(v).is_integer() else float(v): int(c)
+                for v, c in zip(values, counts, strict=True)}
+    if not flat.size:
+        return {}
+    k = _kernels()
+    if flat.dtype.itemsize == 1:
+        counts = k["counts"](flat.view(np.uint8))
+        lo = -128 if flat.dtype.kind == "i" else 0
+        if lo:  # int8 viewed as uint8: 128..255 hold -128..-1
+            counts = np.roll(counts, 128)
+        return {int(v) + lo: int(counts[v]) for v in np.flatnonzero(counts)}
+    lo, hi = (int(v) for v in k["min_max"](flat))
+    n_bins = hi - lo + 1
+    if n_bins <= max(1 << 16, min(flat.size, 1 << 24)):
+        counts = k["counts_offset"](flat, flat.dtype.type(lo), n_bins)
+        return {int(v) + lo: int(counts[v]) for v in np.flatnonzero(counts)}
+    size = 1 << 10
+    while True:
+        keys, used = np.zeros(size, np.int64), np.zeros(size, bool)
+        counts = np.zeros(size, np.int64)
+        if k["counts_hash"](flat, keys, used, counts):
+            break
+        size *= 4
+    found = keys[used]
+    if flat.dtype == np.uint64:
+        found = found.view(np.uint64)
+    order = np.argsort(found)  # the distinct values only
+    return {int(v): int(c) for v, c in zip(found[order], counts[used][order], strict=True)}
 
 
 def stray_values(labels: np.ndarray, counts: dict | None = None) -> dict[int, int]:
@@ -167,12 +250,17 @@ def stray_mask(labels: np.ndarray) -> np.ndarray:
     return ~np.isin(labels, VALUES)
 
 
-def clean_stray(labels: np.ndarray, mode: str = "background") -> np.ndarray:
+def clean_stray(labels: np.ndarray, mode: str = "background", slab: int = 32) -> np.ndarray:
     """A uint8 copy of ``labels`` with values outside the scheme replaced.
 
     ``mode="background"`` sets them to 0; ``mode="nearest"`` gives each stray voxel the
     value of the nearest voxel that holds a scheme value (Euclidean distance in voxels;
     ties broken by the distance transform's scan order).
+
+    The nearest values are found ``slab`` planes of axis 0 at a time, in a window around
+    the stray voxels of the slab that grows until the value found for each voxel is
+    provably the nearest one, so memory stays that of a few slabs (not of a transform
+    with indices over a full-size volume, ~6 GB) unless stray regions are very thick.
 
     Examples
     --------
@@ -185,25 +273,60 @@ def clean_stray(labels: np.ndarray, mode: str = "background") -> np.ndarray:
         raise LabelError(f"unknown stray-value fix {mode!r}; expected 'background' or 'nearest'")
     stray = stray_mask(labels)
     out = labels.copy() if labels.dtype == np.uint8 else np.where(stray, 0, labels).astype(np.uint8)
-    if not stray.any():
+    planes = stray.any(axis=(1, 2))
+    if not planes.any():
         return out
-    if mode == "background" or stray.all():
+    if mode == "background":
         out[stray] = BACKGROUND
         return out
+    if planes.all() and stray.all():
+        out[:] = BACKGROUND
+        return out
+    for a in range(0, labels.shape[0], slab):
+        b = min(a + slab, labels.shape[0])
+        if planes[a:b].any():
+            _fill_nearest(out, stray, a, b)
+    return out
+
+
+def _fill_nearest(out: np.ndarray, stray: np.ndarray, a: int, b: int, margin: int = 8) -> None:
+    # Stray voxels of planes a..b take the value of their nearest non-stray voxel, found by
+    # a distance transform over a window around them. A voxel outside the window lies at
+    # least (distance to the window's edge) away, so a value found nearer than every open
+    # edge is the nearest of the whole volume; otherwise the window grows.
     from scipy import ndimage
 
-    # Only the bounding box of the stray voxels (plus a margin) needs the transform.
-    box = []
-    for axis in range(3):
-        hit = np.flatnonzero(stray.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(hit[0]) - 8, 0), min(int(hit[-1]) + 9, labels.shape[axis])))
-    box = tuple(box)
-    sub_stray = stray[box]
-    sub = out[box]
-    if sub_stray.all():
-        # The margin was clipped at the volume's edges: use the whole volume.
-        sub_stray, sub = stray, out
-    nearest = ndimage.distance_transform_edt(sub_stray, return_distances=False,
-                                             return_indices=True)
-    sub[sub_stray] = sub[tuple(n[sub_stray] for n in nearest)]
-    return out
+    from .arrays import bounding_box
+
+    box = bounding_box(stray[a:b])
+    core = [(a + box[0].start, a + box[0].stop)] + [(s.start, s.stop) for s in box[1:]]
+    shape = stray.shape
+    while True:
+        window = tuple(slice(max(lo - margin, 0), min(hi + margin, n))
+                       for (lo, hi), n in zip(core, shape, strict=True))
+        sub = stray[window]
+        whole = all(w.start == 0 and w.stop == n for w, n in zip(window, shape, strict=True))
+        if sub.all():
+            margin *= 2
+            continue
+        nearest = ndimage.distance_transform_edt(sub, return_distances=False,
+                                                 return_indices=True)
+        inner = tuple(slice(lo - w.start, hi - w.start)
+                      for (lo, hi), w in zip(core, window, strict=True))
+        pts = np.nonzero(sub[inner])
+        pts = tuple(p + s.start for p, s in zip(pts, inner, strict=True))
+        found = tuple(n[pts] for n in nearest)
+        d = np.sqrt(sum((f - p).astype(np.float64) ** 2 for f, p in zip(found, pts, strict=True)))
+        if not whole:
+            bound = np.full(d.shape, np.inf)
+            for p, w, n in zip(pts, window, shape, strict=True):
+                if w.start > 0:
+                    np.minimum(bound, p + 1, out=bound)
+                if w.stop < n:
+                    np.minimum(bound, (w.stop - w.start) - p, out=bound)
+            if (d > bound).any():
+                margin *= 2
+                continue
+        sub_out = out[window]
+        sub_out[pts] = sub_out[found]
+        return
