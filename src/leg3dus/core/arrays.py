@@ -69,12 +69,16 @@ def gaussian_taps(sigma_vox: float, size: int | None = None,
     return w.astype(np.float32)
 
 
-def bbox_2d(masks: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
-    """In-plane bounding box of ``masks`` (k, h, w) or (h, w), grown by ``margin``.
+def bbox_2d(masks: np.ndarray, margin_vox: int = 0) -> tuple[slice, slice] | None:
+    """In-plane bounding box of ``masks`` (k, h, w) or (h, w), grown by ``margin_vox``
+    pixels on every side and clipped to the array; None when nothing is set.
 
-    None when nothing is set. The box is clipped to the array.
+    >>> m = np.zeros((2, 4, 5), bool); m[1, 1, 2] = True
+    >>> bbox_2d(m, margin_vox=1)
+    (slice(0, 3, None), slice(1, 4, None))
     """
-    return bounding_box(masks.reshape(-1, *masks.shape[-2:]).any(axis=0), margin_vox=margin)
+    return bounding_box(masks.reshape(-1, *masks.shape[-2:]).any(axis=0),
+                        margin_vox=margin_vox)
 
 
 def union_box(a: tuple[slice, slice] | None, b: tuple[slice, slice] | None):

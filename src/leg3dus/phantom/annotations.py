@@ -117,7 +117,7 @@ def jitter_slice(mask2d, plane_spacing, jitter_mm, systematic, correlation_mm, b
     corr = correlation_mm / np.asarray(plane_spacing)
     for v in sorted(bias):
         m = mask2d == v
-        box = bbox_2d(m, margin=margin)
+        box = bbox_2d(m, margin_vox=margin)
         if box is None:
             continue
         d = signed_distance_2d(m[box], plane_spacing)

@@ -106,7 +106,7 @@ def morph_interpolate(
     out = np.zeros_like(labels)
     view = np.moveaxis(out, axis, 0)
     view[idx] = lab[idx]
-    plane = bbox_2d(lab[idx] != 0, margin=1)
+    plane = bbox_2d(lab[idx] != 0, margin_vox=1)
     if plane is None:
         return out
     z0, z1 = int(idx[0]), int(idx[-1]) + 1
