@@ -107,7 +107,7 @@ def test_empty_mask_and_bad_options():
     with pytest.raises(OptionError):
         surface_mesh(np.zeros((4, 4), bool))
     with pytest.raises(OptionError):
-        surface_mesh(np.ones((4, 4, 4), bool), step_size=0)
+        surface_mesh(np.ones((4, 4, 4), bool), step_vox=0)
 
 
 def _labels():

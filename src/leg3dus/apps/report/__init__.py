@@ -1,7 +1,7 @@
 """Figures and the HTML report: slices with label overlays, cross-section profiles, box
 plots, surface meshes (marching cubes) with pictures, and one self-contained HTML file."""
 
-from .build import ReportResult, export_meshes, make_report
+from .build import ReportResult, make_report
 from .figures import (
     box_figure,
     default_slices,
@@ -12,6 +12,7 @@ from .figures import (
     slice_figure,
 )
 from .mesh import Mesh, label_meshes, render_meshes, surface_mesh, write_mesh
+from .subjects import export_meshes
 
 __all__ = ["Mesh", "ReportResult", "box_figure", "default_slices", "export_meshes",
            "label_meshes", "legend_handles", "make_report", "overlay_rgba", "png_bytes",

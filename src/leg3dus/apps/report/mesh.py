@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...core import labels as lab
+from ...core.arrays import bounding_box
 from ...core.atomic import atomic_path
 from ...core.errors import OptionError
 from ...core.volume import Geometry
@@ -66,8 +67,8 @@ class Mesh:
 
 
 def surface_mesh(mask: np.ndarray, spacing=(1.0, 1.0, 1.0), *, origin=(0.0, 0.0, 0.0),
-                 direction=None, physical: bool = True, smooth_sigma: float = 0.0,
-                 step_size: int = 1, name: str = "", color=(200, 200, 200)) -> Mesh:
+                 direction=None, physical: bool = True, smooth_sigma_vox: float = 0.0,
+                 step_vox: int = 1, name: str = "", color=(200, 200, 200)) -> Mesh:
     """The boundary surface of a binary mask (z, y, x) by marching cubes at level 0.5.
 
     Parameters
@@ -80,10 +81,10 @@ def surface_mesh(mask: np.ndarray, spacing=(1.0, 1.0, 1.0), *, origin=(0.0, 0.0,
     physical
         Place vertices in physical space (origin and direction applied); otherwise in
         grid mm (index times spacing), convenient for pictures.
-    smooth_sigma
+    smooth_sigma_vox
         Gaussian smoothing of the mask (voxels) before extraction: a smoother surface,
         slightly inside convex corners; 0 keeps the voxel staircase.
-    step_size
+    step_vox
         Marching-cubes step in voxels: 2 or more gives a coarser, lighter mesh.
 
     Examples
@@ -98,21 +99,22 @@ def surface_mesh(mask: np.ndarray, spacing=(1.0, 1.0, 1.0), *, origin=(0.0, 0.0,
     mask = np.asarray(mask)
     if mask.ndim != 3:
         raise OptionError(f"expected a 3D mask (z, y, x), found shape {mask.shape}")
-    if step_size < 1:
-        raise OptionError(f"step_size must be at least 1, found {step_size}")
-    idx = np.argwhere(mask)
-    if idx.size == 0:
+    if step_vox < 1:
+        raise OptionError(f"step_vox must be at least 1, found {step_vox}")
+    box = bounding_box(mask)
+    if box is None:
         return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), name, color)
-    pad = 1 + int(np.ceil(3 * smooth_sigma))
-    lo, hi = idx.min(0), idx.max(0) + 1
+    pad = 1 + int(np.ceil(3 * smooth_sigma_vox))
+    lo = np.array([b.start for b in box])
+    hi = np.array([b.stop for b in box])
     crop = np.zeros(tuple(hi - lo + 2 * pad), np.float32)
     crop[tuple(slice(pad, pad + n) for n in hi - lo)] = mask[
         tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
-    if smooth_sigma > 0:
+    if smooth_sigma_vox > 0:
         from scipy.ndimage import gaussian_filter
 
-        crop = gaussian_filter(crop, smooth_sigma, output=np.float32)
-    verts, faces, _, _ = marching_cubes(crop, 0.5, step_size=step_size, allow_degenerate=False)
+        crop = gaussian_filter(crop, smooth_sigma_vox, output=np.float32)
+    verts, faces, _, _ = marching_cubes(crop, 0.5, step_size=step_vox, allow_degenerate=False)
     index = verts.astype(np.float64) + (lo - pad)
     geometry = Geometry(mask.shape, tuple(spacing), tuple(origin),
                         np.eye(3) if direction is None else np.asarray(direction))
@@ -200,9 +202,10 @@ def _write_obj(path: Path, verts, faces, name: str) -> None:
         np.savetxt(f, faces + 1, fmt="f %d %d %d")
 
 
-def render_meshes(meshes: list[Mesh], title: str = "", elev: float = 15.0,
-                  azim: float = -60.0, max_faces: int = 60000) -> Figure:
-    """A shaded 3D picture of meshes (matplotlib ``Poly3DCollection``), knee at the top.
+def render_meshes(meshes: list[Mesh], title: str = "", elev_deg: float = 15.0,
+                  azim_deg: float = -60.0, max_faces: int = 60000) -> Figure:
+    """A shaded 3D picture of meshes (matplotlib ``Poly3DCollection``), knee at the top,
+    seen from elevation ``elev_deg`` and azimuth ``azim_deg`` (degrees).
 
     Meshes are drawn in their own coordinates (use ``physical=False`` meshes for a leg
     standing upright); above ``max_faces`` faces in all, faces are subsampled evenly
@@ -240,7 +243,7 @@ def render_meshes(meshes: list[Mesh], title: str = "", elev: float = 15.0,
 
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(3))
-    ax.view_init(elev=elev, azim=azim)
+    ax.view_init(elev=elev_deg, azim=azim_deg)
     ax.set_xlabel("x (across) mm")
     ax.set_ylabel("y (depth) mm", labelpad=8)
     ax.set_zlabel("z mm, knee at the top", labelpad=10)
