@@ -155,3 +155,67 @@ def test_transform_names_split_like_plus():
     assert split_name("StylusTipToStylus") == ("StylusTip", "Stylus")
     assert split_name("ImageToReference") == ("Image", "Reference")
     assert split_name("Timestamp") is None
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("orientation", ["MF", "UF", "MN", "UN"])
+def test_sequence_read_in_small_blocks_and_flipped_in_place(tmp_path, monkeypatch, compress,
+                                                            orientation):
+    from functools import partial
+
+    from leg3dus.sweep import seqfile
+
+    seq = small_sequence(n=40, h=37, w=29)
+    seq.frames[:20] //= 16                        # compressible and not
+    path = write_sequence(seq, tmp_path / "s.igs.mha", compress=compress)
+    raw = path.read_bytes().replace(b"UltrasoundImageOrientation = MF",
+                                    b"UltrasoundImageOrientation = " + orientation.encode())
+    path.write_bytes(raw)
+    monkeypatch.setattr(seqfile, "_read_into", partial(seqfile._read_into, block=999))
+    back = read_sequence(path)
+    want = seq.frames[:, :, ::-1] if orientation[0] == "U" else seq.frames
+    want = want[:, ::-1] if orientation[1] == "N" else want
+    assert np.array_equal(back.frames, want) and back.frames.flags.c_contiguous
+    if compress:
+        head, data = raw[:raw.index(b"LOCAL\n") + 6], raw[raw.index(b"LOCAL\n") + 6:]
+        (tmp_path / "cut.mha").write_bytes(head + data[: len(data) // 2])
+        with pytest.raises(InputFileError, match="truncated"):
+            read_sequence(tmp_path / "cut.mha")
+        (tmp_path / "bad.mha").write_bytes(head + bytes(b ^ 0x5A for b in data))
+        with pytest.raises(InputFileError, match="corrupt|truncated"):
+            read_sequence(tmp_path / "bad.mha")
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_sequence_pixels_in_a_separate_file_and_wider_types(tmp_path, compress):
+    seq = small_sequence(n=4, h=9, w=7)
+    seq.frames = seq.frames.astype(np.uint16) * 200
+    path = write_sequence(seq, tmp_path / "s.mha", compress=compress)
+    raw = path.read_bytes()
+    at = raw.index(b"ElementDataFile = LOCAL\n")
+    (tmp_path / "s.raw").write_bytes(raw[at + len(b"ElementDataFile = LOCAL\n"):])
+    (tmp_path / "s.mhd").write_bytes(raw[:at] + b"ElementDataFile = s.raw\n")
+    back = read_sequence(tmp_path / "s.mhd")
+    assert back.frames.dtype == np.uint16 and np.array_equal(back.frames, seq.frames)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_sequence_pixels_are_held_once(tmp_path, monkeypatch, compress):
+    import tracemalloc
+    from functools import partial
+
+    from leg3dus.sweep import seqfile
+
+    rng = np.random.default_rng(1)
+    seq = small_sequence(n=64, h=128, w=96)
+    seq.frames = (rng.random(seq.frames.shape) * 4).astype(np.uint8)   # 786 kB of pixels
+    path = write_sequence(seq, tmp_path / "s.igs.mha", compress=compress)
+    monkeypatch.setattr(seqfile, "_read_into", partial(seqfile._read_into, block=1 << 16))
+    tracemalloc.start()
+    try:
+        back = read_sequence(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(back.frames, seq.frames)
+    assert peak < seq.frames.nbytes + 400_000     # the frames, the header, two blocks

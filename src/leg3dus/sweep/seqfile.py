@@ -113,8 +113,9 @@ def read_sequence(path: str | os.PathLike, pixels: bool = True) -> Sequence:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such sequence file")
-    raw = path.read_bytes() if pixels else _read_header_bytes(path)
+    raw = _read_header_bytes(path)
     fields, offset = _parse_header(raw, path)
+    del raw
     try:
         dims = [int(v) for v in fields["DimSize"].split()]
         dtype = np.dtype(_ETYPES[fields.get("ElementType", "MET_UCHAR")])
@@ -133,8 +134,8 @@ def read_sequence(path: str | os.PathLike, pixels: bool = True) -> Sequence:
     width, height, n = dims[0], dims[1], dims[2]
     expected = width * height * n * dtype.itemsize
     data_file = fields["ElementDataFile"]
-    stored = (path.stat().st_size - offset if data_file == "LOCAL"
-              else _external(path, data_file).stat().st_size)
+    source, start = (path, offset) if data_file == "LOCAL" else (_external(path, data_file), 0)
+    stored = source.stat().st_size - start
     if expected > _MAX_RATIO * max(stored, 0):  # refused before any memory is taken
         raise InputFileError(f"{path}: DimSize claims {expected} bytes of pixels but the "
                              f"file holds {stored}; expected a header that matches its data")
@@ -142,26 +143,54 @@ def read_sequence(path: str | os.PathLike, pixels: bool = True) -> Sequence:
         frames = np.broadcast_to(np.zeros((), dtype), (n, height, width))
         fields["UltrasoundImageOrientation"] = "MF"
         return _sequence_from_fields(frames, fields, path)
-    payload = raw[offset:] if data_file == "LOCAL" else _read_external(path, data_file)
-    if fields.get("CompressedData", "False").lower() == "true":
-        try:
-            payload = zlib.decompressobj().decompress(payload, expected + 1)
-        except zlib.error as exc:
-            raise InputFileError(f"{path}: compressed pixel data is corrupt ({exc})") from None
-    if len(payload) < expected:
+    # The pixels are read (and inflated) straight into the frame array: one copy in memory.
+    frames = np.empty((n, height, width), dtype)
+    compressed = fields.get("CompressedData", "False").lower() == "true"
+    got = _read_into(source, start, memoryview(frames.reshape(-1).view(np.uint8)), compressed,
+                     path)
+    if got < expected:
         raise InputFileError(f"{path}: truncated pixel data; expected {expected} bytes for "
-                             f"{n} frames of {width}x{height}, found {len(payload)}")
-    frames = np.frombuffer(payload[:expected], dtype=dtype).reshape(n, height, width)
+                             f"{n} frames of {width}x{height}, found {got}")
     # PLUS works on MF frames (columns toward the probe's marked side, rows away from the
-    # transducer); U(nmarked) or N(ear) frames are flipped into MF on reading, as PLUS does.
+    # transducer); U(nmarked) or N(ear) frames are flipped into MF on reading, as PLUS does,
+    # one frame at a time in place.
     orient = fields.get("UltrasoundImageOrientation", "MF").upper()
-    if orient[:1] == "U":
-        frames = frames[:, :, ::-1]
+    flip = (slice(None), slice(None, None, -1) if orient[:1] == "U" else slice(None))
     if orient[1:2] == "N":
-        frames = frames[:, ::-1, :]
-    frames = np.ascontiguousarray(frames)
+        flip = (slice(None, None, -1), flip[1])
+    if flip != (slice(None), slice(None)):
+        for frame in frames:
+            frame[...] = frame[flip].copy()
     fields["UltrasoundImageOrientation"] = "MF"
     return _sequence_from_fields(frames, fields, path)
+
+
+def _read_into(source: Path, start: int, buffer: memoryview, compressed: bool,
+               path: Path, block: int = 1 << 22) -> int:
+    """Fill ``buffer`` with the pixel bytes of ``source`` from byte ``start`` (inflating
+    zlib data as it streams, ``block`` bytes of file at a time); returns the bytes filled."""
+    filled = 0
+    with open(source, "rb") as fh:
+        fh.seek(start)
+        if not compressed:
+            while filled < len(buffer):
+                got = fh.readinto(buffer[filled:])
+                if not got:
+                    break
+                filled += got
+            return filled
+        inflate = zlib.decompressobj()
+        try:
+            while filled < len(buffer) and not inflate.eof:
+                data = inflate.unconsumed_tail or fh.read(block)
+                if not data:
+                    break
+                chunk = inflate.decompress(data, min(len(buffer) - filled, block))
+                buffer[filled:filled + len(chunk)] = chunk
+                filled += len(chunk)
+        except zlib.error as exc:
+            raise InputFileError(f"{path}: compressed pixel data is corrupt ({exc})") from None
+    return filled
 
 
 def _external(path: Path, name: str) -> Path:
@@ -169,13 +198,6 @@ def _external(path: Path, name: str) -> Path:
     if not data.is_file():
         raise InputFileError(f"{path}: its pixel data file {data} is missing")
     return data
-
-
-def _read_external(path: Path, name: str) -> bytes:
-    data = path.parent / name
-    if not data.is_file():
-        raise InputFileError(f"{path}: its pixel data file {data} is missing")
-    return data.read_bytes()
 
 
 def _sequence_from_fields(frames: np.ndarray, fields: dict[str, str], path: Path) -> Sequence:
