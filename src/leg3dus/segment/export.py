@@ -1,5 +1,6 @@
 """Exporting a trained network: a TorchScript file that predicts without training code,
-or a MONAI bundle that MONAI's tools load.
+an ONNX file that onnxruntime runs without torch, or a MONAI bundle that MONAI's tools
+load.
 
 The file holds the traced network and, as an extra file ``leg3dus.json``, the model spec
 (kind, patch, context, spacing, classes); :func:`leg3dus.segment.infer.load_model` reads
@@ -22,11 +23,13 @@ with the metadata and the leg3dus spec), loaded with MONAI's bundle API::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
 
 from ..core.atomic import atomic_path
+from ..core.errors import OptionError
 from . import require_seg
 from .infer import SPEC_FILE
 
@@ -56,6 +59,45 @@ def export_torchscript(net, spec: dict, path: str | os.PathLike,
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(traced, str(tmp),
                        _extra_files={SPEC_FILE: json.dumps(spec), **(extra_files or {})})
+    return path
+
+
+def export_onnx(net, spec: dict, path: str | os.PathLike) -> Path:
+    """Write ``net`` (on CPU, eval mode) as ONNX with ``spec`` in the model's metadata
+    (key ``leg3dus.json``). The input ``image`` is a batch of windows of the patch size
+    (2d: N x channels x Y x X; 3d: N x 1 x Z x Y x X, float32 scaled like training), the
+    output ``scores`` the class scores of each window; the batch size is free.
+
+    >>> export_onnx(net, spec, "model.onnx")  # doctest: +SKIP
+    """
+    try:
+        import onnx
+    except ImportError as exc:
+        raise OptionError(f"ONNX export needs the 'onnx' extra ({exc}); install it with: "
+                          "pip install 'leg3dus[onnx]'") from None
+    path = Path(path)
+    net = net.to("cpu").eval()
+    patch = [int(p) for p in spec["patch"]]
+    if spec["kind"] == "2d":
+        example = torch.zeros(2, int(spec["in_channels"]), patch[1], patch[2])
+    else:
+        example = torch.zeros(2, 1, *patch)
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its operator registry warns that torchvision is absent
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(net, (example,), dynamo=True, verbose=False,
+                                        input_names=["image"], output_names=["scores"],
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+    finally:
+        quiet.setLevel(level)
+    model = program.model_proto
+    entry = model.metadata_props.add()
+    entry.key, entry.value = SPEC_FILE, json.dumps(spec)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
     return path
 
 

@@ -1,0 +1,40 @@
+"""Export to ONNX: onnxruntime gives the network's scores, and the file carries the spec."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("monai")
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+import torch  # noqa: E402
+
+from leg3dus.segment.export import export_onnx  # noqa: E402
+from leg3dus.segment.infer import SPEC_FILE  # noqa: E402
+from leg3dus.segment.models import build_model, check_spec, default_spec  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.mark.parametrize("kind, model", [
+    ("2d", {"channels": [8, 16], "patch": [1, 16, 16], "context": 1}),
+    ("3d", {"channels": [4, 8, 8], "patch": [8, 16, 16]}),
+])
+def test_onnxruntime_gives_the_networks_scores(kind, model, tmp_path):
+    spec = check_spec({**default_spec(kind), **model})
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    path = export_onnx(net, spec, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    shape = ((3, spec["in_channels"], 16, 16) if kind == "2d" else (3, 1, 8, 16, 16))
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    (got,) = session.run(["scores"], {"image": x})
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(meta[SPEC_FILE]) == json.loads(json.dumps(spec))
