@@ -69,10 +69,14 @@ def test_single_label_file(cli, tiny_dataset):
 def test_missing_label_is_reported_and_others_measured(cli, tiny_dataset, tmp_path):
     (tiny_dataset / "train" / "S02" / "masksX1.mha").unlink()
     out = tmp_path / "m.csv"
-    res = cli("morphology", tiny_dataset, "-o", out, "--quiet")
-    assert res.exit_code == 1
-    assert "S02" in res.stdout and "no label file" in res.stdout
+    summ = tmp_path / "s.csv"
+    res = cli("morphology", tiny_dataset, "-o", out, "--summary", summ, "--quiet")
+    assert res.exit_code == 2  # the batch rule: the others are measured, then exit 2
+    assert [line for line in res.stderr.splitlines() if "S02" in line] == [
+        "error: train/S02: no label file, expected one to measure muscles"]
     assert {r["id"] for r in read_csv(out)} == {"S01", "S03", "S04"}
+    failed = [r for r in read_csv(summ) if r["group"] == "failed"]
+    assert [(r["value"], "no label file" in r["error"]) for r in failed] == [("train/S02", True)]
 
 
 def test_bad_participants_and_options_exit_2_without_output(cli, tiny_dataset, tmp_path):
@@ -159,8 +163,8 @@ def test_stray_values_fail_the_subject(cli, tiny_dataset, tmp_path):
     write_volume(vol.with_array(arr), path)
     out = tmp_path / "m.csv"
     res = cli("morphology", tiny_dataset, "-o", out, "--quiet")
-    assert res.exit_code == 1
-    assert "stray label values outside the scheme: 7 (3 voxels)" in res.stdout
+    assert res.exit_code == 2
+    assert "stray label values outside the scheme: 7 (3 voxels)" in res.stderr
     assert {r["id"] for r in read_csv(out)} == {"S01", "S03", "S04"}
     res = cli("morphology", path, "-o", out)
     assert res.exit_code == 2 and "label values outside the scheme: 7" in res.stderr
@@ -220,7 +224,7 @@ def test_summary_counts_a_missing_muscle_and_a_failed_subject(cli, tiny_dataset,
     summ = tmp_path / "s.csv"
     res = cli("morphology", tiny_dataset, "-o", tmp_path / "m.csv", "--summary", summ,
               "--quiet")
-    assert res.exit_code == 1  # a subject failed: a finding, not silence
+    assert res.exit_code == 2  # a subject failed: the batch rule
     rows = {s["muscle"]: s for s in read_csv(summ) if s["group"] == "all"}
     assert (rows["GL"]["n"], rows["GL"]["n_absent"], rows["GL"]["n_failed"]) == ("2", "1", "1")
     assert (rows["SOL"]["n"], rows["SOL"]["n_absent"], rows["SOL"]["n_failed"]) == ("3", "0", "1")

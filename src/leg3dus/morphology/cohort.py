@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..core.label_values import read_labels
 from ..core.layout import Subject
 from ..core.tables import csv_cell
 from ..core.volume_io import read_volume
+from .axis import ObliqueAxisWarning, leg_axis
 from .muscle import LEG_EXTENTS, Morphology, measure
 
 #: Per-subject-and-muscle measures summarised over a cohort.
@@ -31,7 +33,8 @@ _SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
 
 
 def measure_subject(subject: Subject, leg_extent: str = "labels", label_values=None,
-                    csa_at=(), with_image: bool = False, allow_stray: bool = True) -> dict:
+                    csa_at=(), with_image: bool = False, allow_stray: bool = True,
+                    axis="auto") -> dict:
     """Read a subject's labels and measure them; a picklable per-subject job.
 
     The labels are read with :func:`leg3dus.core.label_values.read_labels`: ``label_values``
@@ -39,11 +42,14 @@ def measure_subject(subject: Subject, leg_extent: str = "labels", label_values=N
     the scheme, and a volume whose values are all unknown raises :class:`LabelError`
     (as do stray values unless ``allow_stray``). ``csa_at`` lists positions (% of the
     leg) for the CSA columns; ``with_image`` reads the subject's ultrasound to find
-    the scanned slices (the field of view along the leg).
+    the scanned slices (the field of view along the leg). ``axis`` is the leg axis
+    (``"auto"``: from the labels' direction matrix; see :mod:`leg3dus.morphology.axis`).
 
     Returns ``{"split", "id", "label", "shape", "spacing", "leg_length_mm", "stray",
-    "label_values", "morphology"}`` with the :class:`~leg3dus.morphology.Morphology`
-    under ``"morphology"`` and the convention used as a dict under ``"label_values"``.
+    "label_values", "leg_axis", "axis_oblique_deg", "morphology"}`` with the
+    :class:`~leg3dus.morphology.Morphology` under ``"morphology"`` and the convention
+    used as a dict under ``"label_values"``. An oblique leg axis issues no warning here:
+    the angle is in the result (the caller says so once for a cohort).
     """
     if subject.label is None:
         raise InputFileError(f"{subject.key}: no label file, expected one to measure muscles")
@@ -53,25 +59,34 @@ def measure_subject(subject: Subject, leg_extent: str = "labels", label_values=N
         if subject.image is None:
             raise InputFileError(f"{subject.key}: no image, expected one to find the scanned "
                                  "field of view (drop --with-image or add the file)")
-        scanned = scanned_slices(read_volume(subject.image).array)
-    morph = measure(labels, leg_extent=leg_extent, csa_at=csa_at, scanned=scanned)
+        along, _ = leg_axis(labels.direction, axis)
+        scanned = scanned_slices(read_volume(subject.image).array, axis=along)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ObliqueAxisWarning)
+        morph = measure(labels, leg_extent=leg_extent, csa_at=csa_at, scanned=scanned,
+                        axis=axis)
     return {"split": subject.split, "id": subject.id, "label": str(subject.label),
             "shape": list(labels.shape), "spacing": list(labels.spacing),
             "leg_length_mm": morph.leg_length_mm, "stray": morph.stray,
-            "label_values": convention.as_json(), "morphology": morph}
+            "label_values": convention.as_json(), "leg_axis": morph.leg_axis,
+            "axis_oblique_deg": morph.axis_oblique_deg, "morphology": morph}
 
 
-def scanned_slices(image: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Per slice along axis 0: True where the image holds any non-zero voxel.
+def scanned_slices(image: np.ndarray, chunk: int = 64, axis: int = 0) -> np.ndarray:
+    """Per slice along array ``axis``: True where the image holds any non-zero voxel.
 
-    >>> a = np.zeros((4, 2, 2), np.uint8); a[1:3, 0, 0] = 9
-    >>> scanned_slices(a).tolist()
-    [False, True, True, False]
+    >>> a = np.zeros((4, 2, 3), np.uint8); a[1:3, 0, 0] = 9
+    >>> scanned_slices(a).tolist(), scanned_slices(a, axis=2).tolist()
+    ([False, True, True, False], [True, False, False])
     """
-    out = np.zeros(image.shape[0], bool)
+    out = np.zeros(image.shape[axis], bool)
+    others = tuple(a for a in range(3) if a != axis)
     for start in range(0, image.shape[0], chunk):
         block = image[start:start + chunk]
-        out[start:start + len(block)] = block.reshape(len(block), -1).any(axis=1)
+        if axis == 0:
+            out[start:start + len(block)] = block.reshape(len(block), -1).any(axis=1)
+        else:
+            out |= block.any(axis=others)
     return out
 
 
@@ -151,7 +166,9 @@ def cohort_rows(results: list[dict], participants: dict[str, dict] | None = None
         for m in morph.muscles.values():
             rows.append({"split": r["split"], "id": r["id"],
                          "sex": info.get("sex", ""), "side": info.get("side", ""),
-                         **m.row(), "leg_length_mm": morph.leg_length_mm})
+                         **m.row(), "leg_length_mm": morph.leg_length_mm,
+                         "leg_axis": morph.leg_axis,
+                         "axis_oblique_deg": morph.axis_oblique_deg})
     return rows
 
 

@@ -1,19 +1,23 @@
 """Muscle morphology of one label volume: volume, length, cross-sectional area profile
 along the leg, maximum cross-section and where it lies, centroid path.
 
-Definitions (array axis order (z, y, x), axis 0 along the leg, knee to ankle):
+Definitions (array axis order (z, y, x)). Everything is measured along the **leg
+axis** ``a``: the array axis closest to the patient's superior-inferior axis by the
+direction matrix, or the one given (:mod:`leg3dus.morphology.axis`); axis 0 (knee to
+ankle) in the dataset. Slice ``k`` is the grid's slice ``k`` perpendicular to it and
+``slice_mm`` its spacing ``spacing[a]``.
 
 - **volume** (cm3): voxel count times the voxel volume.
-- **cross-sectional area** of slice ``k`` (cm2): the muscle's voxel count in the
-  transverse slice ``labels[k]`` times ``spacing[1] * spacing[2]``; the anatomical
-  cross-section, perpendicular to axis 0.
-- **length** (mm): the extent of the muscle along axis 0, from the first to the last
-  slice that holds it, both counted whole: ``(last - first + 1) * spacing[0]``.
+- **cross-sectional area** of slice ``k`` (cm2): the muscle's voxel count in slice ``k``
+  times the product of the two other spacings; the anatomical cross-section,
+  perpendicular to the leg axis (oblique to it when the axis is: ``axis_oblique_deg``).
+- **length** (mm): the extent of the muscle along the leg axis, from the first to the
+  last slice that holds it, both counted whole: ``(last - first + 1) * slice_mm``.
 - **leg extent**: the reference for positions in % of leg length. ``"labels"`` (default)
-  is the extent along axis 0 of all muscles together (first to last slice holding any
-  scheme label), so 0 % is the knee end of the labelled calf and 100 % its ankle end;
-  ``"volume"`` is the whole imaged grid along axis 0. A slice's position is its centre:
-  ``(k + 0.5 - start) * spacing[0]`` mm from the start of the extent.
+  is the extent along the leg axis of all muscles together (first to last slice holding
+  any scheme label), so 0 % is the knee end of the labelled calf and 100 % its ankle end;
+  ``"volume"`` is the whole imaged grid along the leg axis. A slice's position is its
+  centre: ``(k + 0.5 - start) * slice_mm`` from the start of the extent.
 - **maximum cross-section**: the largest slice area and the position of that slice (the
   first one if several tie), in mm and in % of the leg extent.
 - **centroid path**: per slice holding the muscle, the centre of its cross-section as a
@@ -26,14 +30,15 @@ Definitions (array axis order (z, y, x), axis 0 along the leg, knee to ankle):
   area interpolated linearly between the two slice centres around the position (the
   nearest slice centre at the ends of the extent); 0 where the muscle is absent.
 - **field of view**: a muscle touches the end of the field of view when its first or
-  last slice is the first or last slice of the scanned data along the leg (the whole
-  grid, or the slices where the image holds data when ``scanned`` is given). Its length
-  and volume are then lower bounds; ``fov_clipped`` says at which end: ``"first"``
-  (knee side, slice 0), ``"last"``, ``"both"`` or ``""``.
+  last slice is the first or last slice of the scanned data along the leg axis (the
+  whole grid, or the slices where the image holds data when ``scanned`` is given). Its
+  length and volume are then lower bounds; ``fov_clipped`` says at which end:
+  ``"first"`` (slice 0, the knee side in the dataset), ``"last"``, ``"both"`` or ``""``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +46,7 @@ import numpy as np
 from ..core import labels as lab
 from ..core.errors import OptionError
 from ..core.volume import Geometry, Volume
+from .axis import OBLIQUE_DEG, ObliqueAxisWarning, leg_axis, oblique_note
 from .path import centroid_path_length_mm
 
 LEG_EXTENTS = ("labels", "volume")
@@ -93,7 +99,11 @@ def csa_at_column(pct: float) -> str:
 
 @dataclass
 class Morphology:
-    """Morphology of every muscle of one label volume, with the leg extent used."""
+    """Morphology of every muscle of one label volume, with the leg extent used.
+
+    ``spacing`` is the grid's, (z, y, x) mm; slices run along array axis ``leg_axis``,
+    ``axis_oblique_deg`` degrees off the superior-inferior axis.
+    """
 
     spacing: tuple[float, float, float]
     leg_extent: str
@@ -101,27 +111,39 @@ class Morphology:
     leg_stop: int | None
     muscles: dict[str, MuscleMorphology]
     stray: dict[int, int] = field(default_factory=dict)
+    leg_axis: int = 0
+    axis_oblique_deg: float = 0.0
+
+    @property
+    def slice_mm(self) -> float:
+        """Slice spacing along the leg axis (mm)."""
+        return self.spacing[self.leg_axis]
+
+    @property
+    def oblique(self) -> bool:
+        """True when the leg axis is more than ``OBLIQUE_DEG`` degrees off physical z."""
+        return self.axis_oblique_deg > OBLIQUE_DEG
 
     @property
     def leg_length_mm(self) -> float:
-        """Length of the leg extent along axis 0 (mm); 0 when nothing is labelled."""
+        """Length of the leg extent along the leg axis (mm); 0 when nothing is labelled."""
         if self.leg_start is None:
             return 0.0
-        return (self.leg_stop - self.leg_start) * self.spacing[0]
+        return (self.leg_stop - self.leg_start) * self.slice_mm
 
     def position_pct(self, slices: np.ndarray) -> np.ndarray:
         """Positions of slice centres in % of the leg extent (NaN without an extent)."""
         slices = np.asarray(slices, dtype=np.float64)
         if not self.leg_length_mm:
             return np.full(slices.shape, np.nan)
-        return 100.0 * (slices + 0.5 - self.leg_start) * self.spacing[0] / self.leg_length_mm
+        return 100.0 * (slices + 0.5 - self.leg_start) * self.slice_mm / self.leg_length_mm
 
     def slice_at(self, pct) -> np.ndarray:
         """Fractional slice indices whose centres lie at ``pct`` % of the leg extent."""
         pct = np.asarray(pct, dtype=np.float64)
         if not self.leg_length_mm:
             return np.full(pct.shape, np.nan)
-        return self.leg_start - 0.5 + pct / 100.0 * self.leg_length_mm / self.spacing[0]
+        return self.leg_start - 0.5 + pct / 100.0 * self.leg_length_mm / self.slice_mm
 
     def csa_at(self, name: str, pct) -> np.ndarray:
         """CSA (cm2) of muscle ``name`` at positions ``pct`` (% of the leg extent),
@@ -132,39 +154,62 @@ class Morphology:
         return np.interp(where, np.arange(csa.size), csa, left=np.nan, right=np.nan)
 
 
-def slice_statistics(labels: np.ndarray, values=None, chunk: int = _CHUNK):
-    """Per slice along axis 0 and per label value: voxel count and sums of y and x indices.
+def slice_statistics(labels: np.ndarray, values=None, chunk: int = _CHUNK, axis: int = 0):
+    """Per slice along array ``axis`` and per label value: voxel count and sums of the
+    indices along the two other axes (in (z, y, x) order: y and x for ``axis=0``).
 
-    Returns ``{value: (counts, sum_y, sum_x)}``, arrays of length ``labels.shape[0]``
-    (int64, float64, float64). uint8 labels take one parallel pass (numba); other types
-    are read ``chunk`` slices at a time. Either way only a few MB are needed beside the
-    volume.
+    Returns ``{value: (counts, sum_a, sum_b)}``, arrays of length ``labels.shape[axis]``
+    (int64, float64, float64). uint8 labels take one parallel pass (numba) in memory
+    order; other types are read ``chunk`` slices at a time. Either way only a few MB
+    are needed beside the volume.
+
+    >>> a = np.zeros((2, 3, 4), np.uint8); a[1, 2, :3] = 100
+    >>> counts, sum_z, sum_y = slice_statistics(a, [100], axis=2)[100]
+    >>> counts.tolist(), sum_z.tolist(), sum_y.tolist()
+    ([1, 1, 1, 0], [1.0, 1.0, 1.0, 0.0], [2.0, 2.0, 2.0, 0.0])
     """
     values = [m.value for m in lab.MUSCLES] if values is None else list(values)
+    if axis not in (0, 1, 2):
+        raise OptionError(f"axis must be 0, 1 or 2, found {axis!r}")
     if labels.dtype == np.uint8 and all(0 < int(v) < 256 for v in values):
-        counts, sum_y, sum_x = _stats_u8(labels)
-        return {v: (counts[:, v].copy(), sum_y[:, v].copy(), sum_x[:, v].copy())
-                for v in values}
-    nz, ny, nx = labels.shape
-    ys = np.arange(ny, dtype=np.float64)
-    xs = np.arange(nx, dtype=np.float64)
-    out = {v: (np.zeros(nz, np.int64), np.zeros(nz), np.zeros(nz)) for v in values}
-    for start in range(0, nz, chunk):
-        block = labels[start:start + chunk]
+        return _stats_u8(labels, values, axis)
+    moved = np.moveaxis(labels, axis, 0)
+    nk, na, nb = moved.shape
+    ia = np.arange(na, dtype=np.float64)
+    ib = np.arange(nb, dtype=np.float64)
+    out = {v: (np.zeros(nk, np.int64), np.zeros(nk), np.zeros(nk)) for v in values}
+    for start in range(0, nk, chunk):
+        block = moved[start:start + chunk]
         for v in values:
             mask = block == v
-            per_row = mask.sum(axis=2, dtype=np.int64)  # (k, ny)
-            counts, sum_y, sum_x = out[v]
+            per_row = mask.sum(axis=2, dtype=np.int64)  # (k, na)
+            counts, sum_a, sum_b = out[v]
             counts[start:start + len(block)] = per_row.sum(axis=1)
-            sum_y[start:start + len(block)] = per_row @ ys
-            sum_x[start:start + len(block)] = mask.sum(axis=1, dtype=np.int64) @ xs
+            sum_a[start:start + len(block)] = per_row @ ia
+            sum_b[start:start + len(block)] = mask.sum(axis=1, dtype=np.int64) @ ib
     return out
 
 
-def _stats_u8(labels: np.ndarray):
-    from ._kernels import slice_sums_u8
+def _stats_u8(labels: np.ndarray, values: list, axis: int):
+    from ._kernels import slice_sums_u8, slice_sums_u8_along
 
-    return slice_sums_u8(labels)
+    if axis == 0:
+        counts, sum_a, sum_b = slice_sums_u8(labels)
+        return {v: (counts[:, v].copy(), sum_a[:, v].copy(), sum_b[:, v].copy())
+                for v in values}
+    slot = np.full(256, -1, np.int64)
+    for i, v in enumerate(values):
+        slot[int(v)] = i
+    blocks = max(1, min(labels.shape[0], numba_threads()))
+    counts, sum_a, sum_b = slice_sums_u8_along(labels, axis, slot, len(values), blocks)
+    return {v: (counts[:, i].copy(), sum_a[:, i].copy(), sum_b[:, i].copy())
+            for i, v in enumerate(values)}
+
+
+def numba_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _extent(present: np.ndarray) -> tuple[int | None, int | None]:
@@ -183,6 +228,7 @@ def measure(
     leg_extent: str = "labels",
     csa_at=(),
     scanned: np.ndarray | None = None,
+    axis: int | str = "auto",
 ) -> Morphology:
     """Measure every muscle of a label volume (values 0/100/150/200), axis order (z, y, x).
 
@@ -192,14 +238,21 @@ def measure(
         The label array, or a :class:`~leg3dus.core.volume.Volume` (its geometry is used and
         ``spacing``, ``origin``, ``direction`` are ignored).
     spacing, origin, direction
-        Geometry in (z, y, x) order, mm; origin and direction only place the centroids.
+        Geometry in (z, y, x) order, mm; the direction chooses the leg axis (with
+        ``axis="auto"``) and, with the origin, places the centroids.
     leg_extent
         ``"labels"`` or ``"volume"``: what 100 % of leg length means (module docstring).
     csa_at
         Positions in % of the leg extent (0..100) where each muscle's CSA is reported.
     scanned
-        Optional boolean per slice along axis 0: where the image holds data. The field
-        of view then ends at its first and last True slice instead of the grid's ends.
+        Optional boolean per slice along the leg axis: where the image holds data. The
+        field of view then ends at its first and last True slice instead of the grid's
+        ends.
+    axis
+        ``"auto"`` (the array axis closest to the superior-inferior axis) or 0, 1, 2:
+        the leg axis (:mod:`leg3dus.morphology.axis`). When it is more than 5 degrees
+        off, an :class:`~leg3dus.morphology.axis.ObliqueAxisWarning` is issued and the
+        angle kept in ``axis_oblique_deg``.
 
     Values outside the label scheme are not measured; they are listed in ``stray``.
 
@@ -207,10 +260,14 @@ def measure(
     --------
     >>> a = np.zeros((10, 4, 4), np.uint8); a[2:6, :2, :2] = 100
     >>> m = measure(a, spacing=(2.0, 1.0, 1.0))
-    >>> m.muscles["SOL"].length_mm, m.muscles["SOL"].max_csa_cm2
-    (8.0, 0.04)
+    >>> m.muscles["SOL"].length_mm, m.muscles["SOL"].max_csa_cm2, m.leg_axis
+    (8.0, 0.04, 0)
     >>> measure(a, csa_at=[50]).muscles["SOL"].csa_at_cm2, m.muscles["SOL"].fov_clipped
     ({50.0: 0.04}, '')
+    >>> d = np.array([[0., 0, 1], [0, 1, 0], [1, 0, 0]])  # the leg along array axis 2
+    >>> m2 = measure(a.transpose(2, 1, 0), spacing=(1.0, 1.0, 2.0), direction=d)
+    >>> m2.leg_axis, m2.muscles["SOL"].length_mm, m2.muscles["SOL"].max_csa_cm2
+    (2, 8.0, 0.04)
     """
     if isinstance(labels, Volume):
         spacing, origin, direction = labels.spacing, labels.origin, labels.direction
@@ -224,20 +281,23 @@ def measure(
     geometry = Geometry(labels.shape, tuple(float(s) for s in spacing),
                         tuple(float(o) for o in origin),
                         np.eye(3) if direction is None else np.asarray(direction))
-    sz, sy, sx = geometry.spacing
-    stats = slice_statistics(labels)
+    along, oblique_deg = leg_axis(geometry.direction, axis)
+    note = oblique_note(along, oblique_deg)
+    if note:
+        warnings.warn(note, ObliqueAxisWarning, stacklevel=2)
+    nk = labels.shape[along]
+    stats = slice_statistics(labels, axis=along)
     counts_all = sum(c for c, _, _ in stats.values())
     if leg_extent == "volume":
-        leg_start, leg_stop = 0, labels.shape[0]
+        leg_start, leg_stop = 0, nk
     else:
         leg_start, leg_stop = _extent(counts_all > 0)
     pcts = _check_pcts(csa_at)
-    fov = _fov(scanned, labels.shape[0])
+    fov = _fov(scanned, nk)
     result = Morphology(geometry.spacing, leg_extent, leg_start, leg_stop, {},
-                        lab.stray_values(labels))
+                        lab.stray_values(labels), along, oblique_deg)
     for m in lab.MUSCLES:
-        counts, sum_y, sum_x = stats[m.value]
-        muscle = _one_muscle(m, counts, sum_y, sum_x, geometry, result)
+        muscle = _one_muscle(m, *stats[m.value], geometry, result)
         if muscle.present:
             muscle.fov_clipped = _clipped(muscle.first_slice, muscle.last_slice, fov)
         result.muscles[m.name] = muscle
@@ -256,15 +316,15 @@ def _check_pcts(csa_at) -> list[float]:
     return list(dict.fromkeys(pcts))
 
 
-def _fov(scanned, nz: int) -> tuple[int, int]:
+def _fov(scanned, nk: int) -> tuple[int, int]:
     if scanned is None:
-        return 0, nz - 1
+        return 0, nk - 1
     scanned = np.asarray(scanned, bool)
-    if scanned.shape != (nz,):
-        raise OptionError(f"scanned slices: expected {nz} values along axis 0, found "
+    if scanned.shape != (nk,):
+        raise OptionError(f"scanned slices: expected {nk} values along the leg axis, found "
                           f"shape {scanned.shape}")
     first, stop = _extent(scanned)
-    return (0, nz - 1) if first is None else (first, stop - 1)
+    return (0, nk - 1) if first is None else (first, stop - 1)
 
 
 def _clipped(first: int, last: int, fov: tuple[int, int]) -> str:
@@ -273,24 +333,28 @@ def _clipped(first: int, last: int, fov: tuple[int, int]) -> str:
         "last" if at_last else ""
 
 
-def _one_muscle(m, counts, sum_y, sum_x, geometry: Geometry, result: Morphology):
-    sz, sy, sx = geometry.spacing
-    nz = counts.size
-    csa = counts * (sy * sx / 100.0)
+def _one_muscle(m, counts, sum_a, sum_b, geometry: Geometry, result: Morphology):
+    along = result.leg_axis
+    inplane = [a for a in range(3) if a != along]
+    slice_mm = result.slice_mm
+    nk = counts.size
+    csa = counts * (geometry.spacing[inplane[0]] * geometry.spacing[inplane[1]] / 100.0)
     voxels = int(counts.sum())
-    centroids = np.full((nz, 3), np.nan)
+    centroids = np.full((nk, 3), np.nan)
     first, last = _extent(counts > 0)
     if first is None:
         return MuscleMorphology(m.name, m.value, 0, 0.0, 0.0, None, None, 0.0, None,
                                 float("nan"), float("nan"), 0.0, csa, centroids)
     rows = np.flatnonzero(counts)
-    index = np.stack([rows.astype(np.float64), sum_y[rows] / counts[rows],
-                      sum_x[rows] / counts[rows]], axis=1)
+    index = np.empty((rows.size, 3))  # continuous (z, y, x) voxel indices
+    index[:, along] = rows
+    index[:, inplane[0]] = sum_a[rows] / counts[rows]
+    index[:, inplane[1]] = sum_b[rows] / counts[rows]
     centroids[rows] = geometry.index_to_physical(index)
-    path = centroid_path_length_mm(centroids, csa, (last - first) * sz, sz)
+    path = centroid_path_length_mm(centroids, csa, (last - first) * slice_mm, slice_mm)
     k = int(np.argmax(csa))
-    pos_mm = (k + 0.5 - result.leg_start) * sz
+    pos_mm = (k + 0.5 - result.leg_start) * slice_mm
     return MuscleMorphology(
         m.name, m.value, voxels, voxels * geometry.voxel_volume_mm3 / 1000.0,
-        (last - first) * sz, first, last - 1, float(csa[k]), k, pos_mm,
+        (last - first) * slice_mm, first, last - 1, float(csa[k]), k, pos_mm,
         float(result.position_pct(np.array([k]))[0]), path, csa, centroids)
