@@ -2,88 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
-from ....core.atomic import check_not_input, check_outputs
-from ....core.errors import GeometryError, InputFileError, OptionError, OutputError
-from ....dataset import LABEL_NAME, find_subjects, subject_folder
+from ....dataset import LABEL_NAME
 from ..app import (
+    batch_runner,
     command,
-    console,
     emit_json,
-    fail,
     image_name_option,
     label_values_option,
     progress_callback,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
-
-
-@dataclass(frozen=True)
-class PredictJob:
-    """One image to segment: where it is, where its labels go, and how."""
-
-    image: Path
-    output: Path
-    model: Path
-    inputs: tuple
-    options: tuple
-    adapt: tuple = ()
-
-
-def predict_file(job: PredictJob, progress=None) -> dict:
-    """Segment ``job.image`` into ``job.output``; returns a summary row (module level so
-    Dask workers can run it). ``progress(description, done, total)`` follows the work."""
-    from ....core.volume_io import read_header, read_volume, write_volume
-    from ....segment.infer import load_model, predict
-
-    check_not_input(job.output, job.inputs)
-    header = read_header(job.image)
-    if header.components != 1:
-        raise GeometryError(f"{job.image}: {header.components} channels per voxel; the model "
-                            f"expects a single-channel B-mode volume")
-    opts = dict(job.options)
-    device = opts.pop("device")
-    threads = opts.pop("threads", None)
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
-    opts["source"] = str(job.image)
-    if job.adapt:
-        return _predict_adapted(job, opts, device, progress)
-    model = load_model(job.model, device=device)
-    labels = predict(read_volume(job.image), model, progress=progress, **opts)
-    write_volume(labels, job.output)
-    return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape)}
-
-
-def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict:
-    """``predict --propagate``: tune on the annotated slices, segment, write back."""
-    from ....core.label_values import read_labels
-    from ....core.volume_io import read_volume, write_volume
-    from ....propagate.common import parse_annotated
-    from ....segment.adapt import load_trainable, predict_adapted
-
-    a = dict(job.adapt)
-    sparse_path = Path(a.pop("sparse"))
-    annotated = parse_annotated(a.pop("annotated"))
-    sparse, convention = read_labels(sparse_path, a.pop("label_values", None))
-    model = load_trainable(job.model, device=device)
-    image = read_volume(job.image)
-    opts["image_source"] = opts.pop("source")
-    labels = predict_adapted(image, model, sparse, annotated=annotated,
-                             source=str(sparse_path), progress=progress, **a, **opts)
-    write_volume(labels, job.output)
-    return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
-            "annotation": str(sparse_path), "adapt_steps": a["steps"], "adapt_lr": a["lr"],
-            "seed": a["seed"], "label_values": convention.as_json()}
+from ..output import exit_if_failed, say
 
 
 @command("predict")
@@ -144,72 +79,29 @@ def predict(
 
     Example: leg3dus predict runs/p2d x1.mha -o labels.mha --propagate sparse.mha
     """
-    from ....segment import require_seg
+    from ....segment.predict_files import predict_paths
 
-    require_seg()
-    if not model.exists():
-        raise InputFileError(f"{model}: no such run folder or model file")
-    islands = None
-    if min_island_cm3 is not None:
-        from ....segment.postprocess import parse_per_muscle
-
-        islands = parse_per_muscle(min_island_cm3, "--min-island-cm3")
-    options = (("tta", tta), ("lcc", lcc), ("overlap", overlap), ("slab", slab),
-               ("batch_size", batch_size), ("resample", not native), ("device", device),
-               ("min_island_cm3", islands), ("mask_outside_scan", mask_outside_scan),
-               ("threads", threads))
-    adapt = ()
-    if propagate is None:
-        if annotated is not None or label_values is not None:
-            raise OptionError("--annotated and --label-values apply only with --propagate "
-                              "SPARSE")
-    else:
-        if data.is_dir():
-            raise OptionError(f"{data}: --propagate adapts to one subject; give one image "
-                              f"file, not a folder")
-        if not propagate.is_file():
-            raise InputFileError(f"{propagate}: no such annotation file")
-        if annotated is not None and not Path(annotated).is_file():
-            from ....propagate.common import parse_annotated
-
-            parse_annotated(annotated)  # fail early on a malformed list
-        from ....core.label_values import from_option
-
-        adapt = (("sparse", str(propagate)), ("annotated", annotated), ("steps", adapt_steps),
-                 ("lr", adapt_lr), ("seed", seed), ("label_values", from_option(label_values)))
-    if data.is_file() or adapt:
-        with progress_callback(quiet or as_json) as bar:
-            row = predict_file(PredictJob(data, out, model, (data, model) if not adapt
-                                          else (data, propagate, model), options, adapt), bar)
-        if as_json:
-            emit_json(row)
-        else:
-            console().print(f"wrote {row['output']}")
-            if "label_values" in row:
-                from ....core.label_values import LabelConvention
-
-                console().print("annotations read as " + LabelConvention.from_json(
-                    row["label_values"]).describe(), markup=False)
-        return
-    subjects = [s for s in find_subjects(data, image_name=image_name) if s.image is not None]
-    if not subjects:
-        raise InputFileError(f"{data}: no subject folders holding {image_name}")
-    jobs = [PredictJob(s.image, subject_folder(out, s.split, s.id) / output_name, model,
-                       (s.image, s.label), options) for s in subjects]
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: expected an output folder for a tree, found a file")
-    check_outputs([j.output for j in jobs],
-                  [model, *(p for s in subjects for p in (s.image, s.label))])
-    results = run_batch(predict_file, jobs, scheduler, workers, "predicting", quiet)
-    rows = [r.value if r.ok else {"image": str(r.item.image), "error": r.error}
-            for r in results]
+    single = data.is_file() or propagate is not None  # a tree has the batch's own bar
+    with progress_callback(quiet or as_json or not single) as bar:
+        result = predict_paths(
+            model, data, out, image_name=image_name, output_name=output_name,
+            propagate=propagate, annotated=annotated, adapt_steps=adapt_steps,
+            adapt_lr=adapt_lr, seed=seed, label_values=label_values,
+            min_island_cm3=min_island_cm3, runner=batch_runner(scheduler, workers,
+                                                               "predicting", quiet),
+            progress=bar, tta=tta, lcc=lcc, overlap=overlap, slab=slab,
+            batch_size=batch_size, resample=not native, device=device,
+            mask_outside_scan=mask_outside_scan, threads=threads)
+    rows = result.get("subjects", [result])
     if as_json:
-        emit_json({"subjects": rows})
+        emit_json(result)
+    elif "subjects" in result:
+        say(*(f"{r['image']}: " + (f"error: {r['error']}" if "error" in r
+                                   else f"wrote {r['output']}") for r in rows))
     else:
-        for r in rows:
-            console().print(f"{r['image']}: " + (f"error: {r['error']}" if "error" in r
-                                                 else f"wrote {r['output']}"))
-    failed = [r for r in rows if "error" in r]
-    if failed:
-        fail(f"{len(failed)} of {len(rows)} subjects failed; first: {failed[0]['error']}")
+        from ....core.label_values import LabelConvention
 
+        say(f"wrote {result['output']}", *(
+            ["annotations read as " + LabelConvention.from_json(
+                result["label_values"]).describe()] if "label_values" in result else []))
+    exit_if_failed((r["image"], r["error"]) for r in rows if "error" in r)
