@@ -18,19 +18,30 @@ samples at full size, about ten times slower), regular-step gradient descent (le
 rate 1, 100 iterations) with scales from physical shifts, no masks. It runs on the
 first subject only.
 
+With ``--memory`` it measures instead the peak memory (ru_maxrss) of one fresh
+``leg3dus register`` process carrying the first subject's x2 and its labels onto x1
+(the transform and the labels written), and prints it. The pair is first padded with
+never-scanned voxels to the dataset's full size (1443 x 632 x 564, z, y, x) at least.
+
 Example: python benchmarks/bench_register.py --subjects 5 --spacing 0.277
+
+Example: python benchmarks/bench_register.py --memory --spacing 0.277
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from leg3dus import read_volume, write_volume
+from leg3dus import Volume, read_volume, write_volume
 from leg3dus.core.labels import MUSCLES
 from leg3dus.register import (
     read_transform,
@@ -138,6 +149,39 @@ def evaluate(folder: Path, n_points: int, seed: int, anchor: bool,
     return row
 
 
+FULL_SHAPE = (1443, 632, 564)
+
+
+def full_size_pair(folder: Path) -> Path:
+    """``folder``'s x1, x2 and masksX2 padded at the end with zeros to :data:`FULL_SHAPE`."""
+    out = folder.parent / f"{folder.name}_full"
+    if (out / "masksX2.mha").exists():
+        return out
+    for name in ("x1", "x2", "masksX2"):
+        vol = read_volume(folder / f"{name}.mha")
+        pad = [(0, max(0, n - s)) for n, s in zip(FULL_SHAPE, vol.shape, strict=True)]
+        padded = np.pad(vol.array, pad)
+        write_volume(Volume(padded, vol.spacing, vol.origin, vol.direction), out / f"{name}.mha")
+        del vol
+    return out
+
+
+def peak_memory(folder: Path) -> float:
+    """Peak resident memory (GB) of one ``leg3dus register`` process with labels."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        cmd = [sys.executable, "-m", "leg3dus", "register", str(folder / "x1.mha"),
+               str(folder / "x2.mha"), "-o", str(out / "x2.tfm"),
+               "--labels", str(folder / "masksX2.mha"), "--labels-out", str(out / "m.mha"),
+               "--quiet"]
+        proc = subprocess.Popen(cmd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"register exited {proc.returncode}")
+    return usage.ru_maxrss * 1024 / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,7 +193,16 @@ def main() -> None:
     ap.add_argument("--anchor-percent", type=float, default=0.1,
                     help="anchor's random samples, percent of the voxels (0.1)")
     ap.add_argument("--data", type=Path, default=DATA, help="where rendered pairs are kept")
+    ap.add_argument("--memory", action="store_true",
+                    help="measure the peak memory of 'leg3dus register' with labels instead")
     args = ap.parse_args()
+    if args.memory:
+        folder = full_size_pair(make_pair(0, args.spacing, args.seed, args.data))
+        shape = read_volume(folder / "x1.mha").shape
+        gb = peak_memory(folder)
+        print(f"register with labels, {folder.name} ({' x '.join(map(str, shape))} voxels "
+              f"z, y, x): peak memory {gb:.2f} GB")
+        return
     rows = []
     for i in range(args.subjects):
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from ..core.transforms import (
     transform_points,
     write_transform,
 )
+from .files import RegisteredFiles, parse_levels, register_files
 from .resample import resample_volume, transfer_labels
 from .rigid import (
     INITS,
@@ -30,8 +31,9 @@ from .rigid import (
 )
 
 __all__ = [
-    "INITS", "METRICS", "LevelReport", "RegistrationError", "RegistrationResult",
-    "as_euler", "euler_transform", "read_transform", "register_rigid", "resample_volume",
+    "INITS", "METRICS", "LevelReport", "RegisteredFiles", "RegistrationError",
+    "RegistrationResult", "as_euler", "euler_transform", "parse_levels", "read_transform",
+    "register_files", "register_rigid", "resample_volume",
     "rigid_matrix", "rotation_angle_deg", "target_registration_error", "transfer_labels",
     "transform_points", "write_transform",
 ]

@@ -102,11 +102,13 @@ class Pyramid:
         array = volume.array
         if array.dtype != np.uint8:
             array = _to_uint8(array)
-        self._image = Volume(array, volume.spacing, volume.origin, volume.direction).to_sitk()
+        # The (cropped) voxels stay a numpy array, not a second full-size copy in ITK:
+        # levels are shrunk from it slab by slab (see _shrunk).
+        self._volume = Volume(array, volume.spacing, volume.origin, volume.direction)
         self._mask = None
         if mask is not None:
-            self._mask = sitk.GetImageFromArray((mask.array != 0).astype(np.uint8) * 255)
-            self._mask.CopyInformation(self._image)
+            self._mask = Volume((mask.array != 0).astype(np.uint8) * 255, volume.spacing,
+                                volume.origin, volume.direction).to_sitk()
         self.spacing = volume.spacing
         #: Extent (mm, (z, y, x)) of the scanned region's bounding box.
         self.extent_mm = tuple(n * s for n, s in zip(volume.shape, volume.spacing, strict=True))
@@ -130,8 +132,7 @@ class Pyramid:
         return Level(image, mask, factors, usable)
 
     def _shrunk(self, factors) -> sitk.Image:
-        shrink = [int(f) for f in factors[::-1]]
-        return sitk.BinShrink(self._image, shrink) if max(shrink) > 1 else self._image
+        return shrink_slabs(self._volume, factors)
 
     def _mask_at(self, factors) -> sitk.Image:
         if factors in self._masks:
@@ -152,6 +153,35 @@ class Pyramid:
         usable = sitk.Cast(usable, sitk.sitkUInt8)
         self._masks[factors] = usable
         return usable
+
+
+def shrink_slabs(volume: Volume, factors, slab_voxels: int = 1 << 24) -> sitk.Image:
+    """``sitk.BinShrink`` of ``volume`` by ``factors`` (z, y, x), a slab of planes at a time.
+
+    The same image as shrinking the whole volume (blocks never straddle two slabs), but
+    only one slab at a time is copied into ITK; factors of 1 give the whole volume.
+    """
+    factors = tuple(int(f) for f in factors)
+    if max(factors) == 1:
+        return volume.to_sitk()
+    fz = factors[0]
+    nz, ny, nx = volume.shape
+    whole = (nz // fz) * fz  # planes of whole blocks; BinShrink leaves the rest out
+    if whole == 0:
+        return sitk.BinShrink(volume.to_sitk(), list(factors[::-1]))
+    depth = fz * max(1, slab_voxels // max(1, ny * nx * fz))
+    parts, first = [], None
+    for z0 in range(0, whole, depth):
+        box = (slice(z0, min(z0 + depth, whole)), slice(None), slice(None))
+        small = sitk.BinShrink(volume.crop(box).to_sitk(), list(factors[::-1]))
+        if first is None:
+            first = small
+        parts.append(sitk.GetArrayFromImage(small))
+    out = sitk.GetImageFromArray(np.concatenate(parts) if len(parts) > 1 else parts[0])
+    out.SetSpacing(first.GetSpacing())
+    out.SetOrigin(first.GetOrigin())
+    out.SetDirection(first.GetDirection())
+    return out
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
