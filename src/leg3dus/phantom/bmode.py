@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.arrays import gaussian_taps
+from ..core.arrays import bounding_box, gaussian_taps
 from ..core.errors import OptionError
 from . import _bmode_kernels as B
 from . import tissue as T
@@ -158,15 +158,14 @@ class _Plan:
         rows = tissue.any(axis=2)
         if not rows.any():
             return slice(0, 0), slice(0, 0)
-        cols = tissue.any(axis=1).any(axis=0)
         tops = np.where(rows.any(axis=1), rows.argmax(axis=1), ny)
         my = len(self.wy) // 2 + len(self.sy_) // 2 + 1
         mx = len(self.wx) // 2 + len(self.sx_) // 2 + 1
         y0 = max(int(tops.min()) - my, 0)
         y1 = min(int(tops[tops < ny].max()) + self.limit + my, ny)
-        xs = np.flatnonzero(cols)
-        x0, x1 = max(int(xs[0]) - mx, 0), min(int(xs[-1]) + 1 + mx, nx)
-        return slice(y0, y1), slice(x0, x1)
+        # Across: the columns holding tissue, grown by the reach of the lateral filters.
+        (xs,) = bounding_box(tissue.any(axis=1).any(axis=0), margin_vox=mx)
+        return slice(y0, y1), xs
 
     def envelope(self, tissue: np.ndarray, offset, full, r0: int, r1: int,
                  grey: bool = False):

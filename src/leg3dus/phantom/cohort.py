@@ -67,7 +67,8 @@ def assign_splits(n: int, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> list[st
 
 @dataclass(frozen=True)
 class SubjectJob:
-    """One subject to write (picklable, for Dask workers)."""
+    """One subject to write (picklable, for Dask workers); ``spacing`` is the isotropic
+    voxel size in mm."""
 
     out: Path
     split: str
@@ -148,7 +149,8 @@ def read_cohort_csv(path: str | os.PathLike) -> list[dict]:
 def write_cohort(out, n: int, spacing: float = 1.0, seed: int = 0,
                  fractions=(0.7, 0.15, 0.15), probe: Probe | None = None,
                  compression_level: int = 1) -> list[dict]:
-    """Write ``n`` synthetic subjects in the LEG-3D-US layout under ``out``.
+    """Write ``n`` synthetic subjects in the LEG-3D-US layout under ``out``, on grids of
+    isotropic ``spacing`` mm (0.277 is the dataset's full size).
 
     Returns the cohort.csv rows (one per subject). The same ``seed`` gives byte-identical
     files; subject ``i`` is the same whatever ``n``.

@@ -32,7 +32,8 @@ def slice_positions(labels: np.ndarray) -> tuple[int, int]:
 
 def subject_figure(params: SubjectParams, path, spacing: float = 0.4,
                    depth_mm: float = 100.0) -> Path:
-    """Write a PNG with a transverse and a longitudinal slice of one subject."""
+    """Write a PNG with a transverse and a longitudinal slice of one subject, rendered at
+    isotropic ``spacing`` mm, the top ``depth_mm`` of the grid shown."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -59,7 +59,8 @@ def random_pose(rng: np.random.Generator, center_zyx, max_angle_deg: float = MAX
 
 
 def field_of_view(rng: np.random.Generator, extent_mm, spacing) -> tuple[tuple, tuple]:
-    """Origin and shape (both (z, y, x)) of the second grid in its own physical frame.
+    """Origin (mm) and shape of the second grid in its own physical frame, both (z, y, x),
+    for a subject of ``extent_mm`` at ``spacing`` mm (z, y, x).
 
     The sweeps start 5-30 mm lower or end 5-30 mm higher along the leg and cover 0-10 mm
     less on each side; the depth is the same (the anatomy model ends there).
