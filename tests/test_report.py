@@ -276,7 +276,8 @@ def test_report_says_when_nothing_is_drawn(cli, tiny_dataset, tmp_path):
     image = tiny_dataset / "val" / "S03" / "x1.mha"
     image.write_bytes(image.read_bytes()[:-50])
     res, info = _report_json(cli, tiny_dataset, "--subjects", "S03", "-o", tmp_path / "c.html")
-    assert res.exit_code == 1 and info["drawn"] == []
+    assert res.exit_code == 2 and info["drawn"] == []
+    assert res.stderr.splitlines() == [f"error: val/S03: {info['errors'][0]['error']}"]
     assert [e["id"] for e in info["errors"]] == ["S03"] and "x1.mha" in info["errors"][0]["error"]
     text = (tmp_path / "c.html").read_text()
     assert "Not drawn: val/S03" in text and "none of the chosen subjects" in text

@@ -7,19 +7,19 @@ from pathlib import Path
 import typer
 
 from ..app import (
+    batch_runner,
     command,
-    console,
     emit_json,
     flat_option,
     image_name_option,
     label_name_option,
     label_values_option,
-    progress,
+    progress_bars,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
+from ..output import exit_if_failed, say
 
 
 @command("report")
@@ -65,8 +65,9 @@ def report(
     overlays, 3D surface pictures, and with --predictions the evaluation.
 
     The slice figures show the image with the labels filled and, for subjects with a
-    prediction, the prediction outlined dashed. Exit 1 when a subject could not be
-    measured, evaluated or drawn (the page says which).
+    prediction, the prediction outlined dashed. A subject that could not be measured,
+    evaluated or drawn is one error line and the page says which; the report is still
+    written and the exit code is 2.
 
     Example: leg3dus report LEG-3D-US --predictions predictions -o report.html
 
@@ -80,7 +81,8 @@ def report(
 
     check_leg_extent(leg_extent)
     if f".{mesh_format.lower()}" not in MESH_FORMATS:
-        raise OptionError(f"--mesh-format must be one of stl, ply, obj; found {mesh_format!r}")
+        raise OptionError("--mesh-format must be one of "
+                          f"{', '.join(f[1:] for f in MESH_FORMATS)}; found {mesh_format!r}")
 
     wanted = None
     if subjects is not None:
@@ -89,41 +91,28 @@ def report(
             raise OptionError(f"--subjects: expected ids separated by commas, found "
                               f"{subjects!r}")
 
-    def run(fn, items, description):
-        return run_batch(fn, items, scheduler, workers, description, quiet)
-
-    def bars(items, total=None, description=""):
-        return progress(items, total=total, description=description, quiet=quiet)
-
     result = make_report(data, out, predictions=predictions, participants=participants,
                          image_name=image_name, label_name=label_name,
                          prediction_name=prediction_name, flat=flat, leg_extent=leg_extent,
                          max_figures=max_figures, subjects=wanted, meshes_dir=meshes,
-                         mesh_format=mesh_format, mesh_step=mesh_step, title=title, run=run,
-                         progress=bars, label_values=from_option(label_values),
+                         mesh_format=mesh_format, mesh_step=mesh_step, title=title,
+                         run=batch_runner(scheduler, workers, quiet=quiet),
+                         progress=progress_bars(quiet), label_values=from_option(label_values),
                          prediction_label_values=from_option(prediction_label_values,
                                                              "--prediction-label-values"),
                          agreement=agreement)
-    info = {"report": str(result.path), "subjects": result.subjects,
-            "figures": result.figures, "drawn": result.drawn,
-            "meshes": [str(p) for p in result.meshes],
-            "evaluated": len(result.evaluation) if result.evaluation is not None else None,
-            "errors": result.errors, "label_values": result.label_values}
     if as_json:
-        emit_json(info)
+        emit_json({"report": str(result.path), "subjects": result.subjects,
+                   "figures": result.figures, "drawn": result.drawn,
+                   "meshes": [str(p) for p in result.meshes],
+                   "evaluated": None if result.evaluation is None else len(result.evaluation),
+                   "errors": result.errors, "label_values": result.label_values})
     else:
-        out_console = console()
-        for e in result.errors:
-            out_console.print(f"{e['split'] or '-'}/{e['id']}: {e['error']}", markup=False)
         extra = f", {len(result.meshes)} meshes in {meshes}" if meshes else ""
-        evaluated = (f", {info['evaluated']} predictions evaluated"
-                     if info["evaluated"] is not None else "")
-        drawn = (f"slices of {', '.join(result.drawn)}" if result.drawn
-                 else "no subject drawn")
-        for lv in result.label_values:
-            out_console.print(LabelConvention.from_json(lv).describe(), markup=False)
-        out_console.print(f"report: {result.path} ({result.subjects} subjects, "
-                          f"{result.figures} figures, {drawn}{evaluated}{extra})",
-                          markup=False)
-    if result.errors:
-        raise typer.Exit(1)
+        evaluated = (f", {len(result.evaluation)} predictions evaluated"
+                     if result.evaluation is not None else "")
+        drawn = f"slices of {', '.join(result.drawn)}" if result.drawn else "no subject drawn"
+        say(*(LabelConvention.from_json(lv).describe() for lv in result.label_values),
+            f"report: {result.path} ({result.subjects} subjects, {result.figures} figures, "
+            f"{drawn}{evaluated}{extra})")
+    exit_if_failed((f"{e['split'] or '-'}/{e['id']}", e["error"]) for e in result.errors)
