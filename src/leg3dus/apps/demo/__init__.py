@@ -30,19 +30,19 @@ class DemoSettings:
     """Sizes of the demo; :data:`FULL` runs in minutes, :data:`QUICK` for tests."""
 
     subjects: int = 8
-    spacing: float = 1.0
+    spacing: float = 1.0             # isotropic voxel size of the synthetic cohort, mm
     seed: int = 0
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     sweep_subjects: int = 1          # subjects whose sweeps are compounded
     sweeps: int = 4
-    sweep_frame_px: tuple[int, int] = (134, 55)
+    sweep_frame_px: tuple[int, int] = (134, 55)  # rows (depth) x columns (across)
     sweep_pixel_mm: float = 0.69
     sweep_step_mm: float = 1.5
     second_subjects: int = 1         # subjects with a second acquisition to register
     register_levels_mm: tuple[float, ...] = (4.0, 2.0, 1.0)
     register_samples: int = 50_000
     register_iterations: int = 200
-    register_point_step: int = 50
+    register_point_step: int = 50    # every n-th muscle voxel is a registration target
     annotate_subjects: int = 3       # subjects whose labels are sparsified and propagated
     annotate_every_mm: float = 10.0
     annotator_jitter_mm: float = 0.5

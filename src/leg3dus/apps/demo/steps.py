@@ -105,32 +105,28 @@ def _write_second(ctx: Context, subjects, params) -> str:
 
 def compound(ctx: Context) -> str:
     sweeps = ctx.require("sweeps", "synth (sweeps)")
-    read_sequence, read_config, concat_sequences = need(
-        "sweep", "read_sequence", "read_config", "concat_sequences")
-    reconstruct, Options = need("compound", "reconstruct", "Options")
+    SweepSubject, compound_subject, Options = need(
+        "compound", "SweepSubject", "compound_subject", "Options")
     parts = []
     for sub, folder in _loop(ctx, sweeps, "compounding"):
-        cfg = read_config(folder / "calibration.xml")
-        images = sorted(folder.glob("sweep*.igs.mha"))
-        label_files = sorted(folder.glob("labels*.igs.mha"))
-        seq = concat_sequences([read_sequence(p) for p in images])
-        rec = reconstruct(seq, cfg, options=Options(method="vnn", fill="gaussian"))
-        lseq = concat_sequences([read_sequence(p) for p in label_files])
-        lrec = reconstruct(lseq, cfg, options=Options(method="vnn"), labels=True)
-        out = ctx["out"] / "compounded" / sub.id
-        write_volume(rec.volume, out / "x1.mha")
-        write_volume(lrec.volume, out / "masksX1.mha")
-        truth = read_volume(sub.label)
-        if lrec.volume.shape != truth.shape:
-            parts.append(f"{sub.id}: {rec.frames_used} frames -> {rec.volume.shape} "
-                         f"(not on the phantom's grid {truth.shape}, not compared)")
+        # The batch's own per-subject job: image and labels, the labels' holes filled by
+        # the Gaussian-weighted vote, written atomically in <out>/compounded/<id>.
+        job = SweepSubject(sub.id, sub.split, folder, ctx["out"] / "compounded" / sub.id)
+        row = compound_subject(job, options=Options(method="vnn", fill="gaussian"))
+        grid = "x".join(map(str, row["shape_zyx"]))
+        done = (f"{sub.id}: {row['frames_used']} frames from {row['sweeps']} sweeps -> "
+                f"{grid} voxels (voxel-based nearest neighbour + Gaussian hole filling)")
+        if row["labels"] is None:
+            parts.append(f"{done}; no label sweeps, not compared")
             continue
-        dice = _dice(lrec.volume, truth)
+        labels, truth = read_volume(row["labels"]), read_volume(sub.label)
+        if labels.shape != truth.shape:
+            parts.append(f"{done} (not on the phantom's grid {truth.shape}, not compared)")
+            continue
+        dice = _dice(labels, truth)
         score = (f"labels Dice against the phantom {_fmt_muscles(dice)}" if dice
                  else "Dice needs leg3dus.metrics")
-        parts.append(f"{sub.id}: {rec.frames_used} frames from {len(images)} sweeps -> "
-                     f"{'x'.join(map(str, rec.volume.shape))} voxels (voxel-based nearest "
-                     f"neighbour + Gaussian hole filling); {score}")
+        parts.append(f"{done}; {score}")
     return "; ".join(parts) + f"; volumes in {ctx['out'] / 'compounded'}"
 
 

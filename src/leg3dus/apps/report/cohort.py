@@ -13,6 +13,8 @@ from .figures import box_figure, png_bytes, profile_figure
 
 
 def dataset_section(data, subjects, done, errors, table_path, leg_extent) -> str:
+    """The "Dataset" section: subjects per split, grids (z, y, x) and spacings (mm), the
+    participants table, stray label values and the subjects not measured."""
     splits: dict[str, int] = {}
     for s in subjects:
         splits[s.split or "-"] = splits.get(s.split or "-", 0) + 1
@@ -47,6 +49,8 @@ COHORT_COLUMNS = (("split", "split", 0), ("subject", "id", 0), ("sex", "sex", 0)
 
 
 def morphology_section(rows, summary) -> str:
+    """The "Muscle morphology" section: one row per subject and muscle, then the
+    summary (mean ± sd) per group."""
     table = H.table([c for c, _, _ in COHORT_COLUMNS],
                     [[r[k] if r[k] != "" else None for _, k, _ in COHORT_COLUMNS]
                      for r in rows],
@@ -74,6 +78,8 @@ def morphology_section(rows, summary) -> str:
 
 
 def cohort_figures_section(done, rows, people) -> str:
+    """The "Cohort figures" section: cross-section profiles along the leg and box plots of
+    the measures (volumes split by sex when the participants table gives it)."""
     profiles: dict[str, list] = {}
     for r in done:
         morph = r["morphology"]
