@@ -63,10 +63,9 @@ def morphology(
     length), centroid path; then a cohort summary split by sex and side when a
     participants table gives them. Cross-sections are perpendicular to the leg axis
     (--axis); an axis more than 5 degrees off the superior-inferior axis is measured
-    anyway, with a warning and its angle (column axis_oblique_deg). A muscle that reaches
-    the first or last slice of the field of view is flagged (fov_clipped). Label values
-    that are not SOL/GM/GL are an error, never a measurement of 0. Exit 2 when a
-    subject could not be measured (the others are measured and written).
+    anyway, with a warning and its angle (axis_oblique_deg). A muscle at an end of the
+    field of view is flagged (fov_clipped). Label values that are not SOL/GM/GL are an
+    error, never 0. Exit 2 when a subject failed (the others are measured and written).
 
     Example: leg3dus morphology LEG-3D-US -o morphology.csv --profiles csa.csv
     """
