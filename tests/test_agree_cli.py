@@ -265,3 +265,21 @@ def test_tables_without_muscle_column(cli, tmp_path):
     assert e["subjects"] == ["A", "B", "C", "D"]
     assert e["values"] == [[1.0, 1.5], [2.0, 2.5], [4.0, 4.0], [3.0, 2.5]]
     assert e["bias"] == pytest.approx(-0.125)
+
+
+def test_agreement_from_inputs_is_what_the_command_prints(cli, tmp_path):
+    from leg3dus.agree.inputs import agreement_from_inputs, split_measures
+
+    a, b = two_raters()
+    paths = [write_table(tmp_path / "a.csv", a), write_table(tmp_path / "b.csv", b)]
+    result = agreement_from_inputs(paths, split_measures(["volume_cm3,length_mm"]),
+                                   out=tmp_path / "r.json")
+    printed = json.loads(cli("agree", *paths, "-m", "volume_cm3,length_mm", "--json").stdout)
+    assert printed["results"]["GM"]["volume_cm3"]["ICC2"] == pytest.approx(
+        result["results"]["GM"]["volume_cm3"]["ICC2"])
+    assert result["inputs"] == [str(p) for p in paths]
+    assert json.loads((tmp_path / "r.json").read_text())["raters"] == ["a.csv", "b.csv"]
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    with pytest.raises(Exception, match="needs measuring first"):
+        agreement_from_inputs([paths[0], folder], ["volume_cm3"])

@@ -292,3 +292,27 @@ def test_cli_tree_summary_counts_a_missed_muscle(tmp_path, cli, tiny_dataset):
     assert gl_hd[-4:] == ["3", "1", "0", "0"]  # n, inf, undef, failed
     gl_dice = next(w for w in rows if w[:2] == ["GL", "dice"])
     assert gl_dice[-4:] == ["4", "0", "0", "0"]
+
+
+def test_evaluate_paths_runs_every_subject_and_lists_the_failed(tmp_path, cli, tiny_dataset):
+    """The batch rule: every subject that can be evaluated is, its rows are written to
+    --out, each failure is one line and the exit code is 2."""
+    from leg3dus import read_volume
+    from leg3dus.dataset import find_subjects
+    from leg3dus.metrics.batch import evaluate_paths
+
+    subjects = find_subjects(tiny_dataset)
+    for s in subjects:
+        write_volume(read_volume(s.label), tmp_path / "p" / f"{s.id}.mha")
+    bad = subjects[1]
+    write_volume(Volume(np.zeros((5, 5, 5), np.uint8)), tmp_path / "p" / f"{bad.id}.mha")
+    ev = evaluate_paths(tmp_path / "p", tiny_dataset, out=tmp_path / "r.csv")
+    assert [w for w, _ in ev.failed] == [bad.key] and not ev.pair and ev.missing == []
+    good = [r for r in ev.result["subjects"] if "error" not in r]
+    assert len(good) == len(subjects) - 1 and all(r["GM"]["dice"] == 1.0 for r in good)
+    assert ev.result["summary"]["GM"]["dice"]["n_failed"] == 1
+    assert (tmp_path / "r.csv").read_text() == ev.csv and ",error," in ev.csv
+    r = cli("evaluate", tmp_path / "p", tiny_dataset, "-o", tmp_path / "c.json", "--json")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == [f"error: {bad.key}: {ev.failed[0][1]}"]
+    assert json.loads((tmp_path / "c.json").read_text())["subjects"][1]["error"]

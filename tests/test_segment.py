@@ -154,6 +154,25 @@ def test_predict_tree_writes_the_dataset_layout(trained, seg_data, cli, tmp_path
         assert pred.geometry.matches(truth.geometry) == []
 
 
+def test_predict_tree_writes_every_subject_it_can_and_exits_2(trained, seg_data, cli,
+                                                             tmp_path):
+    import shutil
+
+    run, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(seg_data, data)
+    broken = data / "train" / "S02" / "x1.mha"
+    broken.write_bytes(broken.read_bytes()[:-100])  # truncated
+    out = tmp_path / "preds"
+    result = cli("predict", run, data, "-o", out, "--quiet")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {broken}: ")
+    assert (out / "train" / "S01" / "masksX1.mha").is_file()
+    assert (out / "val" / "S03" / "masksX1.mha").is_file()
+    assert not (out / "train" / "S02").exists()
+
+
 def test_torchscript_equals_checkpoint_and_needs_no_training_code(trained, seg_data,
                                                                    monkeypatch):
     run, _ = trained
@@ -256,7 +275,7 @@ def test_sampler_balances_classes_and_extract_pads(tmp_path):
     write_volume(image, tmp_path / "i.mha")
     write_volume(labels.with_array(lab_arr), tmp_path / "l.mha")
     subject = cache_subject("S", tmp_path / "i.mha", tmp_path / "l.mha", tmp_path / "c")
-    assert isinstance(subject.image, np.memmap)
+    assert isinstance(subject.image.data, np.memmap)   # a cropped box, memory-mapped
     spec = check_spec({**default_spec("3d"), "channels": [4, 8, 8], "patch": [4, 4, 4]})
     sampler = PatchSampler([subject], spec)
     rng = np.random.default_rng(0)
