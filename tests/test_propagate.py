@@ -77,7 +77,7 @@ def test_unknown_method_and_option():
     with pytest.raises(OptionError, match="unknown method"):
         propagate(a, "linear")
     with pytest.raises(OptionError, match="sigma"):
-        propagate(a, "sdf", sigma=1.0)
+        propagate(a, "sdf", sigma_mm=1.0)
     with pytest.raises(OptionError, match="one_side"):
         propagate(a, "zoi", one_side="taper")
 
@@ -90,7 +90,7 @@ def test_zoi_copies_the_smaller_mask():
     top[1:9, 1:7] = 100
     bottom = np.zeros_like(top)
     bottom[3:6, 8:11] = 100
-    out = zoi_interpolate(two_slices(top, bottom), sigma=0)
+    out = zoi_interpolate(two_slices(top, bottom), sigma_mm=0)
     for k in (1, 2, 3):
         np.testing.assert_array_equal(out[k], bottom)
     np.testing.assert_array_equal(out[0], top)
@@ -102,7 +102,7 @@ def test_zoi_equal_area_choice(equal_area, expect):
     top[1:3, 1:4] = 100
     bottom[3:5, 5:8] = 100
     vol = two_slices(top, bottom)
-    out = zoi_interpolate(vol, sigma=0, equal_area=equal_area)
+    out = zoi_interpolate(vol, sigma_mm=0, equal_area=equal_area)
     np.testing.assert_array_equal(out[2], vol[expect])
 
 
@@ -113,7 +113,7 @@ def test_zoi_label_on_one_side(one_side, filled):
     top[1:5, 1:5] = 150
     bottom = np.zeros_like(top)
     bottom[0, 0] = 100  # the slice is annotated but GM has ended
-    out = zoi_interpolate(two_slices(top, bottom, n=6), sigma=0, one_side=one_side)
+    out = zoi_interpolate(two_slices(top, bottom, n=6), sigma_mm=0, one_side=one_side)
     has = [k for k in range(1, 5) if (out[k] == 150).any()]
     assert has == filled
     for k in filled:
@@ -124,7 +124,7 @@ def test_zoi_overlapping_copies_go_to_lower_value():
     top, bottom = np.zeros((4, 10), np.uint8), np.zeros((4, 10), np.uint8)
     top[:, 0:4], top[:, 4:10] = 100, 150      # SOL small here, GM big
     bottom[:, 0:10], bottom[:, 0:2] = 100, 150  # SOL big here, GM small
-    out = zoi_interpolate(two_slices(top, bottom), sigma=0)
+    out = zoi_interpolate(two_slices(top, bottom), sigma_mm=0)
     # SOL copies columns 0-3 (from the top), GM columns 0-1 (bottom): the overlap is SOL's.
     assert (out[2, :, 0:4] == 100).all() and (out[2, :, 4:] == 0).all()
 
@@ -161,7 +161,7 @@ def test_zoi_matches_reference_across_slabs(monkeypatch):
     sparse = np.zeros_like(dense)
     sparse[2:38:6] = dense[2:38:6]
     spacing = (0.5, 0.3, 0.3)
-    got = zoi_interpolate(sparse, spacing, sigma=0.7)
+    got = zoi_interpolate(sparse, spacing, sigma_mm=0.7)
     want = _zoi_reference(sparse, spacing, 0.7)
     # Gaussian truncation at box edges may flip a handful of boundary voxels.
     assert np.mean(got != want) < 1e-3
@@ -172,10 +172,10 @@ def test_zoi_keep_annotated_and_no_extrapolation():
     top, bottom = disk((20, 20), (10, 10), 7), disk((20, 20), (9, 11), 4)
     vol = np.zeros((12, 20, 20), np.uint8)
     vol[3], vol[9] = top, bottom
-    out = zoi_interpolate(vol, (1, 0.5, 0.5), sigma=1.0, keep_annotated=True)
+    out = zoi_interpolate(vol, (1, 0.5, 0.5), sigma_mm=1.0, keep_annotated=True)
     np.testing.assert_array_equal(out[[3, 9]], vol[[3, 9]])
     assert not out[:3].any() and not out[10:].any()
-    smoothed = zoi_interpolate(vol, (1, 0.5, 0.5), sigma=1.0)
+    smoothed = zoi_interpolate(vol, (1, 0.5, 0.5), sigma_mm=1.0)
     assert not smoothed[:3].any() and not smoothed[10:].any()
     assert (smoothed[3] == 100).sum() < (top == 100).sum()  # smoothing rounds the end off
 

@@ -30,8 +30,8 @@ def sparse_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("method, args", [("zoi", ["--sigma", "0.5"]), ("sdf", ["--align"]),
-                                          ("zoi", ["--sigma", "0", "--one-side", "half"])])
+@pytest.mark.parametrize("method, args", [("zoi", ["--sigma-mm", "0.5"]), ("sdf", ["--align"]),
+                                          ("zoi", ["--sigma-mm", "0", "--one-side", "half"])])
 def test_file_matches_library_and_keeps_geometry(cli, sparse_file, tmp_path, method, args):
     out = tmp_path / "dense.nii.gz"
     res = cli("propagate", sparse_file, "-o", out, "--method", method, *args, "--json")
@@ -40,7 +40,7 @@ def test_file_matches_library_and_keeps_geometry(cli, sparse_file, tmp_path, met
     assert row["annotated"] == 5 and row["first"] == 0 and row["last"] == 20
     got, src = read_volume(out), read_volume(sparse_file)
     assert got.geometry.matches(src.geometry) == []
-    opts = {"sigma": float(args[1])} if method == "zoi" else {"align": True}
+    opts = {"sigma_mm": float(args[1])} if method == "zoi" else {"align": True}
     if "half" in args:
         opts["one_side"] = "half"
     np.testing.assert_array_equal(got.array, propagate(src, method, **opts).array)
@@ -62,7 +62,7 @@ def test_annotated_list_and_file(cli, sparse_file, tmp_path):
     (["--annotated", "0,10,20"], "not listed as annotated"),
     (["--annotated", "0,a"], "'a'"),
     (["--method", "spline"], "unknown --method"),
-    (["--method", "sdf", "--sigma", "1"], "--sigma"),
+    (["--method", "sdf", "--sigma-mm", "1"], "--sigma-mm"),
     (["--method", "zoi", "--one-side", "taper"], "one_side"),
     (["--axis", "3"], "axis"),
 ])
@@ -105,7 +105,8 @@ def test_tree_batch(cli, tmp_path):
     write_volume(Volume(np.zeros((5, 4, 4), np.uint8)), bad)
     out = tmp_path / "dense"
     res = cli("propagate", root, "-o", out, "--method", "zoi", "--json")
-    assert res.exit_code == 1  # one subject failed, the others were written
+    assert res.exit_code == 2  # one subject failed, the others were written
+    assert res.stderr.count("\n") == 1 and f"error: {bad}:" in res.stderr
     body = json.loads(res.stdout)
     assert len(body["results"]) == 2 and "no annotated slice" in body["failed"][0]["error"]
     for split, sid, seed in [("train", "S01", 1), ("test", "S02", 2)]:

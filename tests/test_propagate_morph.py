@@ -41,3 +41,18 @@ def test_morph_fills_gaps_and_honours_annotated_slices():
     t = propagate(np.ascontiguousarray(np.moveaxis(vol, 0, 2)), "morph",
                   spacing=(0.3, 0.3, 0.5), axis=2, annotated=[0, 5, 10])
     np.testing.assert_array_equal(np.moveaxis(t, 2, 0), out)
+
+
+def test_worker_failure_is_a_one_line_leg3dus_error(monkeypatch, tmp_path):
+    from leg3dus.core.errors import Leg3dusError
+    from leg3dus.propagate import MorphError, morph
+
+    worker = tmp_path / "failing_worker.py"
+    worker.write_text("import sys\nprint('Traceback (most recent call last):', file=sys.stderr)\n"
+                      "print('RuntimeError: itk exploded', file=sys.stderr)\nsys.exit(3)\n")
+    monkeypatch.setattr(morph, "_WORKER", worker)
+    with pytest.raises(MorphError) as info:
+        morph._run_itk(np.zeros((3, 4, 4), np.uint8), {})
+    assert isinstance(info.value, Leg3dusError)
+    assert str(info.value) == ("ITK's morphological contour interpolation failed: "
+                               "RuntimeError: itk exploded")

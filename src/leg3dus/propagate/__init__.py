@@ -25,15 +25,18 @@ from ..core.arrays import signed_distance_2d
 from ..core.errors import OptionError
 from ..core.volume import Volume
 from .common import ONE_SIDE_CHOICES, check_sparse, parse_annotated
-from .morph import morph_interpolate
+from .morph import MorphError, morph_interpolate
 from .sdf import sdf_interpolate
 from .zoi import zoi_interpolate
 
 METHODS = {"zoi": zoi_interpolate, "sdf": sdf_interpolate, "morph": morph_interpolate}
 
+from .files import check_options, file_pairs, propagate_file, propagate_paths  # noqa: E402
+
 __all__ = [
-    "METHODS", "ONE_SIDE_CHOICES", "annotated_slices", "check_sparse", "morph_interpolate",
-    "parse_annotated", "propagate", "sdf_interpolate", "signed_distance_2d", "zoi_interpolate",
+    "METHODS", "ONE_SIDE_CHOICES", "MorphError", "annotated_slices", "check_options",
+    "check_sparse", "file_pairs", "morph_interpolate", "parse_annotated", "propagate",
+    "propagate_file", "propagate_paths", "sdf_interpolate", "signed_distance_2d", "zoi_interpolate",
 ]
 
 

@@ -23,10 +23,14 @@ import numpy as np
 
 from ..core.annotated import check_axis
 from ..core.arrays import bbox_2d
-from ..core.errors import OptionError
+from ..core.errors import Leg3dusError, OptionError
 from .common import check_sparse, moved_spacing
 
 _WORKER = Path(__file__).with_name("_itk_morph_worker.py")
+
+class MorphError(Leg3dusError):
+    """ITK's morphological contour interpolation failed (its worker process stopped)."""
+
 
 #: Seconds ITK's filter itself took in the last call (process start and I/O excluded).
 last_filter_seconds: float | None = None
@@ -54,8 +58,8 @@ def _run_itk(crop: np.ndarray, params: dict) -> np.ndarray:
             lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
             if any("No module named 'itk'" in ln for ln in lines):
                 _check_itk()
-            raise RuntimeError("ITK's morphological contour interpolation failed: "
-                               + (lines[-1] if lines else f"exit code {done.returncode}"))
+            why = lines[-1].strip() if lines else f"exit code {done.returncode}"
+            raise MorphError(f"ITK's morphological contour interpolation failed: {why}")
         last_filter_seconds = json.loads(done.stdout.strip().splitlines()[-1])["filter_seconds"]
         return np.load(dst)
 
@@ -90,6 +94,11 @@ def morph_interpolate(
     -------
     numpy.ndarray
         Labels of the input's dtype and shape with its label values.
+
+    Raises
+    ------
+    MorphError
+        ITK's worker process failed (the message is its last error line).
 
     Examples
     --------

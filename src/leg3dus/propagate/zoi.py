@@ -3,7 +3,7 @@ smoothing, as the LEG-3D-US datasheet describes the making of its labels.
 
 Per label, between two consecutive annotated slices the smaller (fewer voxels) of the two
 masks is copied into every slice in between. Each label's indicator and the background's
-(no label copied) are then smoothed with a Gaussian of ``sigma`` mm and every voxel takes
+(no label copied) are then smoothed with a Gaussian of ``sigma_mm`` and every voxel takes
 the value whose smoothed indicator is largest. The description is silent about a label
 present on one side only (``one_side``), masks of equal size (``equal_area``) and exact
 ties (``ties``); the choices are options, documented below.
@@ -31,7 +31,7 @@ def zoi_interpolate(
     *,
     axis: int = 0,
     annotated: Iterable[int] | None = None,
-    sigma: float = 1.0,
+    sigma_mm: float = 1.0,
     one_side: str = "stop",
     equal_area: str = "lower",
     ties: str = "background",
@@ -44,13 +44,13 @@ def zoi_interpolate(
     labels
         (z, y, x) label volume; only the annotated slices hold labels.
     spacing
-        Voxel size in mm, (z, y, x); ``sigma`` is converted with it.
+        Voxel size in mm, (z, y, x); ``sigma_mm`` is converted with it.
     axis
         Axis the annotated slices are taken along (0: along the leg).
     annotated
         Indices of the annotated slices; None takes every slice holding a label. A listed
         slice without a label says that no muscle is there.
-    sigma
+    sigma_mm
         Standard deviation of the Gaussian in mm, the same on every axis; 0 gives the pure
         zero-order result.
     one_side
@@ -77,7 +77,7 @@ def zoi_interpolate(
     --------
     >>> a = np.zeros((5, 8, 8), np.uint8)
     >>> a[0, 2:6, 2:6] = 100; a[4, 3:5, 3:5] = 100
-    >>> out = zoi_interpolate(a, sigma=0)
+    >>> out = zoi_interpolate(a, sigma_mm=0)
     >>> int((out[2] == 100).sum())
     4
     """
@@ -87,8 +87,8 @@ def zoi_interpolate(
         raise OptionError(f"equal_area must be 'lower' or 'upper', found {equal_area!r}")
     if ties not in ("background", "label"):
         raise OptionError(f"ties must be 'background' or 'label', found {ties!r}")
-    if not np.isfinite(sigma) or sigma < 0:
-        raise OptionError(f"sigma must be a number of mm >= 0, found {sigma}")
+    if not np.isfinite(sigma_mm) or sigma_mm < 0:
+        raise OptionError(f"sigma_mm must be a number of mm >= 0, found {sigma_mm}")
     idx, values = check_sparse(labels, annotated, axis)
     lab = np.moveaxis(labels, axis, 0)
     spacing = moved_spacing(spacing, axis)
@@ -96,8 +96,8 @@ def zoi_interpolate(
     out = np.zeros_like(labels)
     view = np.moveaxis(out, axis, 0)
     if boxes:
-        sig = sigma / spacing
-        halo = np.ceil(_TRUNCATE * sig).astype(int) if sigma > 0 else np.zeros(3, int)
+        sig = sigma_mm / spacing
+        halo = np.ceil(_TRUNCATE * sig).astype(int) if sigma_mm > 0 else np.zeros(3, int)
         _smooth_and_pick(packed, boxes, values, view, sig, halo, ties)
     if keep_annotated:
         view[idx] = lab[idx]
