@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     sparse, idx = sparse_annotations(truth.array, every=args.every, spacing=truth.spacing)
     print(f"annotated: every {args.every} slices, {len(idx)} slices ({idx[0]}..{idx[-1]})")
 
-    runs = [("sdf", {}), ("sdf+align", {"align": True}), ("zoi", {"sigma": args.sigma})]
+    runs = [("sdf", {}), ("sdf+align", {"align": True}), ("zoi", {"sigma_mm": args.sigma})]
     if not args.no_itk:
         # ITK runs in its own process (see leg3dus.propagate.morph); only the time of its
         # filter counts, not the process start, ITK's import or the array transfer.

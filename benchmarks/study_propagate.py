@@ -30,7 +30,7 @@ from leg3dus.propagate import propagate  # noqa: E402
 
 METHOD_OPTIONS = {
     "zoi": ("zoi", {}),
-    "zoi-s0": ("zoi", {"sigma": 0.0}),
+    "zoi-s0": ("zoi", {"sigma_mm": 0.0}),
     "sdf": ("sdf", {}),
     "sdf-align": ("sdf", {"align": True}),
     "morph": ("morph", {}),
