@@ -241,3 +241,21 @@ def test_slice_statistics_along_each_axis(axis):
             np.testing.assert_array_equal(counts, mask.sum(axis=(1, 2)))
             np.testing.assert_allclose(sum_a, (mask * grid_a).sum(axis=(1, 2)))
             np.testing.assert_allclose(sum_b, (mask * grid_b).sum(axis=(1, 2)))
+
+
+def test_oblique_subjects_share_one_warning_line():
+    from leg3dus.morphology import CohortMorphology
+
+    a = np.zeros((6, 4, 4), np.uint8)
+    a[1:4, 1:3, 1:3] = 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ObliqueAxisWarning)
+        tilted = measure(Volume(a, direction=rotation_about_x(20)))
+        across = measure(a, axis=1)
+    done = [{"split": "train", "id": f"P{i}", "morphology": tilted} for i in range(5)]
+    done += [{"split": "", "id": "Q", "morphology": across},
+             {"split": "", "id": "R", "morphology": measure(a)}]
+    lines = CohortMorphology(None, done, [], [], []).warnings()
+    assert [line.split(":")[0] for line in lines] == [
+        "leg axis (array axis 0) is 20.0 deg off the superior-inferior axis in 5 subjects",
+        "leg axis (array axis 1) is 90.0 deg off the superior-inferior axis in Q"]
