@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputFileError, OutputError
-from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES
+from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES, SWEEPS_DIR
 from .reconstruct import Options, reconstruct
 
-#: Name of the folder holding a subject's sweeps, beside its volumes.
-SWEEPS_DIR = "sweeps"
 #: File name patterns of the B-mode and label sequences in a sweeps folder.
 IMAGE_GLOBS = ("sweep*.igs.mha", "sweep*.seq.mha")
 LABEL_GLOBS = ("labels*.igs.mha", "labels*.seq.mha")

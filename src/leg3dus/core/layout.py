@@ -20,6 +20,9 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "validatio
                  "test": "test", "testing": "test"}
 IMAGE_NAME = "x1.mha"
 LABEL_NAME = "masksX1.mha"
+#: Folder of a subject's tracked sweeps (``sweepK.igs.mha``, ``labelsK.igs.mha``,
+#: ``calibration.xml``), beside its volumes.
+SWEEPS_DIR = "sweeps"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..core.layout import SWEEPS_DIR
 from ..sweep import PlusConfig, ReconParams, Sequence, write_config, write_sequence
 
 
@@ -198,10 +199,6 @@ def write_sweeps(anatomy, out_dir: str | os.PathLike, protocol: SweepProtocol | 
     origin = (0.5 * spacing,) * 3  # the phantom's voxel centres lie at (i + 0.5) * spacing
     paths.append(write_config(sweep_config(p, origin, shape, spacing), out / "calibration.xml"))
     return paths
-
-
-#: Folder of a subject's simulated sweeps, beside its volumes.
-SWEEPS_DIR = "sweeps"
 
 
 def write_subject_sweeps(job) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...core import labels as lab
 from ...core.atomic import atomic_path
+from ...core.layout import SWEEPS_DIR
 from ...core.volume_io import read_volume, write_volume
 from ...dataset import find_subjects, subject_folder
 from . import Context, Skip, need
@@ -78,7 +79,7 @@ def _write_sweeps(ctx: Context, subjects, params) -> str:
     Anatomy = need("phantom", "Anatomy")
     done = []
     for sub in _loop(ctx, subjects, "sweeping"):
-        folder = sub.label.parent / "sweeps"
+        folder = sub.label.parent / SWEEPS_DIR
         write_sweeps(Anatomy(params[sub.id]), folder, protocol, seed=s.seed,
                      spacing=s.spacing)
         done.append((sub, folder))

@@ -50,7 +50,7 @@ def overlay_rgba(labels2d: np.ndarray, alpha: float = 0.35) -> np.ndarray:
 
 
 def default_slices(labels: np.ndarray) -> tuple[int, int, int]:
-    """Slice indices (k, i, j) through the muscles: the transverse slice with the most
+    """Voxel indices (z, y, x) through the muscles: the transverse slice with the most
     muscle, and the depth and across positions of the muscles' centre."""
     from ...morphology import slice_statistics
 
@@ -90,7 +90,9 @@ _AXES = {"transverse": ("across (x) mm", "depth (y) mm"),
 def draw_slice(ax, image, labels, spacing, view: str, index: int, prediction=None,
                alpha: float = 0.35) -> None:
     """Draw one view of ``image`` (grey) with ``labels`` filled and outlined, and
-    ``prediction`` (optional) outlined dashed, on a matplotlib axes."""
+    ``prediction`` (optional) outlined dashed, on a matplotlib axes; the arrays are
+    (z, y, x) with ``spacing`` in mm, ``index`` the voxel index of the slice along the
+    view's normal."""
     shape = (labels if labels is not None else image).shape
     extent = _extent(shape, spacing, view)
     if image is not None:
@@ -134,8 +136,8 @@ def slice_figure(image, labels, spacing, slices=None, prediction=None,
     spacing
         (z, y, x) mm.
     slices
-        (k, i, j): transverse slice, coronal depth, longitudinal position across;
-        default :func:`default_slices`.
+        Voxel indices (z, y, x): transverse slice, coronal depth, longitudinal position
+        across; default :func:`default_slices`.
     prediction
         Optional predicted labels, outlined dashed over the filled truth.
 
