@@ -48,6 +48,11 @@ def say(*lines: str) -> None:
         out.print(line, markup=False)
 
 
+def warn(message) -> None:
+    """Print ``warning: message`` on one line to stderr."""
+    print(f"warning: {one_line(message)}", file=sys.stderr)
+
+
 def exit_if_failed(failures) -> None:
     """The batch rule: one ``error: WHERE: message`` line on stderr per ``(where,
     message)`` of ``failures``, then exit 2 when there was any."""

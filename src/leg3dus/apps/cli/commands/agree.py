@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ....core.tables import screen_cell
 from ..app import (
     batch_runner,
     command,
@@ -21,6 +19,7 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
+from ..tables import print_agreement
 
 
 @command("agree")
@@ -67,37 +66,6 @@ def agree(
     if as_json:
         emit_json(result)
         return
-    _print_results(result)
+    print_agreement(result)
     for line in left_out_lines(result):
         console().print(f"note: {line}", markup=False)
-
-
-def _print_results(result: dict) -> None:
-    """One table per measure: ICC2 with its interval, SEM, MDC95, CV% (and, for two
-    inputs, bias and limits of agreement) per muscle."""
-    out = console()
-    two = len(result["raters"]) == 2
-    group = "muscle" if result["by"] == "muscle" else "group"
-    heads = [group, "n", "ICC2", "95% CI", "SEM", "MDC95", "CV%"] + (
-        ["bias", "LoA"] if two else [])
-    for m in result["measures"]:
-        table = Table(box=None, pad_edge=False, title=m, title_justify="left")
-        for h in heads:
-            table.add_column(h, justify="left" if h == group else "right", no_wrap=True)
-        for g, per in result["results"].items():
-            if m not in per:
-                continue
-            e = per[m]
-            cells = [g, str(e["n"]), screen_cell(e["ICC2"]),
-                     screen_cell([e["ICC2_ci_lower"], e["ICC2_ci_upper"]]),
-                     screen_cell(e["SEM"]), screen_cell(e["MDC95"]), screen_cell(e["CV_pct"])]
-            if two:
-                cells += [screen_cell(e["bias"]),
-                          screen_cell([e["loa_lower"], e["loa_upper"]])]
-            table.add_row(*cells)
-        out.print(table)
-    raters = " minus ".join(result["raters"]) if two else ", ".join(result["raters"])
-    out.print(f"{'bias: ' if two else 'raters: '}{raters}", markup=False)
-    out.print("ICC2 = ICC(A,1): two-way random, absolute agreement, single measure;",
-              markup=False)
-    out.print("SEM = SD x sqrt(1 - ICC2); all six forms with --json or --out", markup=False)

@@ -20,7 +20,6 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
-from ..evaluate_tables import print_evaluation
 from ..output import exit_if_failed
 
 
@@ -98,6 +97,7 @@ def evaluate(
     Example: leg3dus evaluate predictions/ LEG-3D-US --split test --out results.csv
     """
     from ....metrics import BorderOptions
+    from ..evaluate_tables import print_evaluation  # imports the metrics (numba)
 
     if as_json and as_csv:
         raise OptionError("give --json or --csv, not both")

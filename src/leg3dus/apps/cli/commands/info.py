@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ....dataset.info import (
     describe_subject,
@@ -16,7 +14,6 @@ from ....dataset.info import (
     summary_line,
 )
 from ..app import (
-    EXIT_USAGE,
     command,
     console,
     emit_json,
@@ -29,6 +26,8 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
+from ..output import exit_if_failed, say, warn
+from ..tables import info_table
 
 
 @command("info")
@@ -54,12 +53,12 @@ def info(
 
     Example: leg3dus info LEG-3D-US --json
     """
-    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
-                                   label_name)
     import functools
 
     from ....core.label_values import LabelConvention, from_option
 
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
     job = functools.partial(describe_subject, label_values=from_option(label_values))
     results = run_batch(job, subjects, scheduler, workers, "reading", quiet)
     rows = [r.value if r.ok else {"split": r.item.split, "id": r.item.id, "file_mb": 0.0,
@@ -68,46 +67,12 @@ def info(
     if as_json:
         emit_json({"subjects": rows, "summary": summary})
     else:
-        out = console()
-        out.print(_table(rows))
-        for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
-                                  for r in rows if "label_convention" in r):
-            out.print(f"volumes from {line}", markup=False)
-        out.print(summary_line(summary), markup=False)
+        console().print(info_table(rows))
+        say(*dict.fromkeys("volumes from " + LabelConvention.from_json(
+            r["label_convention"]).describe() for r in rows if "label_convention" in r),
+            summary_line(summary))
     for r in rows:
         if "label_warning" in r:
-            print(f"warning: {' '.join(r['label_warning'].split())}", file=sys.stderr)
-    failed = [r for r in rows if "error" in r]
-    for r in failed:
-        where = f"{r['split']}/{r['id']}" if r["split"] else r["id"]
-        print(f"error: {where}: {' '.join(r['error'].split())}", file=sys.stderr)
-    if failed:
-        raise typer.Exit(EXIT_USAGE)
-
-
-def _spacing(spacing) -> str:
-    # One number when isotropic (the dataset's case) keeps the table within 80 columns.
-    if max(spacing) <= min(spacing) * 1.005:
-        return f"{spacing[0]:.3f}"
-    return "/".join(f"{s:.3g}" for s in spacing)
-
-
-def _table(rows: list[dict]) -> Table:
-    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0),
-                  caption="spacing in mm (z/y/x when not isotropic), muscle volumes in cm3",
-                  caption_justify="left")
-    for col in ("split", "subject", "shape z,y,x", "spacing", "dtype", "MB", "labels",
-                "SOL", "GM", "GL"):
-        table.add_column(col, justify="right" if col in ("MB", "SOL", "GM", "GL") else "left",
-                         overflow="fold")
-    for r in rows:
-        vols = r.get("volumes_cm3") or {}
-        table.add_row(
-            r["split"] or "-", r["id"],
-            "x".join(str(n) for n in r["shape"]) if r.get("shape") else "?",
-            _spacing(r["spacing"]) if r.get("spacing") else "?",
-            r.get("dtype") or "?", f"{r['file_mb']:.1f}",
-            ",".join(str(v) for v in r.get("label_values") or []) or "-",
-            *(f"{vols[m]:.1f}" if m in vols else "-" for m in ("SOL", "GM", "GL")),
-        )
-    return table
+            warn(r["label_warning"])
+    exit_if_failed((f"{r['split']}/{r['id']}" if r["split"] else r["id"], r["error"])
+                   for r in rows if "error" in r)

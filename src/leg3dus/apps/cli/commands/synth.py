@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ....core.errors import Leg3dusError
 from ..app import (
     command,
     console,
@@ -17,6 +15,8 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
+from ..output import exit_if_failed
+from ..tables import synth_table
 
 
 @command("synth")
@@ -88,21 +88,12 @@ def synth(
     rows = [r.value for r in results if r.ok]
     if rows:
         write_cohort_csv(out, rows)
-    if failed:
-        raise Leg3dusError("; ".join(f"{r.item.id}: {r.error}" for r in failed))
+    exit_if_failed((r.item.id, r.error) for r in failed)
     if as_json:
         emit_json({"out": str(out), "subjects": rows})
         return
     if quiet:
         return
-    table = Table(box=None, pad_edge=False)
-    for col in ("split", "subject", "sex", "side", "shape (z,y,x)", "SOL cm3", "GM cm3",
-                "GL cm3"):
-        table.add_column(col, justify="right" if "cm3" in col else "left")
-    for r in rows:
-        table.add_row(r["split"], r["id"], r["sex"], r["side"],
-                      f"{r['shape_z']}x{r['shape_y']}x{r['shape_x']}",
-                      *(f"{r[f'true_{m}_cm3']:.1f}" for m in ("SOL", "GM", "GL")))
     con = console()
-    con.print(table)
+    con.print(synth_table(rows))
     con.print(f"{len(rows)} subjects written to {out} (cohort.csv holds their parameters)")
