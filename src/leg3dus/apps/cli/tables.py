@@ -1,7 +1,9 @@
 """Tables that commands print: subjects of a dataset (``info``), a synthetic cohort
-(``synth``) and agreement results (``agree``)."""
+(``synth``), agreement results (``agree``) and validation findings (``validate``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.table import Table
 
@@ -78,3 +80,31 @@ def print_agreement(result: dict) -> None:
     out.print("ICC2 = ICC(A,1): two-way random, absolute agreement, single measure;",
               markup=False)
     out.print("SEM = SD x sqrt(1 - ICC2); all six forms with --json or --out", markup=False)
+
+
+def print_validation(report: dict) -> None:
+    """The findings of ``leg3dus validate``, one line each, and a summary line."""
+    out = console()
+    for f in report["findings"]:
+        where = (f" {Path(f['file']).name}:"
+                 if f["file"] and not f["message"].startswith(f["file"]) else "")
+        out.print(f"{f['subject']}  {f['check']}{where} {f['message']}", markup=False)
+    for row in report["subjects"]:
+        if row["fixed"]:
+            out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
+    from ...core.label_values import LabelConvention
+
+    for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
+                              for r in report["subjects"] if r.get("label_convention")):
+        out.print(line, markup=False)
+    s = report["summary"]
+    if s["clean"]:
+        out.print(f"{_n(s['subjects'], 'subject')} checked: no findings")
+    else:
+        kinds = ", ".join(f"{k} {n}" for k, n in s["by_check"].items())
+        out.print(f"{_n(s['subjects'], 'subject')} checked: {_n(s['findings'], 'finding')} "
+                  f"in {_n(s['subjects_with_findings'], 'subject')} ({kinds})")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

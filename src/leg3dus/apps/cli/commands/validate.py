@@ -14,7 +14,6 @@ from ....dataset.validate import CheckOptions, assemble_report, check_subject, f
 from ..app import (
     EXIT_FINDINGS,
     command,
-    console,
     emit_json,
     flat_option,
     image_name_option,
@@ -25,6 +24,7 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
+from ..tables import print_validation
 
 
 @command("validate")
@@ -78,7 +78,7 @@ def validate(
     if as_json:
         emit_json(report)
     else:
-        _print_report(report)
+        print_validation(report)
     if report["findings"]:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -91,30 +91,3 @@ def _check_fix_outputs(out: Path, data: Path, subjects, options: CheckOptions) -
                           "found a file")
     targets = [t for s in subjects for t in fixed_paths(s, options)]
     check_outputs(targets, [data, *subject_files(subjects)])
-
-
-def _print_report(report: dict) -> None:
-    out = console()
-    for f in report["findings"]:
-        where = (f" {Path(f['file']).name}:"
-                 if f["file"] and not f["message"].startswith(f["file"]) else "")
-        out.print(f"{f['subject']}  {f['check']}{where} {f['message']}", markup=False)
-    for row in report["subjects"]:
-        if row["fixed"]:
-            out.print(f"{row['subject']}  cleaned labels written to {row['fixed']}", markup=False)
-    from ....core.label_values import LabelConvention
-
-    for line in dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
-                              for r in report["subjects"] if r.get("label_convention")):
-        out.print(line, markup=False)
-    s = report["summary"]
-    if s["clean"]:
-        out.print(f"{_n(s['subjects'], 'subject')} checked: no findings")
-    else:
-        kinds = ", ".join(f"{k} {n}" for k, n in s["by_check"].items())
-        out.print(f"{_n(s['subjects'], 'subject')} checked: {_n(s['findings'], 'finding')} "
-                  f"in {_n(s['subjects_with_findings'], 'subject')} ({kinds})")
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
