@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ....core.atomic import check_not_input
-from ....core.errors import OptionError, OutputError
-from ..app import command, console, emit_json
-
-TARGETS = ("monai-bundle", "torchscript")
+from ....segment.runs import EXPORT_TARGETS as TARGETS
+from ..app import command, emit_json
+from ..output import say
 
 
 @command("export-model")
@@ -31,28 +29,10 @@ def export_model(
 
     Example: leg3dus export-model runs/r2d bundles --to monai-bundle --name calf2d
     """
-    if to not in TARGETS:
-        raise OptionError(f"--to must be one of {', '.join(TARGETS)}, found {to!r}")
-    from ....segment.export import export_monai_bundle, export_torchscript
-    from ....segment.infer import load_model
+    from ....segment.runs import export_model as export
 
-    target = out / name if to == "monai-bundle" else out
-    if to == "torchscript" and out.suffix != ".ts":
-        raise OptionError(f"{out}: expected a TorchScript file name ending in .ts")
-    if to == "torchscript" and out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; choose another name or pass --overwrite")
-    check_not_input(target, [model])
-    loaded = load_model(model, device="cpu")
-    if to == "monai-bundle":
-        written = export_monai_bundle(loaded, out, name, overwrite=overwrite)
-    else:
-        from ....segment.models import build_model
-
-        net = build_model(loaded.spec)
-        net.load_state_dict(loaded.net.state_dict())
-        written = export_torchscript(net, loaded.spec, out)
-    result = {"model": str(model), "to": to, "output": str(written), "kind": loaded.spec["kind"]}
+    result = export(model, out, to, name, overwrite)
     if as_json:
         emit_json(result)
     else:
-        console().print(f"{loaded.spec['kind']} model exported as {to}: {written}", markup=False)
+        say(f"{result['kind']} model exported as {to}: {result['output']}")
