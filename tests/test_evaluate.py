@@ -316,3 +316,13 @@ def test_evaluate_paths_runs_every_subject_and_lists_the_failed(tmp_path, cli, t
     assert r.exit_code == 2
     assert r.stderr.splitlines() == [f"error: {bad.key}: {ev.failed[0][1]}"]
     assert json.loads((tmp_path / "c.json").read_text())["subjects"][1]["error"]
+
+
+def test_tolerance_and_sigma_options_say_their_unit(tmp_path, cli, tiny_dataset):
+    from leg3dus.dataset import find_subjects
+
+    s = find_subjects(tiny_dataset)[0]
+    a = cli("evaluate", s.label, s.label, "--json", "--tolerance", "2", "--border-sigma", "1")
+    b = cli("evaluate", s.label, s.label, "--json", "--tolerance-mm", "2",
+            "--border-sigma-mm", "1")
+    assert a.exit_code == b.exit_code == 0 and a.stdout == b.stdout

@@ -3,7 +3,6 @@ volumes or for a folder of predictions against a LEG-3D-US tree."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -20,7 +19,7 @@ from ..app import (
     scheduler_option,
     workers_option,
 )
-from ..output import exit_if_failed
+from ..output import exit_if_failed, warn
 
 
 @command("evaluate")
@@ -54,8 +53,8 @@ def evaluate(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the results to a .json "
                              "or .csv file."),
-    tolerance: float = typer.Option(1.0, "--tolerance", min=0.0, help="NSD and border "
-                                    "tolerance in mm."),
+    tolerance_mm: float = typer.Option(1.0, "--tolerance-mm", "--tolerance", min=0.0,
+                                       help="NSD and border tolerance in mm."),
     hd95: str = typer.Option("max", "--hd95", help="HD95 convention: max (larger directed "
                              "percentile) or pooled (both directions together)."),
     surface: str = typer.Option("surfel", "--surface", help="Surface points: surfel "
@@ -65,8 +64,9 @@ def evaluate(
     gradient_threshold: float = typer.Option(40.0, "--gradient-threshold", min=0.0,
                                              help="Grey levels per mm across a distinct "
                                              "border."),
-    border_sigma: float = typer.Option(0.5, "--border-sigma", min=0.0, help="Gaussian "
-                                       "smoothing of the image in mm before the gradient."),
+    border_sigma_mm: float = typer.Option(0.5, "--border-sigma-mm", "--border-sigma", min=0.0,
+                                          help="Gaussian smoothing of the image in mm "
+                                          "before the gradient."),
     aponeurosis_mm: float = typer.Option(1.0, "--aponeurosis-mm", min=0.0, help="Distance "
                                          "to another muscle that makes a border shared."),
     split: list[str] = typer.Option(None, "--split", help="Tree: only these splits "
@@ -89,9 +89,9 @@ def evaluate(
     MASD and NSD (mm) per muscle (SOL, GM, GL) and for their union, and the slices where
     the distances beyond HD95 lie; with distinct/completed border volumes, every surface
     metric and a border Dice on each part (Duque et al., IPCAI 2024); with an ultrasound
-    image, leg3dus's border estimator. PRED and TRUTH are two
-    volumes on the same grid, or a folder of predictions and a LEG-3D-US tree matched by
-    subject id (PRED_DIR/<split>/<id>/masksX1.mha, PRED_DIR/<id>/masksX1.mha or
+    image, leg3dus's border estimator. PRED and TRUTH are two volumes on the same grid,
+    or a folder of predictions and a LEG-3D-US tree matched by subject id
+    (PRED_DIR/<split>/<id>/masksX1.mha, PRED_DIR/<id>/masksX1.mha or
     PRED_DIR/<id>.mha), giving a per-subject table and a cohort summary.
 
     Example: leg3dus evaluate predictions/ LEG-3D-US --split test --out results.csv
@@ -107,17 +107,14 @@ def evaluate(
         image_name=image_name, label_name=label_name, flat=flat, out=out,
         runner=batch_runner(scheduler, workers, "evaluating", quiet),
         pred_label_values=label_values, truth_label_values=truth_label_values,
-        tolerance_mm=tolerance, hd95_mode=hd95, surface=surface,
-        border=BorderOptions(border_rule, gradient_threshold, border_sigma, aponeurosis_mm))
-    if gradcam is None:
-        from ....metrics.batch import evaluate_paths
-
-        evaluation = evaluate_paths(pred, truth, **options)
-    else:
-        from ....segment.gradcam_eval import evaluate_with_gradcam
-
-        evaluation = evaluate_with_gradcam(pred, truth, gradcam, gradcam_layer, **options)
+        tolerance_mm=tolerance_mm, hd95_mode=hd95, surface=surface,
+        border=BorderOptions(border_rule, gradient_threshold, border_sigma_mm, aponeurosis_mm))
+    from ....metrics.batch import evaluate_paths as run
+    if gradcam is not None:
+        from ....segment.gradcam_eval import evaluate_with_gradcam as run
+        options.update(run=gradcam, layer=gradcam_layer)
+    evaluation = run(pred, truth, **options)
     print_evaluation(evaluation, as_json, as_csv)
     for key in evaluation.missing:
-        print(f"warning: no prediction for {key} in {pred}", file=sys.stderr)
+        warn(f"no prediction for {key} in {pred}")
     exit_if_failed(evaluation.failed)
