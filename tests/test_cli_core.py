@@ -53,3 +53,15 @@ def test_workers_and_scheduler_together_is_a_usage_error(cli, tiny_dataset):
 def test_bad_option_value_exits_2(cli, tiny_dataset):
     result = cli("validate", tiny_dataset, "--workers", "0")
     assert result.exit_code == 2
+
+
+def test_distance_options_name_their_unit(cli):
+    """Options holding a distance say mm in their name (older names still accepted)."""
+    for command, names in (("synth", ("--spacing-mm", "--max-depth-mm")),
+                           ("qc", ("--spacing-mm", "--gap-mm", "--bridge-mm")),
+                           ("evaluate", ("--tolerance-mm", "--border-sigma-mm",
+                                         "--aponeurosis-mm")),
+                           ("validate", ("--atol-mm",))):
+        text = cli(command, "--help").stdout
+        for name in names:
+            assert name in text, (command, name)

@@ -21,7 +21,8 @@ def qc(
     out: Path = typer.Option(None, "--out", help="Write an HTML report here."),
     hits: Path = typer.Option(None, "--hits", help="Write the hit-count map (uint32 volume)."),
     figure: Path = typer.Option(None, "--figure", help="Write the coverage figure (PNG)."),
-    spacing: float = typer.Option(1.0, help="QC grid spacing in mm (0: the configuration's)."),
+    spacing: float = typer.Option(1.0, "--spacing-mm", "--spacing",
+                                  help="QC grid spacing in mm (0: the configuration's)."),
     bridge_mm: float = typer.Option(None, help="Distance hole filling bridges, mm (default: "
                                     "two voxels of the configuration's spacing)."),
     gap_mm: float = typer.Option(2.0, help="Flag successive frames further apart, mm."),

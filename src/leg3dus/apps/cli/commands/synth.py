@@ -23,14 +23,15 @@ from ..tables import synth_table
 def synth(
     out: Path = typer.Argument(..., help="Output folder (new, empty or a previous synth output)."),
     subjects: int = typer.Option(44, "--subjects", "-n", min=1, help="Number of subjects."),
-    spacing: float = typer.Option(1.0, "--spacing", help="Isotropic voxel size in mm "
-                                  "(0.277 gives the dataset's full size)."),
+    spacing: float = typer.Option(1.0, "--spacing-mm", "--spacing", help="Isotropic voxel "
+                                  "size in mm (0.277 gives the dataset's full size)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the cohort (same seed, same files)."),
     fractions: tuple[float, float, float] = typer.Option(
         (0.7, 0.15, 0.15), "--fractions", metavar="TRAIN VAL TEST",
         help="Split fractions, summing to 1."),
     frequency: float = typer.Option(7.5, "--frequency", help="Probe frequency in MHz."),
-    max_depth: float = typer.Option(90.0, "--max-depth", help="Imaging depth in mm."),
+    max_depth: float = typer.Option(90.0, "--max-depth-mm", "--max-depth",
+                                    help="Imaging depth in mm."),
     compression_level: int = typer.Option(1, "--compression-level",
                                           help="zlib level of the .mha files (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the cohort rows as JSON."),
