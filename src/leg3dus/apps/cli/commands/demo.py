@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..app import command, console, emit_json, progress
+from ..app import EXIT_USAGE, command, console, emit_json, progress_bars
 
 #: What a demo run writes in its folder; another folder is never written into.
 DEMO_ENTRIES = frozenset({"data", "compounded", "annotations", "propagated", "registered",
@@ -46,7 +46,7 @@ def demo(
     """Run leg3dus end to end on a synthetic cohort at 1 mm: synth with sweeps and second
     acquisitions, compound, sparse annotations, propagate (zoi, sdf), register, train a
     small network, predict, evaluate, morphology and the HTML report. Each step says what
-    it did; a stage that is missing is reported as skipped. Exit 1 if a step failed.
+    it did; a stage that is missing is reported as skipped. Exit 2 if a step failed.
 
     Example: leg3dus demo --out leg3dus-demo
     """
@@ -60,11 +60,8 @@ def demo(
     out_console = console()
     say = (lambda _m: None) if as_json else out_console.print
 
-    def bars(items, total=None, description=""):
-        return progress(items, total=total, description=description, quiet=quiet)
-
     result = run_demo(out, settings=settings, log=lambda m: say(m, markup=False)
-                      if not as_json else None, progress=bars)
+                      if not as_json else None, progress=progress_bars(quiet))
     counts = {k: sum(s.status == k for s in result.steps) for k in ("done", "skipped", "failed")}
     if as_json:
         emit_json({"out": str(result.out), "report": result.report, "seconds": result.seconds,
@@ -77,4 +74,4 @@ def demo(
         else:
             say("no report was written")
     if counts["failed"]:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_USAGE)
