@@ -34,7 +34,7 @@ def frames(rng):
 def test_aligned_frames_give_the_frames_back(frames, method):
     seq, cfg = stack_sequence(frames)
     rec = reconstruct(seq, cfg, ReconParams(compounding_mode="LATEST"),
-                      Options(method=method, max_distance=0.4))
+                      Options(method=method, max_distance_mm=0.4))
     assert rec.volume.shape == frames.shape
     assert np.array_equal(rec.volume.array, frames)
     assert rec.volume.origin == (0.0, 0.0, 0.0)
@@ -215,3 +215,46 @@ def test_plus_kernels_fill_a_hole_in_a_constant_block(kind):
     out = fill_holes_plus(vol, acc, [el, HoleFillingElement(kind, size=5, stdev=1.0)])
     assert out[2, 2, 2] == 90
     assert fill_holes_plus(vol, acc, [el])[2, 2, 2] == 0
+
+
+def test_cli_grid_options_are_zyx(cli, tmp_path, frames):
+    from leg3dus.core.volume_io import read_volume
+    from leg3dus.sweep import write_config
+
+    seq, cfg = stack_sequence(frames)
+    s = write_sequence(seq, tmp_path / "s.igs.mha")
+    c = write_config(cfg, tmp_path / "c.xml")
+    out = tmp_path / "crop.mha"
+    r = cli("compound", s, "--config", c, "-o", out, "--compounding", "latest",
+            "--origin", "1 2 3", "--extent", "0 1 0 3 0 2", "--json")
+    assert r.exit_code == 0, r.output
+    vol = read_volume(out)
+    assert vol.shape == (2, 4, 3) and vol.origin == (1.0, 2.0, 3.0)
+    assert np.array_equal(vol.array, frames[1:3, 2:6, 3:6])
+    r = cli("compound", s, "--config", c, "-o", tmp_path / "fine.mha", "--spacing", "1 1 0.5",
+            "--method", "vnn", "--fill", "gaussian", "--fill-size-vox", "3",
+            "--fill-sigma-vox", "0.8", "--max-distance-mm", "0.5", "--json")
+    assert r.exit_code == 0, r.output
+    assert read_volume(tmp_path / "fine.mha").spacing == (1.0, 1.0, 0.5)
+
+
+def test_overrides_turn_zyx_and_row_column_into_plus_order():
+    from leg3dus.compound import PlusOverrides, parse_hole_element, parse_numbers
+
+    o = PlusOverrides(spacing_mm=(0.5, 0.4, 0.3), origin_mm=(3.0, 2.0, 1.0),
+                      extent_vox=(0, 9, 0, 19, 0, 29), clip_origin_px=(5, 7),
+                      clip_size_px=(100, 200), fan_origin_px=(0.0, 110.5),
+                      interpolation="linear", compounding="max",
+                      hole_filling=[parse_hole_element("STICK:sticks_to_use=2")])
+    p = o.apply(ReconParams())
+    assert p.output_spacing == (0.3, 0.4, 0.5) and p.output_origin == (1.0, 2.0, 3.0)
+    assert p.output_extent == (0, 29, 0, 19, 0, 9)
+    assert p.clip_rectangle_origin == (7, 5) and p.clip_rectangle_size == (200, 100)
+    assert p.fan_origin_pixel == (110.5, 0.0)
+    assert (p.interpolation, p.compounding_mode) == ("LINEAR", "MAXIMUM")
+    assert p.fill_holes and p.hole_filling[0].sticks_to_use == 2
+    assert PlusOverrides().apply(ReconParams()) == ReconParams()
+    with pytest.raises(OptionError, match="--extent: expected 6 numbers"):
+        parse_numbers("0 1 2", 6, "--extent")
+    with pytest.raises(OptionError, match="unknown parameter"):
+        parse_hole_element("STICK:length=3")

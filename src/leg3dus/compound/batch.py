@@ -16,10 +16,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import InputFileError, OutputError
 from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES, SWEEPS_DIR
 from .reconstruct import Options, reconstruct
+
+if TYPE_CHECKING:
+    from .files import PlusOverrides
 
 #: File name patterns of the B-mode and label sequences in a sweeps folder.
 IMAGE_GLOBS = ("sweep*.igs.mha", "sweep*.seq.mha")
@@ -99,7 +103,7 @@ def label_options(options: Options, fill: str) -> Options:
     return dataclasses.replace(options, fill="none" if fill == "none" else "gaussian")
 
 
-def compound_subject(subject: SweepSubject, overrides: dict | None = None,
+def compound_subject(subject: SweepSubject, overrides: PlusOverrides | None = None,
                      options: Options | None = None, config: str | os.PathLike | None = None,
                      image_name: str = IMAGE_NAME, label_name: str = LABEL_NAME) -> dict:
     """Compound one subject's sweeps into ``subject.output / image_name`` and, when label
@@ -110,8 +114,8 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     subject
         From :func:`find_sweep_subjects`.
     overrides
-        :class:`~leg3dus.sweep.ReconParams` fields that replace the configuration's
-        (spacing, extent, clip rectangle, ...), as the command's options give them.
+        Settings that replace the configuration's (spacing, extent, clip rectangle, ...;
+        :class:`~leg3dus.compound.PlusOverrides`, in (z, y, x) and mm).
     options
         How to reconstruct (:class:`Options`); the label pass uses nearest-neighbour
         insertion and :func:`label_options`.
@@ -157,7 +161,7 @@ def compound_subject(subject: SweepSubject, overrides: dict | None = None,
     check_not_input(image_out, inputs)
     check_not_input(label_out, inputs)
     cfg = read_config(cfg_path)
-    p = dataclasses.replace(cfg.recon, **(overrides or {}))
+    p = overrides.apply(cfg.recon) if overrides is not None else cfg.recon
     opt = options or Options()
     parts = [read_sequence(x) for x in images]
     qc = sweeps_summary([(x.name, q) for x, q in zip(images, parts, strict=True)], cfg,

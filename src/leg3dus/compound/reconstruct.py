@@ -31,18 +31,19 @@ class Options:
     """How to reconstruct, beyond PLUS's own attributes (:class:`ReconParams`).
 
     ``method`` pnn (pixel-based, PLUS) or vnn (voxel-based nearest neighbour);
-    ``fill`` none, gaussian (normalised convolution, ``fill_size`` voxels, ``fill_sigma``
-    voxels) or plus (the config's HoleFillingElements; default when FillHoles is ON);
-    ``max_distance`` mm for vnn (default: the largest output spacing); ``device`` numba
-    (CPU kernels) or cpu / cuda (torch, vnn only); ``max_memory_gb`` refuses larger grids
-    (default: the memory available now).
+    ``fill`` none, gaussian (normalised convolution over a cube of ``fill_size_vox``
+    voxels, a Gaussian of ``fill_sigma_vox`` voxels) or plus (the config's
+    HoleFillingElements; default when FillHoles is ON); ``max_distance_mm`` for vnn
+    (default: the largest output spacing); ``device`` numba (CPU kernels) or cpu / cuda
+    (torch, vnn only); ``max_memory_gb`` refuses larger grids (default: the memory
+    available now).
     """
 
     method: str = "pnn"
     fill: str | None = None
-    fill_size: int = 5
-    fill_sigma: float = 1.0
-    max_distance: float | None = None
+    fill_size_vox: int = 5
+    fill_sigma_vox: float = 1.0
+    max_distance_mm: float | None = None
     device: str = "numba"
     max_memory_gb: float | None = None
 
@@ -61,7 +62,9 @@ def plan_grid(img_to_ref: np.ndarray, valid: np.ndarray, frame_shape, p: ReconPa
               path: str = "sequence") -> tuple[np.ndarray, np.ndarray]:
     """Output origin (x, y, z mm) and size (x, y, z voxels) as PLUS computes them.
 
-    The bounding box of the clip-rectangle corners of every valid frame, origin at its
+    PLUS's own (x, y, z) order: this works on :class:`ReconParams` (the configuration's
+    attributes) inside :func:`reconstruct`, whose volume comes out (z, y, x). The
+    bounding box of the clip-rectangle corners of every valid frame, origin at its
     minimum, size round(extent / spacing) + 1; or ``p.output_origin``/``output_extent``.
     """
     spacing = np.asarray(p.output_spacing, np.float64)
@@ -101,13 +104,14 @@ def _available_bytes() -> int:
 
 
 def check_memory(dims, bytes_per_voxel: float, limit_gb: float | None) -> None:
-    """Raise :class:`OutputError` before allocating a grid that would not fit."""
+    """Raise :class:`OutputError` before allocating a grid that would not fit; ``dims``
+    is the grid's shape in voxels, (z, y, x)."""
     need = float(np.prod(np.asarray(dims, np.float64))) * bytes_per_voxel
     have = limit_gb * 1e9 if limit_gb is not None else _available_bytes()
     if need > have:
         shape = " x ".join(str(int(d)) for d in dims)
         raise OutputError(
-            f"the output grid of {shape} voxels (x, y, z) needs {need / 1e9:.1f} GB, "
+            f"the output grid of {shape} voxels (z, y, x) needs {need / 1e9:.1f} GB, "
             f"only {have / 1e9:.1f} GB available; use a coarser spacing or a smaller extent")
 
 
@@ -137,9 +141,9 @@ def _resolve(p: ReconParams, opt: Options, labels: bool) -> Options:
                               "(labels are never averaged); drop linear interpolation")
         if fill == "plus":
             raise OptionError("label holes are filled by vote (fill gaussian) or not at all")
-    if opt.fill_size < 1 or opt.fill_size % 2 == 0 or opt.fill_sigma <= 0:
-        raise OptionError(f"fill size must be odd >= 1 and sigma > 0, found "
-                          f"{opt.fill_size}, {opt.fill_sigma}")
+    if opt.fill_size_vox < 1 or opt.fill_size_vox % 2 == 0 or opt.fill_sigma_vox <= 0:
+        raise OptionError(f"fill size must be an odd number of voxels >= 1 and fill sigma "
+                          f"> 0 voxels, found {opt.fill_size_vox}, {opt.fill_sigma_vox}")
     return dataclasses.replace(opt, fill=fill)
 
 
@@ -165,7 +169,7 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
     check_rigid(seq, path)
     m, valid = image_to_reference(seq, cfg, p.image_frame, p.reference_frame, path)
     origin, dims = plan_grid(m, valid, seq.frame_shape, p, path)
-    check_memory(dims, 2.0 + 2 * dtype.itemsize if opt.method == "pnn" else 3.2,
+    check_memory(dims[::-1], 2.0 + 2 * dtype.itemsize if opt.method == "pnn" else 3.2,
                  opt.max_memory_gb)
     spacing = np.asarray(p.output_spacing, np.float64)
     shape = (int(dims[2]), int(dims[1]), int(dims[0]))
@@ -188,7 +192,8 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
             used[:used_count] = True
         hit = acc
     else:
-        maxd = opt.max_distance if opt.max_distance is not None else float(spacing.max())
+        maxd = (opt.max_distance_mm if opt.max_distance_mm is not None
+                else float(spacing.max()))
         a = voxel_to_frame(mats, origin, spacing)
         slabs = frame_slabs(a, seq.frame_shape, maxd, origin, spacing, dims)
         seg = row_segments(seq.frame_shape[0], seq.frame_shape[1], p)
@@ -202,19 +207,20 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
                                  opt.device)
     if not hit.any():
         raise GeometryError(f"{path}: no frame falls inside the output extent "
-                            f"(origin {np.round(origin, 3).tolist()} mm, "
-                            f"{dims.tolist()} voxels x, y, z)")
+                            f"(origin {np.round(origin[::-1], 3).tolist()} mm, "
+                            f"{dims[::-1].tolist()} voxels, z, y, x)")
     if opt.fill == "plus":
         out = fill_holes_plus(out, hit, p.hole_filling)
     elif opt.fill == "gaussian":
         if labels:
-            out = fill_labels(out, hit, opt.fill_size, opt.fill_sigma)
+            out = fill_labels(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
         elif opt.device == "numba":
-            out = fill_gaussian(out, hit, opt.fill_size, opt.fill_sigma)
+            out = fill_gaussian(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
         else:
             from .torch_path import fill_gaussian_torch
 
-            out = fill_gaussian_torch(out, hit, opt.fill_size, opt.fill_sigma, opt.device)
+            out = fill_gaussian_torch(out, hit, opt.fill_size_vox, opt.fill_sigma_vox,
+                                      opt.device)
     vol = Volume(out, tuple(spacing[::-1]), tuple(origin[::-1]))
     return Reconstruction(vol, hit, int(used.sum()))
 

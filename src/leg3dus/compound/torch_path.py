@@ -17,7 +17,7 @@ def _device(name: str):
     return torch.device(name)
 
 
-def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance, device,
+def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance_mm, device,
               slab=32):
     """Voxel-based nearest neighbour on ``device``; returns (volume, hit) numpy uint8.
 
@@ -35,7 +35,7 @@ def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distanc
     h, w = frames.shape[1:]
     seg_t = torch.as_tensor(seg, device=dev)
     at = torch.as_tensor(a, dtype=f64, device=dev)
-    maxd = float(max_distance)
+    maxd = float(max_distance_mm)
     for s0 in range(0, shape[0], slab):
         s1 = min(shape[0], s0 + slab) - 1
         todo = np.flatnonzero((boxes[:, 0] <= s1) & (boxes[:, 1] >= s0))
@@ -100,16 +100,17 @@ def _pass(t, taps, axis):
     return acc
 
 
-def fill_gaussian_torch(volume, hit, size=5, sigma=1.0, device="cpu", chunk=64):
-    """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result)."""
+def fill_gaussian_torch(volume, hit, size_vox=5, sigma_vox=1.0, device="cpu", chunk=64):
+    """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result): a
+    cube of ``size_vox`` voxels, a Gaussian of ``sigma_vox`` voxels."""
     import torch
 
     from ..core.arrays import gaussian_taps
     from .fill import _chunks
 
     dev = _device(device)
-    taps = torch.as_tensor(gaussian_taps(sigma, size=size), device=dev)
-    halo = size // 2
+    taps = torch.as_tensor(gaussian_taps(sigma_vox, size=size_vox), device=dev)
+    halo = size_vox // 2
     out = np.empty_like(volume)
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
         known = torch.as_tensor(hit[h0:h1], device=dev).to(torch.float32)

@@ -1,5 +1,5 @@
 """Voxel-based nearest neighbour (``vnn``): each voxel takes the nearest pixel of the
-nearest frame, if that frame's plane is within ``max_distance`` mm.
+nearest frame, if that frame's plane is within ``max_distance_mm`` mm.
 
 The grid is processed one z slice at a time (slices in parallel), each slice keeping its
 own best-distance buffer, so memory beyond the output is one float64 slice per thread.
@@ -36,16 +36,16 @@ def voxel_to_frame(img_to_ref: np.ndarray, origin_xyz, spacing_xyz) -> np.ndarra
     return out
 
 
-def frame_slabs(a: np.ndarray, frame_shape, max_distance: float, origin_xyz, spacing_xyz,
+def frame_slabs(a: np.ndarray, frame_shape, max_distance_mm: float, origin_xyz, spacing_xyz,
                 dims_xyz) -> np.ndarray:
-    """Per frame, the inclusive voxel box its slab (plane +- max_distance) touches.
+    """Per frame, the inclusive voxel box its slab (plane +- max_distance_mm) touches.
 
     Returns (n, 6) int64: z0, z1, y0, y1, x0, x1 (a box around the slab, one voxel wider).
     """
     h, w = frame_shape
     n = a.shape[0]
     ranges = np.zeros((n, 6), np.int64)
-    # Corners of the frame rectangle, offset by +-max_distance along the normal.
+    # Corners of the frame rectangle, offset by +-max_distance_mm along the normal.
     cols = np.array([-0.5, w - 0.5, -0.5, w - 0.5])
     rows = np.array([-0.5, -0.5, h - 0.5, h - 0.5])
     for i in range(n):
@@ -54,7 +54,7 @@ def frame_slabs(a: np.ndarray, frame_shape, max_distance: float, origin_xyz, spa
         const = a[i, :, 3] - lin[:, 0] * origin_xyz[0]
         inv = np.linalg.inv(lin)
         pts = []
-        for wv in (-max_distance, max_distance):
+        for wv in (-max_distance_mm, max_distance_mm):
             uvw = np.stack([cols, rows, np.full(4, wv)])
             pts.append(inv @ (uvw - const[:, None]))
         xyz = np.concatenate(pts, axis=1)
@@ -131,7 +131,7 @@ def _vnn(frames, a, seg, zr, out, hit, oy, oz, sy, sz, maxd):
 
 def vnn_insert(frames: np.ndarray, a: np.ndarray, seg: np.ndarray, slabs: np.ndarray,
                out: np.ndarray, hit: np.ndarray, origin_xyz, spacing_xyz,
-               max_distance: float) -> None:
+               max_distance_mm: float) -> None:
     """Fill ``out`` (z, y, x) and ``hit`` in place from ``frames`` with maps ``a``."""
     _vnn(frames, a, seg, slabs, out, hit, float(origin_xyz[1]), float(origin_xyz[2]),
-         float(spacing_xyz[1]), float(spacing_xyz[2]), float(max_distance))
+         float(spacing_xyz[1]), float(spacing_xyz[2]), float(max_distance_mm))
