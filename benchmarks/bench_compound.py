@@ -182,7 +182,7 @@ def main() -> None:
     from leg3dus.compound import Options, reconstruct
 
     seq, cfg = make_input(args.frames, args.spacing, tuple(args.shape), args.seed)
-    opt = Options(method="vnn", fill="gaussian", fill_size=args.size, fill_sigma=args.sigma)
+    opt = Options(method="vnn", fill="gaussian", fill_size_vox=args.size, fill_sigma_vox=args.sigma)
     small, small_cfg = slab(seq, cfg, 8)
     reconstruct(small, small_cfg, options=opt)  # compile / load the kernels
     reconstruct(small, small_cfg, options=dataclasses.replace(opt, method="pnn"))
