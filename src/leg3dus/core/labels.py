@@ -257,10 +257,10 @@ def clean_stray(labels: np.ndarray, mode: str = "background", slab: int = 32) ->
     value of the nearest voxel that holds a scheme value (Euclidean distance in voxels;
     ties broken by the distance transform's scan order).
 
-    The nearest values are found ``slab`` planes of axis 0 at a time, in a window around
-    the stray voxels of the slab that grows until the value found for each voxel is
-    provably the nearest one, so memory stays that of a few slabs (not of a transform
-    with indices over a full-size volume, ~6 GB) unless stray regions are very thick.
+    The volume is read ``slab`` planes of axis 0 at a time; nearest values are found in a
+    window around the stray voxels of each slab that grows until the value found for
+    each voxel is provably the nearest one. Memory is the output and a few slabs (not a
+    transform with indices over a full-size volume, ~6 GB) unless strays are very thick.
 
     Examples
     --------
@@ -271,25 +271,24 @@ def clean_stray(labels: np.ndarray, mode: str = "background", slab: int = 32) ->
     """
     if mode not in ("background", "nearest"):
         raise LabelError(f"unknown stray-value fix {mode!r}; expected 'background' or 'nearest'")
-    stray = stray_mask(labels)
-    out = labels.copy() if labels.dtype == np.uint8 else np.where(stray, 0, labels).astype(np.uint8)
-    planes = stray.any(axis=(1, 2))
-    if not planes.any():
+    out = np.empty(labels.shape, np.uint8)
+    todo, n_stray = [], 0
+    for a in range(0, labels.shape[0], slab):  # strays to 0, a slab at a time
+        part = labels[a:a + slab]
+        stray = stray_mask(part)
+        n = int(np.count_nonzero(stray))
+        out[a:a + slab] = np.where(stray, BACKGROUND, part) if n else part
+        n_stray += n
+        if n:
+            todo.append(a)
+    if mode == "background" or n_stray in (0, labels.size):
         return out
-    if mode == "background":
-        out[stray] = BACKGROUND
-        return out
-    if planes.all() and stray.all():
-        out[:] = BACKGROUND
-        return out
-    for a in range(0, labels.shape[0], slab):
-        b = min(a + slab, labels.shape[0])
-        if planes[a:b].any():
-            _fill_nearest(out, stray, a, b)
+    for a in todo:
+        _fill_nearest(out, labels, a, min(a + slab, labels.shape[0]))
     return out
 
 
-def _fill_nearest(out: np.ndarray, stray: np.ndarray, a: int, b: int, margin: int = 8) -> None:
+def _fill_nearest(out: np.ndarray, labels: np.ndarray, a: int, b: int, margin: int = 8) -> None:
     # Stray voxels of planes a..b take the value of their nearest non-stray voxel, found by
     # a distance transform over a window around them. A voxel outside the window lies at
     # least (distance to the window's edge) away, so a value found nearer than every open
@@ -298,13 +297,13 @@ def _fill_nearest(out: np.ndarray, stray: np.ndarray, a: int, b: int, margin: in
 
     from .arrays import bounding_box
 
-    box = bounding_box(stray[a:b])
+    box = bounding_box(stray_mask(labels[a:b]))
     core = [(a + box[0].start, a + box[0].stop)] + [(s.start, s.stop) for s in box[1:]]
-    shape = stray.shape
+    shape = labels.shape
     while True:
         window = tuple(slice(max(lo - margin, 0), min(hi + margin, n))
                        for (lo, hi), n in zip(core, shape, strict=True))
-        sub = stray[window]
+        sub = stray_mask(labels[window])
         whole = all(w.start == 0 and w.stop == n for w, n in zip(window, shape, strict=True))
         if sub.all():
             margin *= 2
