@@ -42,10 +42,13 @@ class HoleFillingElement:
 class ReconParams:
     """The ``VolumeReconstruction`` attributes, PLUS's names in snake case.
 
-    Pixel quantities (clip rectangle, fan origin and radii) are in image pixels (x, y);
-    ``output_spacing``/``output_origin`` are in the Reference frame's (x, y, z) order, as
-    PLUS writes them; ``output_extent`` is (x0, x1, y0, y1, z0, z1) or None (bounding box
-    of the clipped frames). ``optimization`` FULL / PARTIAL / NONE selects PLUS's
+    This is PLUS's own order, kept as the XML has it: pixel quantities (clip rectangle,
+    fan origin and radii) are in image pixels (x, y); ``output_spacing``/``output_origin``
+    are in the Reference frame's (x, y, z) order; ``output_extent`` is (x0, x1, y0, y1,
+    z0, z1) or None (bounding box of the clipped frames). Everything else in leg3dus is
+    (z, y, x), and pixels (row, column): settings given on top of a configuration go
+    through ``leg3dus.compound.PlusOverrides``, which turns them into these fields.
+    ``optimization`` FULL / PARTIAL / NONE selects PLUS's
     arithmetic (fixed point, doubles, unoptimized path); ``pixel_rejection_threshold``
     None keeps every pixel; ``importance_mask`` is the path of the weight image of
     IMPORTANCE_MASK compounding (relative paths resolve against the configuration's
