@@ -7,8 +7,8 @@ from conftest import make_pair
 
 from leg3dus import write_volume
 from leg3dus.core.errors import InputFileError, OptionError
+from leg3dus.core.layout import list_subjects, single_volume_roles
 from leg3dus.dataset import Subject, find_subjects, subject_folder
-from leg3dus.dataset.info import list_subjects, single_volume_roles
 
 
 def test_tree_layout_sorted_by_split_then_id(tiny_dataset):

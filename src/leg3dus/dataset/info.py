@@ -3,15 +3,14 @@ muscle volumes, and a cohort summary."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..core import labels as lab
-from ..core.errors import InputFileError, Leg3dusError
-from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
-from ..core.volume_io import read_header, read_volume, volume_format
+from ..core.errors import Leg3dusError
+from ..core.layout import Subject
+from ..core.volume_io import read_header, read_volume
 
 
 def _file_mb(path: Path | None) -> float:
@@ -65,60 +64,6 @@ def describe_subject(subject: Subject, label_values=None) -> dict:
     except Leg3dusError as exc:
         row["error"] = str(exc)
     return row
-
-
-def list_subjects(
-    root: str | os.PathLike,
-    image_name: str = IMAGE_NAME,
-    label_name: str = LABEL_NAME,
-    flat: bool = False,
-) -> list[Subject]:
-    """The subjects of ``root``; a subject folder or a single volume is one subject.
-
-    A single volume comes back as the subject's ``image`` (see
-    :func:`single_volume_roles` to read it as labels). Raises :class:`InputFileError`
-    when a folder holds no subject.
-    """
-    root = Path(root)
-    if root.is_file() or (root.is_dir() and root.name.lower().endswith(".zarr")):
-        volume_format(root)
-        return [Subject(root.name, "", root, None)]
-    if not flat and root.is_dir() and ((root / image_name).exists()
-                                       or (root / label_name).exists()):
-        image, label = root / image_name, root / label_name
-        return [Subject(root.resolve().name, "", image if image.exists() else None,
-                        label if label.exists() else None)]
-    subjects = find_subjects(root, image_name, label_name, flat)
-    if not subjects:
-        layout = (f"files named like {image_name!r}" if flat else
-                  f"<split>/<subject>/{image_name} and {label_name}")
-        raise InputFileError(f"{root}: no subjects found; expected {layout}")
-    return subjects
-
-
-def subject_files(subjects: list[Subject]) -> list[Path]:
-    """Every image and label file of ``subjects``: what a command reading them must never
-    overwrite (see :func:`leg3dus.core.atomic.check_outputs`).
-
-    >>> [str(p) for p in subject_files([Subject("P001", "train", Path("x1.mha"), None)])]
-    ['x1.mha']
-    """
-    return [p for s in subjects for p in (s.image, s.label) if p is not None]
-
-
-def single_volume_roles(subjects: list[Subject], root: str | os.PathLike,
-                        label_name: str = LABEL_NAME) -> list[Subject]:
-    """Read a single volume given as ``root`` as labels when its name says so.
-
-    Its name must be ``label_name`` or hold "mask", "label" or "seg"; otherwise, and
-    for a dataset folder, ``subjects`` come back unchanged.
-    """
-    root = Path(root)
-    name = root.name.lower()
-    if (len(subjects) == 1 and subjects[0].image == root and subjects[0].label is None
-            and (name == label_name.lower() or any(w in name for w in ("mask", "label", "seg")))):
-        return [Subject(subjects[0].id, subjects[0].split, None, root)]
-    return subjects
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.atomic import check_outputs
-from ..core.errors import InputFileError, Leg3dusError, OptionError
+from ..core.errors import Leg3dusError, OptionError
 from ..core.label_values import LabelConvention, from_option
-from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, find_subjects
+from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, list_subjects
 from ..core.parallel import map_subjects
-from ..core.volume_io import volume_format
 from .axis import oblique_note, parse_axis
 from .cohort import (
     check_leg_extent,
@@ -181,18 +180,10 @@ def label_subjects(data: str | os.PathLike, label_name: str = LABEL_NAME,
     whose labels it is; a subject folder is one subject; otherwise
     :func:`~leg3dus.core.layout.find_subjects`. Raises :class:`InputFileError` when
     there is none."""
+    subjects = list_subjects(data, IMAGE_NAME, label_name, flat)
     root = Path(data)
-    if root.is_file() or (root.is_dir() and root.name.lower().endswith(".zarr")):
-        volume_format(root)
-        return [Subject(root.name, "", None, root)]
-    if not flat and root.is_dir() and ((root / IMAGE_NAME).exists()
-                                       or (root / label_name).exists()):
-        image, label = root / IMAGE_NAME, root / label_name
-        return [Subject(root.resolve().name, "", image if image.exists() else None,
-                        label if label.exists() else None)]
-    subjects = find_subjects(root, IMAGE_NAME, label_name, flat)
-    if not subjects:
-        raise InputFileError(f"{root}: no subjects found (expected <split>/<id>/{label_name})")
+    if len(subjects) == 1 and subjects[0].image == root and subjects[0].label is None:
+        return [Subject(subjects[0].id, "", None, root)]
     return subjects
 
 

@@ -8,8 +8,8 @@ import functools
 from pathlib import Path
 
 from ...core.errors import InputFileError, Leg3dusError
+from ...core.layout import list_subjects, subject_files
 from ...dataset import IMAGE_NAME
-from ...dataset.info import list_subjects, subject_files
 
 
 def folder_measures(label_name: str, label_values: str | None, flat: bool, runner):

@@ -12,9 +12,9 @@ from pathlib import Path
 from ...core import labels as lab
 from ...core.atomic import atomic_path, check_outputs
 from ...core.errors import InputFileError, Leg3dusError
+from ...core.layout import list_subjects, subject_files
 from ...core.parallel import map_subjects
 from ...dataset import IMAGE_NAME, LABEL_NAME
-from ...dataset.info import list_subjects, subject_files
 from ...morphology import (
     cohort_rows,
     find_participants,

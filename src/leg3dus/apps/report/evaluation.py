@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +67,19 @@ def evaluate_subject(pair: tuple[Subject, Path], leg_extent: str = "labels",
     prediction (default: each file's label table, else the scheme)."""
     from ...core.label_values import read_labels
     from ...morphology import measure
+    from ...morphology.axis import ObliqueAxisWarning
 
     evaluate_files = _metrics("evaluate", "evaluate_files")
     subject, pred_path = pair
     metrics = evaluate_files(pred_path, subject.label, pred_label_values=prediction_label_values,
                              truth_label_values=label_values)
     pred = read_labels(pred_path, prediction_label_values, allow_stray=True)[0]
+    with warnings.catch_warnings():
+        # An oblique leg axis is recorded in the result (axis_oblique_deg), not printed.
+        warnings.simplefilter("ignore", ObliqueAxisWarning)
+        morphology = measure(pred, leg_extent=leg_extent)
     return {"split": subject.split, "id": subject.id, "prediction": str(pred_path),
-            "metrics": metrics, "morphology": measure(pred, leg_extent=leg_extent)}
+            "metrics": metrics, "morphology": morphology}
 
 
 def evaluation_sections(subjects, pred_paths, done, run, leg_extent, label_values=None,

@@ -9,8 +9,8 @@ import typer
 
 from ....core.atomic import check_not_input
 from ....core.errors import OutputError
+from ....core.layout import list_subjects, subject_files
 from ....dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
-from ....dataset.info import list_subjects, subject_files
 from ..app import (
     command,
     console,

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ....dataset.info import (
-    describe_subject,
-    list_subjects,
-    single_volume_roles,
-    summarise,
-    summary_line,
-)
+from ....core.layout import list_subjects, single_volume_roles
+from ....dataset.info import describe_subject, summarise, summary_line
 from ..app import (
     command,
     console,

@@ -9,7 +9,7 @@ import typer
 
 from ....core.atomic import check_outputs
 from ....core.errors import OutputError
-from ....dataset.info import list_subjects, single_volume_roles, subject_files
+from ....core.layout import list_subjects, single_volume_roles, subject_files
 from ....dataset.validate import CheckOptions, assemble_report, check_subject, fixed_paths
 from ..app import (
     EXIT_FINDINGS,
