@@ -169,15 +169,22 @@ def fill_labels(labels: np.ndarray, hit: np.ndarray, size: int = 5, sigma: float
     values = _hit_values(labels, hit)
     out = labels.copy()
     for z0, z1, h0, h1 in _chunks(labels.shape[0], chunk, halo):
+        # one set of buffers per chunk, written in place: no temporaries per value
         best = np.zeros((z1 - z0,) + labels.shape[1:], np.float32)
         choice = np.zeros_like(best, dtype=labels.dtype)
-        known = hit[h0:h1].astype(bool)
+        better = np.empty(best.shape, bool)
+        known = hit[h0:h1] != 0
+        match = np.empty(known.shape, bool)
+        indicator = np.empty(known.shape, np.float32)
         for v in values:
-            vote = smooth3((known & (labels[h0:h1] == v)).astype(np.float32), taps)
-            vote = vote[z0 - h0: z0 - h0 + (z1 - z0)]
-            better = vote > best
-            best[better] = vote[better]
-            choice[better] = v
-        holes = ~hit[z0:z1].astype(bool)
+            np.equal(labels[h0:h1], v, out=match)
+            match &= known
+            indicator[...] = match
+            vote = smooth3(indicator, taps)[z0 - h0: z0 - h0 + (z1 - z0)]
+            np.greater(vote, best, out=better)
+            np.copyto(best, vote, where=better)
+            np.copyto(choice, v, where=better)
+            del vote
+        holes = hit[z0:z1] == 0
         out[z0:z1][holes] = choice[holes]
     return out
