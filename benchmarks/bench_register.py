@@ -18,10 +18,11 @@ samples at full size, about ten times slower), regular-step gradient descent (le
 rate 1, 100 iterations) with scales from physical shifts, no masks. It runs on the
 first subject only.
 
-With ``--memory`` it measures instead the peak memory (ru_maxrss) of one fresh
+With ``--memory`` it measures instead the peak memory (ru_maxrss) of a fresh
 ``leg3dus register`` process carrying the first subject's x2 and its labels onto x1
-(the transform and the labels written), and prints it. The pair is first padded with
-never-scanned voxels to the dataset's full size (1443 x 632 x 564, z, y, x) at least.
+(the transform and the labels written), then of one writing x2 resampled too. The
+pair is first padded with never-scanned voxels to the dataset's full size (1443 x 632 x
+564, z, y, x) at least.
 
 Example: python benchmarks/bench_register.py --subjects 5 --spacing 0.277
 
@@ -166,14 +167,15 @@ def full_size_pair(folder: Path) -> Path:
     return out
 
 
-def peak_memory(folder: Path) -> float:
-    """Peak resident memory (GB) of one ``leg3dus register`` process with labels."""
+def peak_memory(folder: Path, resampled: bool = False) -> float:
+    """Peak resident memory (GB) of one ``leg3dus register`` process with labels (and
+    ``--resampled``)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         cmd = [sys.executable, "-m", "leg3dus", "register", str(folder / "x1.mha"),
                str(folder / "x2.mha"), "-o", str(out / "x2.tfm"),
                "--labels", str(folder / "masksX2.mha"), "--labels-out", str(out / "m.mha"),
-               "--quiet"]
+               "--quiet"] + (["--resampled", str(out / "x2_on_x1.mha")] if resampled else [])
         proc = subprocess.Popen(cmd)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -199,9 +201,11 @@ def main() -> None:
     if args.memory:
         folder = full_size_pair(make_pair(0, args.spacing, args.seed, args.data))
         shape = read_volume(folder / "x1.mha").shape
-        gb = peak_memory(folder)
-        print(f"register with labels, {folder.name} ({' x '.join(map(str, shape))} voxels "
-              f"z, y, x): peak memory {gb:.2f} GB")
+        for resampled in (False, True):
+            gb = peak_memory(folder, resampled)
+            what = "labels and --resampled" if resampled else "labels"
+            print(f"register with {what}, {folder.name} ({' x '.join(map(str, shape))} "
+                  f"voxels z, y, x): peak memory {gb:.2f} GB", flush=True)
         return
     rows = []
     for i in range(args.subjects):
