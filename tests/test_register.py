@@ -214,3 +214,43 @@ def test_read_transform_errors(tmp_path):
         read_transform(scaled)
     with pytest.raises(OptionError, match=".tfm"):
         write_transform(euler_transform(), tmp_path / "t.mha")
+
+
+@pytest.mark.parametrize("interpolator", ["nearest", "linear"])
+def test_slab_by_slab_resampling_equals_one_whole_resampling(monkeypatch, interpolator):
+    """The fixed grid is filled a few planes at a time, each from the part of the moving
+    volume it maps into (memory): the same voxels as SimpleITK resampling it whole."""
+    from leg3dus.register import resample as slabs
+
+    (fixed, _), (moving, moving_labels), _ = pair(0, labels=True)
+    t = euler_transform((2.5, -1.5, 3.0), (1.3, -0.8, 2.1), (0.7, -0.3, 1.1))
+    f = sitk.ResampleImageFilter()
+    f.SetReferenceImage(fixed.to_sitk())
+    f.SetTransform(t)
+    f.SetInterpolator(sitk.sitkNearestNeighbor if interpolator == "nearest" else sitk.sitkLinear)
+    if interpolator == "linear":
+        f.SetOutputPixelType(sitk.sitkFloat32)
+    whole = sitk.GetArrayFromImage(f.Execute(moving.to_sitk()))
+    if interpolator == "linear":
+        whole = np.clip(np.rint(whole), 0, 255).astype(moving.array.dtype)
+    monkeypatch.setattr(slabs, "SLAB_VOXELS", 3 * fixed.shape[1] * fixed.shape[2])
+    got = resample_volume(moving, fixed.geometry, t, interpolator)
+    np.testing.assert_array_equal(got.array, whole)
+    assert got.array.dtype == moving.array.dtype
+    if interpolator == "nearest":
+        labels = transfer_labels(moving_labels, fixed.geometry, t)
+        f.SetOutputPixelType(sitk.sitkUInt8)
+        np.testing.assert_array_equal(labels.array, sitk.GetArrayFromImage(
+            f.Execute(moving_labels.to_sitk())))
+
+
+def test_pyramid_levels_shrunk_slab_by_slab_equal_binshrink():
+    from leg3dus.register.pyramid import shrink_slabs
+
+    vol = Volume(np.random.default_rng(1).integers(0, 256, (37, 20, 23)).astype(np.uint8),
+                 (0.3, 0.4, 0.5), (1.0, 2.0, 3.0))
+    for factors in [(2, 2, 2), (3, 1, 2), (4, 3, 3), (1, 2, 2)]:
+        a = shrink_slabs(vol, factors, slab_voxels=500)
+        b = sitk.BinShrink(vol.to_sitk(), list(factors[::-1]))
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+        assert (a.GetOrigin(), a.GetSpacing()) == (b.GetOrigin(), b.GetSpacing())
