@@ -7,17 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..app import (
-    command,
-    console,
-    emit_json,
-    image_name_option,
-    label_name_option,
-    progress_callback,
-    scheduler_option,
-    workers_option,
-)
-from ..output import exit_if_failed, say
+from ..app import command, progress_callback
+from ..options import image_name_option, label_name_option, scheduler_option, workers_option
+from ..output import console, emit_json, exit_if_failed, say
 
 
 def _opt(default, help: str, *names):  # noqa: A002 - typer's own word
