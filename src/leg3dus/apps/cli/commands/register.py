@@ -23,11 +23,11 @@ def register(
                                     help="Where to write the labels on FIXED's grid."),
     label_values: str = label_values_option(),
     metric: str = typer.Option(METRICS[0], "--metric",
-                               help=f"{' or '.join(METRICS)}: correlation (normalised) or "
-                                    "mattes (mutual information)."),
+                               help=f"{' or '.join(METRICS)} (normalised correlation, "
+                                    "Mattes mutual information)."),
     init: str = typer.Option(INITS[0], "--init",
-                             help=f"{', '.join(INITS)}: centres of the scanned regions, "
-                                  "centres of mass, or none."),
+                             help=f"{', '.join(INITS)}: centres of the scanned regions "
+                                  "meet, centres of mass meet, or no initial move."),
     init_transform: Path = typer.Option(None, "--init-transform",
                                         help="Start from this .tfm (fixed -> moving)."),
     fixed_mask: Path = typer.Option(None, "--fixed-mask", help="Only non-zero voxels count."),
