@@ -130,9 +130,15 @@ def _flat(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array).reshape(-1)
 
 
-def apply_lut_u8(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``table[labels]`` for a uint8 array and a 256-entry uint8 table, without temporaries."""
-    out = np.empty(labels.shape, np.uint8)
+def apply_lut_u8(labels: np.ndarray, table: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """``table[labels]`` for a uint8 array and a 256-entry uint8 table, without temporaries;
+    into ``out`` (a C-contiguous uint8 array of the same shape, ``labels`` itself allowed)
+    when given."""
+    if out is None:
+        out = np.empty(labels.shape, np.uint8)
+    elif out.shape != labels.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous uint8 array of shape {labels.shape}")
     _kernels()["lut"](_flat(labels), np.ascontiguousarray(table, np.uint8), out.reshape(-1))
     return out
 
@@ -197,11 +203,13 @@ def stray_values(labels: np.ndarray, counts: dict | None = None) -> dict[int, in
     return {v: c for v, c in counts.items() if v not in VALUES}
 
 
-def to_index(labels: np.ndarray, strict: bool = True) -> np.ndarray:
+def to_index(labels: np.ndarray, strict: bool = True, in_place: bool = False) -> np.ndarray:
     """Map mask values 0/100/150/200 to classes 0/1/2/3 (uint8).
 
     With ``strict`` a value outside the scheme raises :class:`LabelError` listing the
     stray values and their counts; otherwise stray values become background.
+    ``in_place`` writes the classes over ``labels`` when it is a writable C-contiguous
+    uint8 array (no second full-size array) and returns it.
 
     >>> to_index(np.array([0, 100, 150, 200], np.uint8)).tolist()
     [0, 1, 2, 3]
@@ -211,7 +219,8 @@ def to_index(labels: np.ndarray, strict: bool = True) -> np.ndarray:
         if stray:
             raise LabelError(f"label values outside the scheme {VALUES}: {describe_counts(stray)}")
     if labels.dtype == np.uint8:
-        return apply_lut_u8(labels, _TO_INDEX)
+        inplace = in_place and labels.flags.c_contiguous and labels.flags.writeable
+        return apply_lut_u8(labels, _TO_INDEX, out=labels if inplace else None)
     out = np.zeros(labels.shape, dtype=np.uint8)
     for m in MUSCLES:
         out[labels == m.value] = m.index

@@ -197,7 +197,7 @@ def cache_subject(subject_id: str, image_path, label_path, cache_dir,
             raise GeometryError(f"{label_path}: label grid {labels.shape} differs from the "
                                 f"image grid {image.shape} of {image_path}")
         try:
-            classes = lab.to_index(labels.array)
+            classes = lab.to_index(labels.array, in_place=True)
         except lab.LabelError as exc:
             raise lab.LabelError(f"{label_path}: {exc}") from None
         del labels
