@@ -22,15 +22,23 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import labels as lab
-from ..core.atomic import atomic_dir, atomic_path
+from ..core.atomic import atomic_dir, atomic_path, check_not_input
 from ..core.errors import GeometryError, Leg3dusError, OptionError, OutputError
-from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, subject_folder
+from ..core.layout import (
+    IMAGE_NAME,
+    LABEL_NAME,
+    Subject,
+    list_subjects,
+    subject_files,
+    subject_folder,
+)
 from ..core.segnrrd import write_seg_nrrd
 from ..core.volume import Volume
 from ..core.volume_io import read_header, read_volume, volume_stem, write_volume
@@ -330,3 +338,34 @@ def export_dataset(subjects: list[Subject], to: str, out: str | Path,
             elif key == "files":
                 row[key] = [str(target) + v[len(str(tmp)):] for v in value]
     return {"format": to, "output": str(target), "subjects": rows}
+
+
+def export_paths(data: str | os.PathLike, to: str, out: str | os.PathLike,
+                 options: ExportOptions = ExportOptions(), *, image_name: str = IMAGE_NAME,
+                 label_name: str = LABEL_NAME, flat: bool = False,
+                 runner: Callable | None = None) -> dict:
+    """Export the subjects of ``data`` (a tree, a subject folder or one volume) with
+    :func:`export_dataset`, after checking that ``out`` is a folder and that the export
+    would not land on a file of the dataset. The result also lists the label conventions
+    read (``"label_values"``).
+
+    >>> export_paths("LEG-3D-US", "nnunet", "nnUNet_raw")["output"]  # doctest: +SKIP
+    'nnUNet_raw/Dataset501_LEG3DUS'
+    """
+    from ..core.label_values import from_option, resolve
+
+    from_option(options.label_values)  # a malformed option fails before any work
+    subjects = list_subjects(data, image_name, label_name, flat)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output folder, found a file")
+    if to in EXPORT_FORMATS:
+        check_not_input(EXPORT_FORMATS[to].target(out, options),
+                        [data, *subject_files(subjects)])
+    result = export_dataset(subjects, to, out, options, root=Path(data), runner=runner)
+    used = {}
+    for s in subjects:
+        if s.label is not None:
+            c = resolve(s.label, options.label_values)
+            used[c.describe()] = c.as_json()
+    return {**result, "label_values": list(used.values())}

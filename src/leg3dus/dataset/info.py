@@ -3,13 +3,16 @@ muscle volumes, and a cohort summary."""
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..core import labels as lab
 from ..core.errors import Leg3dusError
-from ..core.layout import Subject
+from ..core.layout import IMAGE_NAME, LABEL_NAME, Subject, list_subjects, single_volume_roles
 from ..core.volume_io import read_header, read_volume
 
 
@@ -95,3 +98,36 @@ def summary_line(summary: dict) -> str:
                if f"{m.name}_cm3_mean" in summary]
     head = f"mean +- sd cm3: {'; '.join(volumes)}\n" if volumes else ""
     return head + "; ".join(parts)
+
+
+def describe_paths(data: str | os.PathLike, *, image_name: str = IMAGE_NAME,
+                   label_name: str = LABEL_NAME, label_values=None, flat: bool = False,
+                   runner: Callable | None = None) -> dict:
+    """:func:`describe_subject` for every subject of ``data`` (a tree, a subject folder or
+    one volume, read as labels when its name says so) and the cohort summary.
+
+    ``runner(fn, subjects)`` runs the per-subject jobs (default in-process,
+    :func:`leg3dus.core.parallel.map_subjects`). Returns ``{"subjects": rows, "summary":
+    ..., "conventions": [the label conventions used, described], "failed": [(subject,
+    error), ...]}``; a subject that could not be read is a row with ``"error"``.
+
+    >>> describe_paths("LEG-3D-US")["summary"]["subjects"]  # doctest: +SKIP
+    44
+    """
+    from ..core.label_values import LabelConvention, from_option
+
+    convention = from_option(label_values)  # a malformed option fails before any work
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
+    if runner is None:
+        from ..core.parallel import map_subjects as runner
+    results = runner(functools.partial(describe_subject, label_values=convention), subjects)
+    rows = [r.value if r.ok else {"split": s.split, "id": s.id, "file_mb": 0.0,
+                                  "error": r.error}
+            for s, r in zip(subjects, results, strict=True)]
+    conventions = list(dict.fromkeys(LabelConvention.from_json(r["label_convention"]).describe()
+                                     for r in rows if "label_convention" in r))
+    failed = [(f"{r['split']}/{r['id']}" if r["split"] else r["id"], r["error"])
+              for r in rows if "error" in r]
+    return {"subjects": rows, "summary": summarise(rows), "conventions": conventions,
+            "failed": failed}

@@ -34,6 +34,8 @@ Checks (the ``check`` field):
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +43,18 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from ..core import labels as lab
-from ..core.atomic import check_not_input
-from ..core.errors import Leg3dusError, OptionError
+from ..core.atomic import check_not_input, check_outputs
+from ..core.errors import Leg3dusError, OptionError, OutputError
 from ..core.label_values import resolve
-from ..core.layout import Subject, subject_folder
+from ..core.layout import (
+    IMAGE_NAME,
+    LABEL_NAME,
+    Subject,
+    list_subjects,
+    single_volume_roles,
+    subject_files,
+    subject_folder,
+)
 from ..core.volume_io import copy_volume, read_header, read_volume, write_volume
 
 CHECKS = ("missing-image", "missing-label", "unreadable", "geometry", "stray-values",
@@ -330,4 +340,36 @@ def validate_dataset(subjects: list[Subject], options: CheckOptions = CheckOptio
 
     results = map_subjects(functools.partial(check_subject, options=options), subjects,
                            scheduler, workers)
+    return assemble_report(subjects, results)
+
+
+def validate_paths(data: str | os.PathLike, options: CheckOptions = CheckOptions(), *,
+                   image_name: str = IMAGE_NAME, label_name: str = LABEL_NAME,
+                   flat: bool = False, runner: Callable | None = None) -> dict:
+    """Validate ``data`` (a tree, a subject folder or one volume) with ``options``: the
+    report of :func:`validate_dataset`. With ``options.out`` (``--fix-stray``), the
+    outputs are checked before any work: the folder is not a file and no copy would land
+    on a file of the dataset.
+
+    ``runner(fn, subjects)`` runs the per-subject checks (default in-process,
+    :func:`leg3dus.core.parallel.map_subjects`).
+
+    >>> validate_paths("LEG-3D-US")["summary"]["clean"]  # doctest: +SKIP
+    True
+    """
+    from ..core.label_values import from_option
+
+    from_option(options.label_values)  # a malformed option fails before any work
+    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
+                                   label_name)
+    if options.out is not None:
+        out = Path(options.out)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: expected an output folder for the cleaned dataset, "
+                              "found a file")
+        targets = [t for s in subjects for t in fixed_paths(s, options)]
+        check_outputs(targets, [data, *subject_files(subjects)])
+    if runner is None:
+        from ..core.parallel import map_subjects as runner
+    results = runner(functools.partial(check_subject, options=options), subjects)
     return assemble_report(subjects, results)

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ....core.atomic import check_not_input
-from ....core.errors import OutputError
-from ....core.layout import list_subjects, subject_files
-from ....dataset.export import EXPORT_FORMATS, ExportOptions, export_dataset
+from ....dataset.export import EXPORT_FORMATS, ExportOptions, export_paths
 from ..app import (
     command,
     console,
@@ -20,10 +17,10 @@ from ..app import (
     label_name_option,
     label_values_option,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
+from ..progress import batch_runner
 
 
 @command("export")
@@ -62,34 +59,19 @@ def export(
 
     Example: leg3dus export LEG-3D-US --to nnunet nnUNet_raw --dataset-id 501
     """
-    from ....core.label_values import from_option
+    from ....core.label_values import LabelConvention
 
-    from_option(label_values)  # a malformed --label-values fails before any work
     options = ExportOptions(classes=classes, dataset_id=dataset_id, dataset_name=dataset_name,
                             stride=stride, slice_format=slice_format, overwrite=overwrite,
                             label_values=label_values)
-    subjects = list_subjects(data, image_name, label_name, flat)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: expected an output folder, found a file")
-    if to in EXPORT_FORMATS:
-        check_not_input(EXPORT_FORMATS[to].target(out, options), [data, *subject_files(subjects)])
-
-    def runner(fn, items):
-        return run_batch(fn, items, scheduler, workers, f"exporting to {to}", quiet)
-
-    result = export_dataset(subjects, to, out, options, root=data, runner=runner)
-    from ....core.label_values import resolve
-
-    used = {}
-    for s in subjects:
-        if s.label is not None:
-            c = resolve(s.label, label_values)
-            used[c.describe()] = c.as_json()
-    result = {**result, "label_values": list(used.values())}
+    result = export_paths(data, to, out, options, image_name=image_name,
+                          label_name=label_name, flat=flat,
+                          runner=batch_runner(scheduler, workers, f"exporting to {to}", quiet))
     if as_json:
         emit_json(result)
     else:
         console().print(f"{len(result['subjects'])} subjects exported to {to}: "
                         f"{result['output']}", markup=False)
-        for line in used:
-            console().print(f"labels read as {line}", markup=False)
+        for c in result["label_values"]:
+            console().print(f"labels read as {LabelConvention.from_json(c).describe()}",
+                            markup=False)

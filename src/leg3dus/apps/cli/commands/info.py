@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ....core.layout import list_subjects, single_volume_roles
-from ....dataset.info import describe_subject, summarise, summary_line
+from ....dataset.info import summary_line
 from ..app import (
     command,
     console,
@@ -17,11 +16,11 @@ from ..app import (
     label_name_option,
     label_values_option,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
 from ..output import exit_if_failed, say, warn
+from ..progress import batch_runner
 from ..tables import info_table
 
 
@@ -48,26 +47,19 @@ def info(
 
     Example: leg3dus info LEG-3D-US --json
     """
-    import functools
+    from ....dataset.info import describe_paths
 
-    from ....core.label_values import LabelConvention, from_option
-
-    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
-                                   label_name)
-    job = functools.partial(describe_subject, label_values=from_option(label_values))
-    results = run_batch(job, subjects, scheduler, workers, "reading", quiet)
-    rows = [r.value if r.ok else {"split": r.item.split, "id": r.item.id, "file_mb": 0.0,
-                                  "error": r.error} for r in results]
-    summary = summarise(rows)
+    result = describe_paths(data, image_name=image_name, label_name=label_name,
+                            label_values=label_values, flat=flat,
+                            runner=batch_runner(scheduler, workers, "reading", quiet))
+    rows = result["subjects"]
     if as_json:
-        emit_json({"subjects": rows, "summary": summary})
+        emit_json({"subjects": rows, "summary": result["summary"]})
     else:
         console().print(info_table(rows))
-        say(*dict.fromkeys("volumes from " + LabelConvention.from_json(
-            r["label_convention"]).describe() for r in rows if "label_convention" in r),
-            summary_line(summary))
+        say(*("volumes from " + c for c in result["conventions"]),
+            summary_line(result["summary"]))
     for r in rows:
         if "label_warning" in r:
             warn(r["label_warning"])
-    exit_if_failed((f"{r['split']}/{r['id']}" if r["split"] else r["id"], r["error"])
-                   for r in rows if "error" in r)
+    exit_if_failed(result["failed"])

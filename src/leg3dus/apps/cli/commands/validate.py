@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import typer
 
-from ....core.atomic import check_outputs
-from ....core.errors import OutputError
-from ....core.layout import list_subjects, single_volume_roles, subject_files
-from ....dataset.validate import CheckOptions, assemble_report, check_subject, fixed_paths
 from ..app import (
     EXIT_FINDINGS,
     command,
@@ -20,10 +15,10 @@ from ..app import (
     label_name_option,
     label_values_option,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
+from ..progress import batch_runner
 from ..tables import print_validation
 
 
@@ -62,32 +57,17 @@ def validate(
 
     Example: leg3dus validate LEG-3D-US --fix-stray nearest --out LEG-3D-US-clean
     """
-    from ....core.label_values import from_option
+    from ....dataset.validate import CheckOptions, validate_paths
 
-    from_option(label_values)  # a malformed --label-values fails before any work
     options = CheckOptions(rtol=rtol, atol_mm=atol_mm, iso_tol=iso_tol, fix_stray=fix_stray,
                            out=out, root=data, max_outside=max_outside,
                            label_values=label_values)
-    subjects = single_volume_roles(list_subjects(data, image_name, label_name, flat), data,
-                                   label_name)
-    if out is not None:
-        _check_fix_outputs(out, data, subjects, options)
-    results = run_batch(functools.partial(check_subject, options=options), subjects,
-                        scheduler, workers, "checking", quiet)
-    report = assemble_report(subjects, results)
+    report = validate_paths(data, options, image_name=image_name, label_name=label_name,
+                            flat=flat, runner=batch_runner(scheduler, workers, "checking",
+                                                           quiet))
     if as_json:
         emit_json(report)
     else:
         print_validation(report)
     if report["findings"]:
         raise typer.Exit(EXIT_FINDINGS)
-
-
-def _check_fix_outputs(out: Path, data: Path, subjects, options: CheckOptions) -> None:
-    """Refuse, before any work, an --out that is a file or that would put a copy over a
-    file of the dataset."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: expected an output folder for the cleaned dataset, "
-                          "found a file")
-    targets = [t for s in subjects for t in fixed_paths(s, options)]
-    check_outputs(targets, [data, *subject_files(subjects)])
