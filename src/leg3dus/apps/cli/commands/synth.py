@@ -11,11 +11,11 @@ from ..app import (
     console,
     emit_json,
     quiet_option,
-    run_batch,
     scheduler_option,
     workers_option,
 )
 from ..output import exit_if_failed
+from ..progress import batch_runner
 from ..tables import synth_table
 
 
@@ -58,38 +58,15 @@ def synth(
     Example: leg3dus synth synthetic --subjects 8 --spacing 1.0 --seed 0
     """
     from ....phantom.bmode import Probe
-    from ....phantom.cohort import cohort_jobs, write_cohort_csv, write_subject
+    from ....phantom.synth import synthesise
 
-    probe = Probe(frequency_mhz=frequency, max_depth_mm=max_depth)
-    jobs = cohort_jobs(out, subjects, spacing, seed, fractions, probe, compression_level)
-    if second:
-        from ....phantom.second import second_acquisition_subjects, write_subject_second
-
-        second_jobs = [jobs[i] for i in second_acquisition_subjects(len(jobs), second_count)]
-    results = run_batch(write_subject, jobs, scheduler, workers, "synthesising", quiet)
-    failed = [r for r in results if not r.ok]
-    if sweeps:
-        from ....phantom.sweeps import write_subject_sweeps
-
-        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
-        swept = run_batch(write_subject_sweeps, done, scheduler, workers, "sweeping", quiet)
-        failed += [r for r in swept if not r.ok]
-    if borders:
-        from ....phantom.borders import write_subject_borders
-
-        done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
-        bordered = run_batch(write_subject_borders, done, scheduler, workers, "borders",
-                             quiet)
-        failed += [r for r in bordered if not r.ok]
-    if second:
-        ok = {j.id for j, r in zip(jobs, results, strict=True) if r.ok}
-        seconds = run_batch(write_subject_second, [j for j in second_jobs if j.id in ok],
-                            scheduler, workers, "second acquisitions", quiet)
-        failed += [r for r in seconds if not r.ok]
-    rows = [r.value for r in results if r.ok]
-    if rows:
-        write_cohort_csv(out, rows)
-    exit_if_failed((r.item.id, r.error) for r in failed)
+    done = synthesise(out, subjects, spacing_mm=spacing, seed=seed, fractions=fractions,
+                      probe=Probe(frequency_mhz=frequency, max_depth_mm=max_depth),
+                      compression_level=compression_level, sweeps=sweeps, borders=borders,
+                      second=second, second_count=second_count,
+                      runner=batch_runner(scheduler, workers, quiet=quiet))
+    rows = done.rows
+    exit_if_failed(done.failed)
     if as_json:
         emit_json({"out": str(out), "subjects": rows})
         return
