@@ -48,6 +48,10 @@ def synthesise(out: str | os.PathLike, n: int, *, spacing_mm: float = 1.0, seed:
             return map_subjects(fn, jobs)
 
     jobs = cohort_jobs(out, n, spacing_mm, seed, fractions, probe, compression_level)
+    if second:  # options are checked before anything is written
+        from .second import second_acquisition_subjects, write_subject_second
+
+        chosen = {jobs[i].id for i in second_acquisition_subjects(len(jobs), second_count)}
     results = runner(write_subject, jobs, "synthesising")
     failed = [(r.item.id, r.error) for r in results if not r.ok]
     done = [j for j, r in zip(jobs, results, strict=True) if r.ok]
@@ -61,9 +65,6 @@ def synthesise(out: str | os.PathLike, n: int, *, spacing_mm: float = 1.0, seed:
 
         parts.append((write_subject_borders, done, "borders"))
     if second:
-        from .second import second_acquisition_subjects, write_subject_second
-
-        chosen = {jobs[i].id for i in second_acquisition_subjects(len(jobs), second_count)}
         parts.append((write_subject_second, [j for j in done if j.id in chosen],
                       "second acquisitions"))
     for fn, part_jobs, description in parts:
