@@ -131,6 +131,32 @@ def _steps():
             ("agree", agree_step.agree), ("report", s.report)]
 
 
+#: What a demo run writes in its folder; another folder is never written into.
+DEMO_ENTRIES = frozenset({"data", "compounded", "annotations", "propagated", "registered",
+                          "model", "predictions", "evaluation.json", "morphology.csv",
+                          "csa_profiles.csv", "morphology_summary.csv", "meshes",
+                          "report.html"})
+
+
+def check_demo_folder(out: Path) -> None:
+    """Refuse an --out that is a file, or a folder holding anything a demo does not write
+    (a dataset, other results): the demo replaces files there.
+
+    >>> check_demo_folder(Path("a-new-folder"))
+    """
+    from ...core.atomic import check_output_folder
+    from ...core.errors import OutputError
+
+    check_output_folder(out)
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir()
+                         if p.name not in DEMO_ENTRIES and not p.name.startswith("."))
+        if foreign:
+            raise OutputError(f"{out}: holds {', '.join(foreign[:3])}"
+                              f"{' ...' if len(foreign) > 3 else ''}, which the demo did not "
+                              "write; expected a new or empty folder, or a previous demo's")
+
+
 def demo(
     out: str | os.PathLike = DEFAULT_OUT,
     *,
@@ -161,6 +187,7 @@ def demo(
     """
     settings = settings or (QUICK if quick else FULL)
     out = Path(out)
+    check_demo_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out=out, settings=settings, log=log,
                   progress=progress or (lambda items, **_: items))

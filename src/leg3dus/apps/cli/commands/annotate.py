@@ -25,17 +25,6 @@ def annotate(
 
     Example: leg3dus annotate data/train/S01
     """
-    from ....core.errors import Leg3dusError
-    from ...napari.reader import open_subject
+    from ...napari.launch import annotate as run
 
-    opened = open_subject(path, labels, sparse, label_values)  # bad input fails before Qt
-    try:
-        import napari
-
-        from ...napari.viewer import open_annotation
-    except ImportError as exc:
-        raise Leg3dusError(f"leg3dus annotate needs napari and a Qt binding: install "
-                           f"leg3dus[gui] (found: {exc})") from None
-    viewer = napari.Viewer(title=f"leg3dus annotate {path}")
-    open_annotation(viewer, path, opened=opened)
-    napari.run()
+    run(path, labels, sparse, label_values)

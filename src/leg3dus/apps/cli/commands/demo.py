@@ -8,31 +8,6 @@ import typer
 
 from ..app import EXIT_USAGE, command, console, emit_json, progress_bars
 
-#: What a demo run writes in its folder; another folder is never written into.
-DEMO_ENTRIES = frozenset({"data", "compounded", "annotations", "propagated", "registered",
-                          "model", "predictions", "evaluation.json", "morphology.csv",
-                          "csa_profiles.csv", "morphology_summary.csv", "meshes",
-                          "report.html"})
-
-
-def check_demo_folder(out: Path) -> None:
-    """Refuse an --out that is a file, or a folder holding anything a demo does not write
-    (a dataset, other results): the demo replaces files there.
-
-    >>> check_demo_folder(Path("a-new-folder"))
-    """
-    from ....core.atomic import check_output_folder
-    from ....core.errors import OutputError
-
-    check_output_folder(out)
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir()
-                         if p.name not in DEMO_ENTRIES and not p.name.startswith("."))
-        if foreign:
-            raise OutputError(f"{out}: holds {', '.join(foreign[:3])}"
-                              f"{' ...' if len(foreign) > 3 else ''}, which the demo did not "
-                              "write; expected a new or empty folder, or a previous demo's")
-
 
 @command("demo")
 def demo(
@@ -55,7 +30,6 @@ def demo(
     from ...demo import FULL, QUICK
     from ...demo import demo as run_demo
 
-    check_demo_folder(out)
     settings = dataclasses.replace(QUICK if quick else FULL, seed=seed)
     out_console = console()
     say = (lambda _m: None) if as_json else out_console.print
