@@ -108,7 +108,7 @@ def test_3d_network_and_padding_agree_with_a_direct_call():
     image, labels = learnable_pair(4)
     distinct, completed = split_borders(labels.array)
     act = border_activation(net, image.array, {"distinct": distinct, "completed": completed},
-                            kind="3d", factor=4, margin=100)
+                            kind="3d", factor=4, margin_vox=100)
     cam = GradCAM(nn_module=net, target_layers=default_layer(net, "3d"))
     x = torch.from_numpy(image.array[None, None].astype(np.float32) / 255.0)
     x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, 0))  # 24 x 20 x 16: multiples of 4

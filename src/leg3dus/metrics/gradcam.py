@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from ..core.arrays import bounding_box
 from ..core.errors import GeometryError, OptionError
 from ..core.labels import MUSCLES
 from .border_protocol import PARTS, check_borders
@@ -86,7 +87,7 @@ def _cams_2d(cam, image, zs, context, factor, device, batch):
 def border_activation(net, image: np.ndarray, borders: dict, *, kind: str = "2d",
                       context: int = 2, factor: int = 16, target_layer: str | None = None,
                       class_index: int = 0, device: str = "cpu", batch: int = 8,
-                      margin: int = 8) -> dict[str, dict[str, float]]:
+                      margin_vox: int = 8) -> dict[str, dict[str, float]]:
     """Mean Grad-CAM activation of class ``class_index`` (0, background) on the
     distinct and completed border voxels of each muscle and of their union.
 
@@ -146,9 +147,7 @@ def border_activation(net, image: np.ndarray, borders: dict, *, kind: str = "2d"
             for z, m in _cams_2d(cam, image, zs, context, factor, device, batch).items():
                 activation[z] = m
         else:
-            lo = np.maximum(np.argwhere(anything).min(0) - margin, 0)
-            hi = np.minimum(np.argwhere(anything).max(0) + 1 + margin, image.shape)
-            box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+            box = bounding_box(anything, margin_vox=margin_vox)
             x = torch.from_numpy(image[box][None, None].copy()).to(device, torch.float32)
             x, spatial = _pad_to(x / 255.0, factor)
             m = cam(x, class_idx=0)[0, 0].detach().cpu().numpy()
