@@ -136,8 +136,15 @@ def _flips(kind: str, tta: bool) -> list[tuple[int, ...]]:
     return [(), (3,), (1,), (1, 3)] if kind == "2d" else [(), (4,), (2,), (2, 4)]
 
 
-def _run(model: LoadedModel, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
-    """Softmax (n, classes, z, y, x) of uint8 tiles, averaged over the TTA flips."""
+def _run(model, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
+    """Softmax (n, classes, z, y, x) of uint8 tiles, averaged over the TTA flips and over
+    the members of an :class:`~leg3dus.segment.ensemble.Ensemble`."""
+    members = getattr(model, "members", None)
+    if members:
+        total = _run(members[0], tiles, tta)
+        for m in members[1:]:
+            total += _run(m, tiles, tta)
+        return total / len(members)
     kind = model.spec["kind"]
     x = torch.from_numpy(np.stack(tiles)).to(model.device, torch.float32) / 255.0
     if kind == "3d":

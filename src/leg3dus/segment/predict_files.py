@@ -25,7 +25,7 @@ class PredictJob:
 
     image: Path
     output: Path
-    model: Path
+    model: tuple[Path, ...]
     inputs: tuple
     options: tuple
     adapt: tuple = ()
@@ -35,7 +35,8 @@ def predict_file(job: PredictJob, progress=None) -> dict:
     """Segment ``job.image`` into ``job.output``; returns a summary row (module level so
     Dask workers can run it). ``progress(description, done, total)`` follows the work."""
     from ..core.volume_io import read_header, read_volume, write_volume
-    from .infer import load_model, predict
+    from .ensemble import load_models
+    from .infer import predict
 
     check_not_input(job.output, job.inputs)
     header = read_header(job.image)
@@ -52,10 +53,11 @@ def predict_file(job: PredictJob, progress=None) -> dict:
     opts["source"] = str(job.image)
     if job.adapt:
         return _predict_adapted(job, opts, device, progress)
-    model = load_model(job.model, device=device)
+    model = load_models(job.model, device=device)
     labels = predict(read_volume(job.image), model, progress=progress, **opts)
     write_volume(labels, job.output)
-    return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape)}
+    return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
+            "models": len(getattr(model, "members", [model]))}
 
 
 def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict:
@@ -69,7 +71,7 @@ def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict
     sparse_path = Path(a.pop("sparse"))
     annotated = parse_annotated(a.pop("annotated"))
     sparse, convention = read_labels(sparse_path, a.pop("label_values", None))
-    model = load_trainable(job.model, device=device)
+    model = load_trainable(job.model[0], device=device)
     image = read_volume(job.image)
     opts["image_source"] = opts.pop("source")
     labels = predict_adapted(image, model, sparse, annotated=annotated,
@@ -101,7 +103,7 @@ def _adapt_options(data: Path, propagate, annotated, steps, lr, seed, label_valu
             ("lr", lr), ("seed", seed), ("label_values", from_option(label_values)))
 
 
-def predict_paths(model: str | os.PathLike, data: str | os.PathLike,
+def predict_paths(model, data: str | os.PathLike,
                   out: str | os.PathLike, *, image_name: str = IMAGE_NAME,
                   output_name: str = LABEL_NAME, propagate: str | os.PathLike | None = None,
                   annotated: str | None = None, adapt_steps: int = 200,
@@ -110,6 +112,10 @@ def predict_paths(model: str | os.PathLike, data: str | os.PathLike,
                   **options) -> dict:
     """Segment the image file ``data`` into ``out``, or every subject of the tree
     ``data`` into ``out/<split>/<id>/<output_name>``.
+
+    ``model`` is a run folder or model file, or a list of them: several models (or a
+    cross-validation run's folds) predict as an ensemble, their class probabilities
+    averaged (:mod:`leg3dus.segment.ensemble`).
 
     ``options`` go to :func:`leg3dus.segment.infer.predict` (``tta``, ``lcc``,
     ``overlap``, ``slab``, ``batch_size``, ``resample``, ``mask_outside_scan``) plus
@@ -128,9 +134,14 @@ def predict_paths(model: str | os.PathLike, data: str | os.PathLike,
     from . import require_seg
 
     require_seg()
-    model, data, out = Path(model), Path(data), Path(out)
-    if not model.exists():
-        raise InputFileError(f"{model}: no such run folder or model file")
+    models = tuple(Path(m) for m in ([model] if isinstance(model, (str, os.PathLike))
+                                      else model))
+    data, out = Path(data), Path(out)
+    for m in models:
+        if not m.exists():
+            raise InputFileError(f"{m}: no such run folder or model file")
+    if not models:
+        raise OptionError("no model given")
     if isinstance(min_island_cm3, str):
         from .postprocess import parse_per_muscle
 
@@ -138,18 +149,20 @@ def predict_paths(model: str | os.PathLike, data: str | os.PathLike,
     options = tuple({**options, "min_island_cm3": min_island_cm3}.items())
     adapt = _adapt_options(data, propagate, annotated, adapt_steps, adapt_lr, seed,
                            label_values)
+    if adapt and len(models) != 1:
+        raise OptionError("--propagate adapts one network; give one model, not an ensemble")
     if data.is_file() or adapt:
-        inputs = (data, model) if not adapt else (data, Path(propagate), model)
-        return predict_file(PredictJob(data, out, model, inputs, options, adapt), progress)
+        inputs = (data, *models) if not adapt else (data, Path(propagate), *models)
+        return predict_file(PredictJob(data, out, models, inputs, options, adapt), progress)
     subjects = [s for s in find_subjects(data, image_name=image_name) if s.image is not None]
     if not subjects:
         raise InputFileError(f"{data}: no subject folders holding {image_name}")
-    jobs = [PredictJob(s.image, subject_folder(out, s.split, s.id) / output_name, model,
+    jobs = [PredictJob(s.image, subject_folder(out, s.split, s.id) / output_name, models,
                        (s.image, s.label), options) for s in subjects]
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: expected an output folder for a tree, found a file")
     check_outputs([j.output for j in jobs],
-                  [model, *(p for s in subjects for p in (s.image, s.label))])
+                  [*models, *(p for s in subjects for p in (s.image, s.label))])
     if runner is None:
         from ..core.parallel import map_subjects
 

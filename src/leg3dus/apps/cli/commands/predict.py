@@ -23,8 +23,10 @@ from ..output import exit_if_failed, say
 
 @command("predict")
 def predict(
-    model: Path = typer.Argument(..., help="A run folder, or a model.ts / .pt file."),
-    data: Path = typer.Argument(..., help="A volume file, or a LEG-3D-US tree."),
+    models: list[Path] = typer.Argument(
+        ..., metavar="MODEL", help="A run folder or a model.ts / .pt file; several (or a "
+        "cross-validation run's folds) predict as an ensemble: probabilities averaged."),
+    data: Path = typer.Argument(..., metavar="DATA", help="A volume file, or a LEG-3D-US tree."),
     out: Path = typer.Option(..., "--out", "-o", help="Label file (for one volume) or "
                              "folder (for a tree; mirrors its split/subject layout)."),
     tta: bool = typer.Option(False, "--tta", help="Average over flips (axes 0 and 2)."),
@@ -78,13 +80,15 @@ def predict(
     Example: leg3dus predict runs/p2d phantom/test -o predictions --tta --lcc
 
     Example: leg3dus predict runs/p2d x1.mha -o labels.mha --propagate sparse.mha
+
+    Example: leg3dus predict runs/cv2d runs/other phantom/test -o predictions
     """
     from ....segment.predict_files import predict_paths
 
     single = data.is_file() or propagate is not None  # a tree has the batch's own bar
     with progress_callback(quiet or as_json or not single) as bar:
         result = predict_paths(
-            model, data, out, image_name=image_name, output_name=output_name,
+            models, data, out, image_name=image_name, output_name=output_name,
             propagate=propagate, annotated=annotated, adapt_steps=adapt_steps,
             adapt_lr=adapt_lr, seed=seed, label_values=label_values,
             min_island_cm3=min_island_cm3, runner=batch_runner(scheduler, workers,
