@@ -153,7 +153,7 @@ def test_bad_input_is_one_clear_line(cli, tree, tmp_path):
 
 
 def test_subjects_sweeps_found_in_natural_order(tree, tmp_path):
-    from leg3dus.compound.batch import sequence_files
+    from leg3dus.sweep.folder import sequence_files
 
     subjects = find_sweep_subjects(tree, tmp_path / "out")
     assert [s.key for s in subjects] == ["train/A", "val/B"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,12 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import InputFileError, OutputError
 from ..core.layout import IMAGE_NAME, LABEL_NAME, SPLIT_ALIASES, SWEEPS_DIR
+from ..sweep.folder import CONFIG_NAME, IMAGE_GLOBS, LABEL_GLOBS, sequence_files
 from .reconstruct import Options, reconstruct
 
 if TYPE_CHECKING:
     from .files import PlusOverrides
 
-#: File name patterns of the B-mode and label sequences in a sweeps folder.
-IMAGE_GLOBS = ("sweep*.igs.mha", "sweep*.seq.mha")
-LABEL_GLOBS = ("labels*.igs.mha", "labels*.seq.mha")
-CONFIG_NAME = "calibration.xml"
 
 
 @dataclass(frozen=True)
@@ -44,18 +40,6 @@ class SweepSubject:
     def key(self) -> str:
         """``split/id`` (or ``id`` outside split folders)."""
         return f"{self.split}/{self.id}" if self.split else self.id
-
-
-def _natural(path: Path) -> tuple:
-    """Sort key putting ``sweep2`` before ``sweep10``."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
-
-
-def sequence_files(folder: str | os.PathLike, globs=IMAGE_GLOBS) -> list[Path]:
-    """The sequence files of a sweeps folder matching ``globs``, in natural order."""
-    folder = Path(folder)
-    found = {p for g in globs for p in folder.glob(g) if p.is_file()}
-    return sorted(found, key=_natural)
 
 
 def find_sweep_subjects(root: str | os.PathLike, out_root: str | os.PathLike

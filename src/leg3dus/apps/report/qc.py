@@ -8,9 +8,9 @@ from . import html as H
 
 def acquisition_rows(subjects) -> list[dict]:
     """One row per subject that has a ``sweeps`` folder beside its label volume."""
-    from ...compound.batch import CONFIG_NAME, IMAGE_GLOBS, sequence_files
     from ...core.layout import SWEEPS_DIR
     from ...sweep import read_config, read_sequence
+    from ...sweep.folder import CONFIG_NAME, IMAGE_GLOBS, sequence_files
     from ...sweep.qc import sweeps_summary
 
     rows = []

@@ -39,44 +39,13 @@ def qc(
 
     Example: leg3dus qc P001/sweeps --out qc.html --figure qc.png
     """
-    from ....compound.batch import CONFIG_NAME, IMAGE_GLOBS, LABEL_GLOBS, sequence_files
-    from ....core.atomic import check_not_input
-    from ....core.errors import InputFileError, OptionError
-    from ....core.volume import Volume
-    from ....core.volume_io import write_volume
-    from ....sweep import read_config, read_sequence
     from ....sweep.qc import QcLimits
-    from ....sweep.qc_report import qc_figure, report_json, run_qc, summary_line, write_qc_html
+    from ....sweep.qc_files import qc_paths
+    from ....sweep.qc_report import report_json, summary_line
 
-    labels = []
-    if len(sweeps) == 1 and sweeps[0].is_dir():
-        folder = sweeps[0]
-        sweeps = sequence_files(folder, IMAGE_GLOBS)
-        labels = sequence_files(folder, LABEL_GLOBS)
-        if not sweeps:
-            raise InputFileError(f"{folder}: no sweeps (expected {' or '.join(IMAGE_GLOBS)})")
-        if config is None and (folder / CONFIG_NAME).is_file():
-            config = folder / CONFIG_NAME
-    elif any(s.is_dir() for s in sweeps):
-        raise OptionError("give one sweeps folder, or sequence files, not both")
-    if spacing < 0:
-        raise OptionError(f"--spacing must be >= 0, found {spacing}")
-    for path in (out, hits, figure):
-        if path is not None:
-            check_not_input(path, [*sweeps, *labels, config])
-    cfg = read_config(config) if config else None
-    seqs = [(s.name.split(".")[0], read_sequence(s)) for s in sweeps]
-    lab = [read_sequence(s) for s in labels] if len(labels) == len(sweeps) else None
-    limits = QcLimits(gap_mm, max_speed, jump_speed, jump_turn)
-    report = run_qc(seqs, cfg, limits, spacing or None, bridge_mm, ncc_min,
-                    label_sweeps=lab)
-    if hits is not None:
-        g = report["grid"]
-        write_volume(Volume(report["hits"], g["spacing_zyx"], g["origin_zyx"]), hits)
-    if figure is not None:
-        qc_figure(report, figure)
-    if out is not None:
-        write_qc_html(report, out)
+    report = qc_paths(sweeps, config=config, out=out, hits=hits, figure=figure,
+                      spacing_mm=spacing, bridge_mm=bridge_mm, ncc_min=ncc_min,
+                      limits=QcLimits(gap_mm, max_speed, jump_speed, jump_turn))
     if as_json:
         emit_json(report_json(report))
     elif not quiet:
