@@ -93,7 +93,7 @@ def test_fan_mask_removes_pixels_outside_the_fan():
 def test_gaussian_fill_matches_scipy(rng):
     vol = rng.integers(0, 256, (12, 10, 11), dtype=np.uint8)
     hit = (rng.random(vol.shape) > 0.4).astype(np.uint8)
-    out = fill_gaussian(vol * hit, hit, size=5, sigma=1.2, chunk=4)
+    out = fill_gaussian(vol * hit, hit, size_vox=5, sigma_vox=1.2, chunk=4)
     assert np.array_equal(out[hit > 0], vol[hit > 0])
     t = np.exp(-0.5 * (np.arange(-2, 3) / 1.2) ** 2)
     k = np.einsum("i,j,k->ijk", t, t, t)

@@ -9,9 +9,9 @@ from leg3dus.compound.fill import fill_labels, smooth3
 from leg3dus.core.arrays import gaussian_taps
 
 
-def _reference(labels, hit, size=5, sigma=1.0):
+def _reference(labels, hit, size_vox=5, sigma_vox=1.0):
     # the plain version: np.unique of every hit voxel, one vote volume per value
-    taps = gaussian_taps(sigma, size=size)
+    taps = gaussian_taps(sigma_vox, size=size_vox)
     known = hit.astype(bool)
     best = np.zeros(labels.shape, np.float32)
     choice = np.zeros(labels.shape, labels.dtype)
@@ -35,7 +35,7 @@ def test_fill_labels_equals_the_unique_based_vote(label_type, hit_type, rng):
     hit = (rng.random(labels.shape) < 0.4).astype(hit_type)
     hit[5, 5, 5] = 1
     labels[~hit.astype(bool) & (rng.random(labels.shape) < 0.5)] = 0   # holes hold junk
-    got = fill_labels(labels, hit, size=5, sigma=1.0, chunk=8)
+    got = fill_labels(labels, hit, size_vox=5, sigma_vox=1.0, chunk=8)
     assert got.dtype == labels.dtype
     np.testing.assert_array_equal(got, _reference(labels, hit))
     np.testing.assert_array_equal(got[hit.astype(bool)], labels[hit.astype(bool)])

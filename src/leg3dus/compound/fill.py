@@ -1,6 +1,6 @@
 """Gaussian hole filling by normalised convolution, in z chunks (float32, no full-size
 float copies): an empty voxel becomes sum(G * value * known) / sum(G * known) over a
-size x size x size cube (separable Gaussian of ``sigma`` voxels, truncated to the cube);
+``size_vox`` cube (separable Gaussian of ``sigma_vox`` voxels, truncated to the cube);
 voxels that were hit keep their value, holes with no known voxel in their cube stay 0.
 Label volumes are filled by a Gaussian-weighted vote, never by averaging label values.
 """
@@ -107,20 +107,20 @@ def _chunks(nz: int, chunk: int, halo: int):
         yield z0, z1, max(0, z0 - halo), min(nz, z1 + halo)
 
 
-def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size: int = 5, sigma: float = 1.0,
-                  chunk: int = 64) -> np.ndarray:
+def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size_vox: int = 5,
+                  sigma_vox: float = 1.0, chunk: int = 64) -> np.ndarray:
     """Fill voxels where ``hit`` is 0 by normalised Gaussian convolution (uint8 out).
 
     Examples
     --------
     >>> vol = np.zeros((1, 5, 5), np.uint8); hit = np.zeros((1, 5, 5), np.uint8)
     >>> vol[0, :, ::2] = 100; hit[0, :, ::2] = 1          # every other column scanned
-    >>> out = fill_gaussian(vol, hit, size=3, sigma=1.0)
+    >>> out = fill_gaussian(vol, hit, size_vox=3, sigma_vox=1.0)
     >>> out[0, 2].tolist()                                # the gaps take their neighbours
     [100, 100, 100, 100, 100]
     """
-    taps = gaussian_taps(sigma, size=size)
-    halo = size // 2
+    taps = gaussian_taps(sigma_vox, size=size_vox)
+    halo = size_vox // 2
     out = np.empty_like(volume)
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
         num = np.empty(volume[h0:h1].shape, np.float32)
@@ -153,19 +153,19 @@ def _hit_values(labels: np.ndarray, hit: np.ndarray) -> np.ndarray:
     return np.array(sorted(values), labels.dtype)
 
 
-def fill_labels(labels: np.ndarray, hit: np.ndarray, size: int = 5, sigma: float = 1.0,
-                chunk: int = 32) -> np.ndarray:
+def fill_labels(labels: np.ndarray, hit: np.ndarray, size_vox: int = 5,
+                sigma_vox: float = 1.0, chunk: int = 32) -> np.ndarray:
     """Fill label holes with the label of largest Gaussian-weighted vote among hit voxels.
 
     Examples
     --------
     >>> labels = np.zeros((1, 3, 5), np.uint8); hit = np.zeros((1, 3, 5), np.uint8)
     >>> labels[0, :, :2] = 100; labels[0, :, 3:] = 200; hit[0, :, [0, 1, 3, 4]] = 1
-    >>> fill_labels(labels, hit, size=3)[0, 1].tolist()   # the hole takes a neighbour
+    >>> fill_labels(labels, hit, size_vox=3)[0, 1].tolist()   # the hole takes a neighbour
     [100, 100, 100, 200, 200]
     """
-    taps = gaussian_taps(sigma, size=size)
-    halo = size // 2
+    taps = gaussian_taps(sigma_vox, size=size_vox)
+    halo = size_vox // 2
     values = _hit_values(labels, hit)
     out = labels.copy()
     for z0, z1, h0, h1 in _chunks(labels.shape[0], chunk, halo):
