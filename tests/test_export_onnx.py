@@ -38,3 +38,20 @@ def test_onnxruntime_gives_the_networks_scores(kind, model, tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-4)
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(meta[SPEC_FILE]) == json.loads(json.dumps(spec))
+
+
+def test_export_model_command_writes_onnx(cli, tmp_path):
+    spec = check_spec({**default_spec("2d"), "channels": [4, 8], "patch": [1, 16, 16],
+                       "context": 1})
+    torch.manual_seed(0)
+    net = build_model(spec)
+    torch.save({"spec": spec, "model": net.state_dict()}, tmp_path / "best.pt")
+    result = cli("export-model", tmp_path / "best.pt", tmp_path / "m.onnx", "--to", "onnx")
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(2).random((2, 3, 16, 16), dtype=np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {"image": x})[0],
+                                   net.eval()(torch.from_numpy(x)).numpy(), atol=1e-4)
+    bad = cli("export-model", tmp_path / "best.pt", tmp_path / "m.ts", "--to", "onnx")
+    assert bad.exit_code == 2 and "ending in .onnx" in bad.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.errors import OptionError, OutputError
 
 #: What a trained model can be exported as (``export_model``'s ``to``).
-EXPORT_TARGETS = ("monai-bundle", "torchscript")
+EXPORT_TARGETS = ("monai-bundle", "torchscript", "onnx")
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -44,6 +44,8 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
               preset: str | None = None, config: str | os.PathLike | None = None,
               max_epochs: int | None = None, time_limit: str | float | None = None,
               seed: int | None = None, resume: bool = False, label_values: str | None = None,
+              folds: int | None = None, fold: str | None = None,
+              splits: str | os.PathLike | None = None,
               log: Callable[[str], None] | None = None, progress=None) -> dict:
     """Train a ``kind`` network (:data:`leg3dus.segment.models.KINDS`) on the tree ``data``
     into the run folder ``out`` (:func:`leg3dus.segment.train.train`).
@@ -53,6 +55,10 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
     text such as ``"15m"``), ``seed`` and ``label_values``. A resumed run keeps its saved
     settings (only the stop options and the seed may change). ``log`` gets the preset
     line and one line per epoch. Returns the training summary.
+
+    With ``folds`` (K), ``fold`` (an index or ``"all"``) or ``splits`` (nnU-Net's
+    ``splits_final.json``), ``out`` is a cross-validation run
+    (:func:`leg3dus.segment.crossval.train_folds`) and the summary is its fold table.
 
     >>> train_run("phantom", "2d", "runs/p2d", time_limit="15m")  # doctest: +SKIP
     """
@@ -86,6 +92,17 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
         why = "" if preset else (" (a CUDA device is visible)" if chosen == "gpu"
                                  else " (no CUDA device; choose with --preset)")
         log(f"preset {chosen}{why}" + (f", updated by {config}" if config else ""))
+    if folds is not None or fold is not None or splits is not None:
+        from .crossval import parse_fold, plan_folds, train_folds
+
+        if folds is not None and folds < 2:
+            raise OptionError(f"--folds must be 2 or more, found {folds}")
+        planned, _ = plan_folds(data, out, folds, splits, base["image_name"],
+                                base["label_name"])
+        parse_fold(fold, len(planned))  # a bad --fold fails before any work
+        return train_folds(data, kind, out, base, n_folds=len(planned), fold=fold,
+                           splits=splits, resume=resume, overrides=overrides, log=log,
+                           progress=progress)
     return train(data, kind, out, base, resume=resume, overrides=overrides, log=log,
                  progress=progress)
 
@@ -94,7 +111,8 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike,
                  to: str = "monai-bundle", name: str = "leg3dus_calf",
                  overwrite: bool = False) -> dict:
     """Export the trained model ``model`` (a run folder, model.ts or .pt) as a MONAI
-    bundle ``out/name`` or the TorchScript file ``out`` (:data:`EXPORT_TARGETS`); the
+    bundle ``out/name``, the TorchScript file ``out`` or the ONNX file ``out``
+    (:data:`EXPORT_TARGETS`); the
     output appears only once complete. Returns ``{"model", "to", "output", "kind"}``.
 
     >>> export_model("runs/r2d", "bundles", name="calf2d")["output"]  # doctest: +SKIP
@@ -105,13 +123,14 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike,
     model, out = Path(model), Path(out)
     if to not in EXPORT_TARGETS:
         raise OptionError(f"--to must be one of {', '.join(EXPORT_TARGETS)}, found {to!r}")
-    from .export import export_monai_bundle, export_torchscript
+    from .export import export_monai_bundle, export_onnx, export_torchscript
     from .infer import load_model
 
     target = out / name if to == "monai-bundle" else out
-    if to == "torchscript" and out.suffix != ".ts":
-        raise OptionError(f"{out}: expected a TorchScript file name ending in .ts")
-    if to == "torchscript" and out.exists() and not overwrite:
+    suffix = {"torchscript": ".ts", "onnx": ".onnx"}.get(to)
+    if suffix and out.suffix != suffix:
+        raise OptionError(f"{out}: expected a {to} file name ending in {suffix}")
+    if suffix and out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; choose another name or pass --overwrite")
     check_not_input(target, [model])
     loaded = load_model(model, device="cpu")
@@ -122,5 +141,6 @@ def export_model(model: str | os.PathLike, out: str | os.PathLike,
 
         net = build_model(loaded.spec)
         net.load_state_dict(loaded.net.state_dict())
-        written = export_torchscript(net, loaded.spec, out)
+        export = export_torchscript if to == "torchscript" else export_onnx
+        written = export(net, loaded.spec, out)
     return {"model": str(model), "to": to, "output": str(written), "kind": loaded.spec["kind"]}

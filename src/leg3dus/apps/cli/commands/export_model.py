@@ -1,4 +1,5 @@
-"""``leg3dus export-model``: a trained network as a MONAI bundle or a TorchScript file."""
+"""``leg3dus export-model``: a trained network as a MONAI bundle, a TorchScript file or an
+ONNX file."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from ..output import say
 def export_model(
     model: Path = typer.Argument(..., help="A run folder, or a model.ts / .pt file."),
     out: Path = typer.Argument(..., help="monai-bundle: the folder of bundles (the bundle "
-                               "is OUT/NAME); torchscript: the .ts file."),
+                               "is OUT/NAME); torchscript: the .ts file; onnx: the .onnx file."),
     to: str = typer.Option("monai-bundle", "--to", metavar="|".join(TARGETS),
                            help="monai-bundle: a MONAI bundle (configs/metadata.json, "
                            "configs/inference.json, models/model.pt and model.ts) that "
-                           "monai.bundle.load reads; torchscript: one TorchScript file."),
+                           "monai.bundle.load reads; torchscript: one TorchScript file; onnx: "
+                           "one ONNX file (onnxruntime runs it; the onnx extra)."),
     name: str = typer.Option("leg3dus_calf", "--name", help="monai-bundle: the bundle's name."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an existing bundle once the new one is complete."),
