@@ -169,7 +169,7 @@ def _prepare(data, kind: str, run: Path, config: dict, resume: bool,
 def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: dict,
           resume: bool = False, overrides: dict | None = None,
           log: Callable[[str], None] | None = None,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None, subjects: tuple[list, list] | None = None) -> dict:
     """Train a ``kind`` (``"2d"``/``"3d"``) model on the tree ``data`` into folder ``run``.
 
     Parameters
@@ -189,6 +189,9 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     progress
         Called as ``progress("epoch N", step, steps_per_epoch)`` before each step and
         ``progress("validating", i, n)`` before each validation subject.
+    subjects
+        ``(train, val)`` subjects instead of the tree's splits (a cross-validation fold,
+        :func:`leg3dus.segment.crossval.train_folds`).
 
     Returns
     -------
@@ -204,7 +207,7 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     run = Path(run)
     say = log or (lambda _m: None)
     config, spec, ckpt = _prepare(data, kind, run, config, resume, overrides or {})
-    train_s, val_s = split_subjects(data, config)
+    train_s, val_s = subjects if subjects is not None else split_subjects(data, config)
     cache = cache_dir_for(run, config)
     say(f"caching {len(train_s) + len(val_s)} subjects in {cache}")
     lv = config.get("label_values")

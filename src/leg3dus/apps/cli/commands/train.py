@@ -30,6 +30,13 @@ def train(
     seed: int = typer.Option(None, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from "
                                 "its last checkpoint."),
+    folds: int = typer.Option(None, "--folds", min=2, help="K-fold cross-validation on the "
+                              "train and val subjects (nnU-Net's folds); --out gets "
+                              "fold_0..fold_K-1 and splits_final.json."),
+    fold: str = typer.Option(None, "--fold", help="With --folds: the fold to train, 0..K-1, "
+                             "or all (default)."),
+    splits: Path = typer.Option(None, "--splits", help="Folds from this splits_final.json "
+                                "(nnU-Net's format) instead of making them."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines and no "
                                "progress bar."),
@@ -41,16 +48,25 @@ def train(
     limit stops training inside the epoch; that partial epoch is validated and saved.
 
     Example: leg3dus train phantom --model 2d --out runs/p2d --time-limit 15m
+
+    Example: leg3dus train phantom --model 2d --out runs/cv2d --folds 5 --fold all
     """
     from ....segment.runs import train_run
 
     with progress_callback(quiet or as_json) as bar:
         summary = train_run(data, model, out, preset=preset, config=config,
                             max_epochs=max_epochs, time_limit=time_limit, seed=seed,
-                            resume=resume, label_values=label_values,
+                            resume=resume, label_values=label_values, folds=folds,
+                            fold=fold, splits=splits,
                             log=None if (quiet or as_json) else say, progress=bar)
     if as_json:
         emit_json(summary)
+        return
+    if "per_fold" in summary:
+        say(*(f"fold {r['fold']}: best epoch {r['epoch']}, val Dice "
+              + ", ".join(f"{m} {r[m]:.3f}" for m in summary["mean"]) for r in summary["per_fold"]),
+            f"mean of {len(summary['trained'])} of {summary['folds']} folds: "
+            + ", ".join(f"{m} {v:.3f}" for m, v in summary["mean"].items()))
         return
     best = ", ".join(f"{k} {v:.3f}" for k, v in summary["best_dice"].items())
     console().print(f"{summary['epochs']} epochs ({summary['stopped_by']}), best epoch "
