@@ -61,6 +61,10 @@ SKIP = {
     "it under Xvfb",
     ("docs/segment.md", "leg3dus train phantom --model 2d --out runs/p2d --config"):
     "p2d.toml is shown as text in the page; README's train line is run",
+    ("docs/segment.md", "leg3dus train phantom --model 2d --out runs/cv2d"): "K trainings "
+    "(minutes); tests/test_segment_crossval.py runs a 2-fold cross-validation",
+    ("docs/segment.md", "leg3dus predict runs/cv2d"): "needs the cross-validation run; "
+    "tests/test_segment_crossval.py predicts with its folds",
 }
 #: (page, start of the command) -> expected exit code (default 0). The sweeps this test
 #: makes have a few coarse frames, about 6 mm apart: qc rightly reports them (exit 1).
