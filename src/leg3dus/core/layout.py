@@ -199,3 +199,14 @@ def single_volume_roles(subjects: list[Subject], root: str | os.PathLike,
             and (name == label_name.lower() or any(w in name for w in ("mask", "label", "seg")))):
         return [Subject(subjects[0].id, subjects[0].split, None, root)]
     return subjects
+
+
+def case_name(subject: Subject) -> str:
+    """The nnU-Net case identifier of a subject: its id with characters other than
+    letters, digits, ``_`` and ``-`` as ``_`` (what ``leg3dus export --to nnunet`` names
+    its files, and how nnU-Net's predictions are matched back to subjects).
+
+    >>> case_name(Subject("P 01.b", "test", None, None))
+    'P_01_b'
+    """
+    return re.sub(r"[^A-Za-z0-9_-]", "_", subject.id)

@@ -35,6 +35,7 @@ from ..core.layout import (
     IMAGE_NAME,
     LABEL_NAME,
     Subject,
+    case_name,
     list_subjects,
     subject_files,
     subject_folder,
@@ -155,11 +156,6 @@ def _tree_writer(ext: str, label_ext: str | None = None
         return row
 
     return write
-
-
-def case_name(subject: Subject) -> str:
-    """nnU-Net case identifier of a subject: its id with unusual characters as '_'."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", subject.id)
 
 
 def _nnunet_target(out: Path, options: ExportOptions) -> Path:

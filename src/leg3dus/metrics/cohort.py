@@ -9,7 +9,14 @@ A prediction for subject ``<id>`` (split ``<split>``) is looked for, in this ord
 4. ``<PRED_DIR>/<id><ext>``,
 
 with ``<pred_name>`` ``masksX1.mha`` by default and ``<ext>`` any volume format
-(``.mha``, ``.nii.gz``, ...). Two candidates for one subject are an error.
+(``.mha``, ``.nii.gz``, ...); in 3. and 4. the subject's nnU-Net case name
+(:func:`leg3dus.core.layout.case_name`) stands for ``<id>`` too. Two candidates for one
+subject are an error.
+
+An nnU-Net prediction folder (``nnUNetv2_predict``'s output: ``<case>.nii.gz`` files
+with classes 0-3, beside the ``dataset.json`` and ``plans.json`` it copies there) is
+matched by case name, and its ``dataset.json`` says what the values mean; a case file
+that is no subject's is an error, not a silent omission.
 
 Border volumes of the published border analysis (:func:`find_borders`) lie in the
 subject's folder as ``distinct_border_label<ext>`` and ``completed_border_label<ext>``
@@ -30,7 +37,7 @@ import numpy as np
 
 from ..core.errors import InputFileError
 from ..core.labels import MUSCLES
-from ..core.layout import LABEL_NAME, Subject, find_subjects
+from ..core.layout import LABEL_NAME, Subject, case_name, find_subjects
 from ..core.tables import csv_cell
 from ..core.volume_io import FORMATS
 from .evaluate import METRIC_KEYS, STRUCTURES, evaluate_files
@@ -53,10 +60,11 @@ def find_prediction(pred_dir: Path, subject: Subject, pred_name: str = LABEL_NAM
     split = subject.split
     candidates = [pred_dir / split / subject.id / pred_name if split else None,
                   pred_dir / subject.id / pred_name]
-    for ext in FORMATS:
-        if split:
-            candidates.append(pred_dir / split / f"{subject.id}{ext}")
-        candidates.append(pred_dir / f"{subject.id}{ext}")
+    for stem in dict.fromkeys((subject.id, case_name(subject))):
+        for ext in FORMATS:
+            if split:
+                candidates.append(pred_dir / split / f"{stem}{ext}")
+            candidates.append(pred_dir / f"{stem}{ext}")
     found = list(dict.fromkeys(c for c in candidates if c is not None and c.is_file()))
     if len(found) > 1:
         raise InputFileError(f"{pred_dir}: more than one prediction for subject "
@@ -123,12 +131,36 @@ def match_predictions(pred_dir: str | os.PathLike, data: str | os.PathLike,
                                  "drop --with-image or add the file")
         else:
             matched.append((s, p))
+    if is_nnunet_predictions(pred_dir):
+        check_nnunet_cases(pred_dir, [p for _, p in matched], data)
     if not matched:
         raise InputFileError(
             f"{pred_dir}: no prediction matches a subject of {data} "
             f"({len(subjects)} subjects with labels); expected <split>/<id>/{pred_name}, "
             f"<id>/{pred_name} or <id>.mha (see 'leg3dus evaluate --help')")
     return matched, missing
+
+
+#: Files nnUNetv2_predict writes beside its case files.
+NNUNET_FILES = ("plans.json", "predict_from_raw_data_args.json")
+
+
+def is_nnunet_predictions(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is an nnU-Net prediction folder (it holds ``plans.json`` or
+    ``predict_from_raw_data_args.json``)."""
+    return any((Path(folder) / name).is_file() for name in NNUNET_FILES)
+
+
+def check_nnunet_cases(folder: Path, matched: list[Path], data) -> None:
+    """Raise :class:`InputFileError` naming the case files of the nnU-Net prediction
+    folder ``folder`` that match no subject of ``data`` (``matched``: those that do)."""
+    cases = [p for p in sorted(folder.iterdir()) if p.is_file()
+             and any(p.name.lower().endswith(e) for e in FORMATS)]
+    unknown = [p.name for p in cases if p not in set(matched)]
+    if unknown:
+        raise InputFileError(f"{folder}: nnU-Net case files that are no subject of {data}: "
+                             f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} "
+                             "(cases are matched by subject id; check --split)")
 
 
 def evaluate_job(job: EvalJob) -> dict:

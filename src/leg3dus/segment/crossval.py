@@ -23,8 +23,7 @@ import numpy as np
 from ..core import labels as lab
 from ..core.atomic import atomic_path
 from ..core.errors import InputFileError, OptionError
-from ..core.layout import find_subjects
-from ..dataset.export import case_name
+from ..core.layout import case_name, find_subjects
 from .folds import SPLITS_NAME, check_folds, crossval_folds, read_folds, write_folds
 
 SUMMARY_NAME = "cv_summary"

@@ -3,7 +3,7 @@ nnU-Net run can share them.
 
 The file is a list with one entry per fold, ``{"train": [case, ...], "val": [case,
 ...]}``, where a case is the nnU-Net case identifier of a subject
-(:func:`leg3dus.dataset.export.case_name`, the subject id with unusual characters as
+(:func:`leg3dus.core.layout.case_name`, the subject id with unusual characters as
 ``_``). Without a file, folds are made as nnU-Net v2 makes its default ones: the case
 identifiers sorted, then scikit-learn's ``KFold(n_splits, shuffle=True,
 random_state=12345)``; that split is reproduced here with numpy's legacy

@@ -29,8 +29,9 @@ def find_predictions(folder: str | os.PathLike, subjects: list[Subject],
     Matched as ``leg3dus evaluate`` matches them
     (:func:`leg3dus.metrics.cohort.find_prediction`): ``<split>/<id>/<name>`` (the layout
     ``leg3dus predict`` writes for a tree), ``<id>/<name>``, ``<split>/<id><ext>`` or
-    ``<id><ext>``, ``name`` defaulting to the dataset's label name. A folder that matches
-    no subject is an error.
+    ``<id><ext>``, ``name`` defaulting to the dataset's label name, and nnU-Net case
+    files by case name. A folder that matches no subject, or an nnU-Net prediction
+    folder with a case that is no subject's, is an error.
     """
     find_prediction = _metrics("cohort", "find_prediction")
     folder = Path(folder)
@@ -45,6 +46,8 @@ def find_predictions(folder: str | os.PathLike, subjects: list[Subject],
     if not found:
         raise InputFileError(f"{folder}: no predictions found for any subject; expected "
                              f"<split>/<id>/{name}, <id>/{name} or <id>.mha")
+    if _metrics("cohort", "is_nnunet_predictions")(folder):
+        _metrics("cohort", "check_nnunet_cases")(folder, list(found.values()), "the dataset")
     return found
 
 
