@@ -153,16 +153,9 @@ def measure_cohort(
         count[0] += 1
         progress("measuring", count[0], len(subjects))
 
-    results = map_subjects(job, subjects, scheduler, workers,
-                           on_done=on_done if progress else None)
-    done = [r.value for r in results if r.ok]
-    failed = [{"split": r.item.split, "id": r.item.id, "error": r.error}
-              for r in results if not r.ok]
-    if not done:
-        # Nothing measured: one error and nothing written, never an empty table that
-        # looks like a result (e.g. a 0/1/2/3 label map read as the scheme).
-        more = f" (and {len(failed) - 1} more subjects)" if len(failed) > 1 else ""
-        raise Leg3dusError(f"{failed[0]['error']}{more}")
+    done, failed = measure_subjects(
+        job, subjects, lambda fn, items: map_subjects(fn, items, scheduler, workers,
+                                                      on_done=on_done if progress else None))
     rows = cohort_rows(done, people)
     stats = summarise(rows, n_failed=len(failed)) + [
         {"group": "failed", "value": _key(f), "muscle": "", "error": f["error"]}
@@ -172,6 +165,22 @@ def measure_cohort(
         if path:
             write_csv(rows_out, path)
     return CohortMorphology(table_path, done, failed, rows, stats)
+
+
+def measure_subjects(job: Callable, subjects: list[Subject],
+                     runner: Callable) -> tuple[list, list[dict]]:
+    """Run ``job`` (a :func:`~leg3dus.morphology.measure_subject` partial) on ``subjects``
+    with ``runner(fn, items)``: the results measured, and ``{"split", "id", "error"}`` of
+    each subject that failed. Nothing measured is one :class:`Leg3dusError` (never an
+    empty table that looks like a result, e.g. a 0/1/2/3 label map read as the scheme)."""
+    results = runner(job, subjects)
+    done = [r.value for r in results if r.ok]
+    failed = [{"split": r.item.split, "id": r.item.id, "error": r.error}
+              for r in results if not r.ok]
+    if not done:
+        more = f" (and {len(failed) - 1} more subjects)" if len(failed) > 1 else ""
+        raise Leg3dusError(f"{failed[0]['error']}{more}")
+    return done, failed
 
 
 def label_subjects(data: str | os.PathLike, label_name: str = LABEL_NAME,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ...core import labels as lab
 from ...core.atomic import atomic_path, check_outputs
-from ...core.errors import InputFileError, Leg3dusError
+from ...core.errors import InputFileError
 from ...core.layout import list_subjects, subject_files
 from ...core.parallel import map_subjects
 from ...dataset import IMAGE_NAME, LABEL_NAME
@@ -22,6 +22,7 @@ from ...morphology import (
     read_participants,
     summarise,
 )
+from ...morphology.batch import measure_subjects
 from . import html as H
 from .agreement import agreement_section, read_agreements
 from .cohort import cohort_figures_section, dataset_section, morphology_section
@@ -153,14 +154,7 @@ def make_report(
     people = read_participants(table_path) if table_path else {}
 
     job = functools.partial(measure_subject, leg_extent=leg_extent, label_values=label_values)
-    results = run(job, found, "measuring")
-    done = [r.value for r in results if r.ok]
-    errors = [{"split": r.item.split, "id": r.item.id, "error": r.error}
-              for r in results if not r.ok]
-    if not done:
-        # Nothing measured (e.g. labels in another convention): an error, not an empty page.
-        more = f" (and {len(errors) - 1} more subjects)" if len(errors) > 1 else ""
-        raise Leg3dusError(f"no subject could be measured: {errors[0]['error']}{more}")
+    done, errors = measure_subjects(job, found, lambda fn, items: run(fn, items, "measuring"))
     rows = cohort_rows(done, people)
     summary = summarise(rows, n_failed=len(errors))
 
