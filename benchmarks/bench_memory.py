@@ -12,7 +12,7 @@ The cases:
   file of 3000 frames of 221 x 537 px (uint8, 356 MB of pixels), uncompressed and zlib;
 - ``fill_labels``: ``compound.fill.fill_labels`` of a full-size label volume with 60 %
   of its voxels hit (a regular pattern);
-- ``train_cache``: ``segment.data.cache_subject`` of one phantom subject at the spacing
+- ``train_cache``: ``segment.cache.cache_subject`` of one phantom subject at the spacing
   that gives it the dataset's full grid (0.2557 mm: 1443 x 631 x 565), with the size of
   the cache entry on disk;
 - ``value_counts_int16``: ``core.labels.value_counts`` of a full-size int16 label volume
@@ -155,7 +155,7 @@ def run_case(case: str, data: Path) -> dict:
         import shutil
         import tempfile
 
-        from leg3dus.segment.data import cache_subject
+        from leg3dus.segment.cache import cache_subject
 
         row["inputs_mb"] = _mb()
         cache = Path(tempfile.mkdtemp(prefix="bench_memory_cache_", dir=data))

@@ -365,7 +365,7 @@ def test_validate_in_the_file_convention_and_fix_to_the_scheme(cli, tiny_dataset
 def test_train_caches_drawn_labels_as_classes(cli, tmp_path):
     pytest.importorskip("monai")
     from leg3dus.core.errors import LabelError as LE
-    from leg3dus.segment.data import cache_subject
+    from leg3dus.segment.cache import cache_subject
 
     root = tmp_path / "data"
     truth = {}

@@ -18,8 +18,9 @@ from conftest import make_pair  # noqa: E402
 
 from leg3dus import Volume, read_volume, write_volume  # noqa: E402
 from leg3dus.core.errors import GeometryError, InputFileError, OptionError  # noqa: E402
+from leg3dus.segment.cache import cache_subject  # noqa: E402
 from leg3dus.segment.config import load_config, merge  # noqa: E402
-from leg3dus.segment.data import PatchSampler, augment_batch, cache_subject, extract  # noqa: E402
+from leg3dus.segment.data import PatchSampler, augment_batch, extract  # noqa: E402
 from leg3dus.segment.infer import (  # noqa: E402
     LoadedModel,
     load_model,

@@ -81,3 +81,33 @@ def test_folds_from_a_splits_file_and_bad_folds(cli, cohort, tmp_path):
 
 def test_parse_fold():
     assert parse_fold(None, 2) == [0, 1]
+
+
+def test_sparse_training_masks_the_unannotated_slices(cli, tmp_path):
+    from leg3dus.segment.cache import IGNORE, cache_subject
+
+    data = tmp_path / "sparse"
+    r = cli("synth", data, "--subjects", 3, "--spacing", 4.0, "--sparse-every-mm", 20,
+            "--quiet")
+    assert r.exit_code == 0, r.output
+    folder = next((data / "train").iterdir())
+    annotated = [int(x) for x in (folder / "sparseX1_slices.txt").read_text().split()
+                 if x.isdigit()]
+    s = cache_subject("s", folder / "x1.mha", folder / "sparseX1.mha", tmp_path / "c",
+                      annotated=annotated)
+    classes = np.asarray(s.classes)
+    others = np.setdiff1d(np.arange(classes.shape[0]), annotated)
+    assert (classes[others] == IGNORE).all() and (classes[annotated] != IGNORE).all()
+    assert all(set(np.unique(c[:, 0])) <= set(annotated) for c in s.samples.values())
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    run = tmp_path / "run"
+    t = cli("train", data, "--model", "2d", "--out", run, "--preset", "none", "--config",
+            config, "--sparse", "--quiet")
+    assert t.exit_code == 0, t.output
+    assert json.loads((run / "config.json").read_text())["config"]["sparse"] is True
+    # a slice list that does not match the volume: one line, exit 2
+    (folder / "sparseX1_slices.txt").write_text("0\n5000\n")
+    bad = cli("train", data, "--model", "2d", "--out", tmp_path / "bad", "--preset", "none",
+              "--config", config, "--sparse")
+    assert bad.exit_code == 2 and "sparseX1.mha" in bad.stderr and "out of range" in bad.stderr

@@ -14,14 +14,9 @@ from conftest import make_pair  # noqa: E402
 from leg3dus import write_volume  # noqa: E402
 from leg3dus.core import labels as lab  # noqa: E402
 from leg3dus.segment import train as train_module  # noqa: E402
+from leg3dus.segment.cache import CachedSubject, Cropped, cache_subject  # noqa: E402
 from leg3dus.segment.config import load_config, merge  # noqa: E402
-from leg3dus.segment.data import (  # noqa: E402
-    CachedSubject,
-    Cropped,
-    PatchSampler,
-    cache_subject,
-    extract,
-)
+from leg3dus.segment.data import PatchSampler, extract  # noqa: E402
 from leg3dus.segment.models import check_spec, default_spec  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

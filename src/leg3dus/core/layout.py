@@ -21,6 +21,11 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "validatio
                  "test": "test", "testing": "test"}
 IMAGE_NAME = "x1.mha"
 LABEL_NAME = "masksX1.mha"
+#: A subject's sparse annotations (labels on some slices along axis 0) and the list of
+#: its annotated slices (one index a line; a listed slice may be empty), as
+#: ``leg3dus annotate`` saves them and ``leg3dus synth --sparse-every-mm`` simulates them.
+SPARSE_NAME = "sparseX1.mha"
+SLICES_NAME = "sparseX1_slices.txt"
 #: Folder of a subject's tracked sweeps (``sweepK.igs.mha``, ``labelsK.igs.mha``,
 #: ``calibration.xml``), beside its volumes.
 SWEEPS_DIR = "sweeps"

@@ -145,3 +145,23 @@ def annotator_volume_spread(labels, spacing, *, every=1, jitter_mm=0.5, annotato
             if v != BACKGROUND:
                 counts.setdefault(int(v), []).append(int(c))
     return {v: float(np.std(c) / np.mean(c)) for v, c in counts.items() if len(c) == annotators}
+
+
+def write_subject_sparse(job, every_mm: float, jitter_mm: float = 0.0) -> dict:
+    """Write a cohort subject's simulated sparse annotations beside its labels: the labels
+    of every ``every_mm`` along the leg (ends included) as ``sparseX1.mha`` and their
+    indices as ``sparseX1_slices.txt``, the files ``leg3dus annotate`` saves (a
+    :class:`~leg3dus.phantom.cohort.SubjectJob`, seeded by its subject)."""
+    from ..core.atomic import atomic_path
+    from ..core.layout import LABEL_NAME, SLICES_NAME, SPARSE_NAME, subject_folder
+    from ..core.volume_io import read_volume, write_volume
+
+    folder = subject_folder(job.out, job.split, job.id)
+    truth = read_volume(folder / LABEL_NAME)
+    sparse, idx = sparse_annotations(truth.array, every_mm=every_mm, spacing=truth.spacing,
+                                     jitter_mm=jitter_mm, seed=job.params.shape_seed)
+    write_volume(truth.with_array(sparse), folder / SPARSE_NAME)
+    with atomic_path(folder / SLICES_NAME) as tmp:
+        tmp.write_text(f"# slices along axis 0 annotated every {every_mm:g} mm\n"
+                       + "".join(f"{int(i)}\n" for i in idx))
+    return {"id": job.id, "annotated": len(idx)}

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..core.errors import OptionError
 from .bmode import Probe
 from .cohort import cohort_jobs, write_cohort_csv, write_subject
 
@@ -25,11 +26,14 @@ def synthesise(out: str | os.PathLike, n: int, *, spacing_mm: float = 1.0, seed:
                fractions=(0.7, 0.15, 0.15), probe: Probe | None = None,
                compression_level: int = 1, sweeps: bool = False, borders: bool = False,
                second: bool = False, second_count: int | None = None,
+               sparse_every_mm: float | None = None,
                runner: Callable | None = None) -> Synthesis:
     """Write ``n`` phantom subjects under ``out`` in the LEG-3D-US layout, and with
     ``sweeps`` their tracked sweeps, with ``borders`` their border volumes, with ``second``
     a second acquisition of some of them (``second_count``, default as the dataset: 15 of
-    44). ``cohort.csv`` lists the subjects written.
+    44), with ``sparse_every_mm`` simulated sparse annotations (``sparseX1.mha`` and
+    ``sparseX1_slices.txt``, see :func:`.annotations.write_subject_sparse`).
+    ``cohort.csv`` lists the subjects written.
 
     ``runner(fn, jobs, description)`` runs each part's per-subject jobs (default
     in-process, :func:`leg3dus.core.parallel.map_subjects`). A subject that fails is
@@ -48,6 +52,8 @@ def synthesise(out: str | os.PathLike, n: int, *, spacing_mm: float = 1.0, seed:
             return map_subjects(fn, jobs)
 
     jobs = cohort_jobs(out, n, spacing_mm, seed, fractions, probe, compression_level)
+    if sparse_every_mm is not None and not sparse_every_mm > 0:
+        raise OptionError(f"--sparse-every-mm must be > 0, found {sparse_every_mm}")
     if second:  # options are checked before anything is written
         from .second import second_acquisition_subjects, write_subject_second
 
@@ -64,6 +70,13 @@ def synthesise(out: str | os.PathLike, n: int, *, spacing_mm: float = 1.0, seed:
         from .borders import write_subject_borders
 
         parts.append((write_subject_borders, done, "borders"))
+    if sparse_every_mm is not None:
+        import functools
+
+        from .annotations import write_subject_sparse
+
+        parts.append((functools.partial(write_subject_sparse, every_mm=sparse_every_mm),
+                      done, "sparse annotations"))
     if second:
         parts.append((write_subject_second, [j for j in done if j.id in chosen],
                       "second acquisitions"))

@@ -28,13 +28,12 @@ from ..core.annotated import annotated_indices
 from ..core.errors import GeometryError, InputFileError, LabelError, OptionError
 from ..core.volume import Volume
 from . import require_seg
-from .data import CachedSubject, PatchSampler, as_uint8, augment_batch
+from .cache import IGNORE, CachedSubject
+from .data import PatchSampler, as_uint8, augment_batch
 from .infer import LoadedModel, default_device, load_model, predict
 
 torch, monai = require_seg()
 
-#: Class value of voxels whose label is unknown (slices that are not annotated).
-IGNORE = 255
 #: Patch centres kept per class (a random subset of the annotated voxels).
 CENTRES_PER_CLASS = 20_000
 

@@ -49,6 +49,8 @@ DEFAULTS: dict = {
     "label_name": "masksX1.mha",
     "label_values": None,      # values of SOL,GM,GL in the label files, e.g. "1,2,3"
                                # (None: each file's label table, else 100,150,200)
+    "sparse": False,           # train on each subject's sparse annotations (sparseX1.mha,
+                               # sparseX1_slices.txt), the loss on annotated slices only
     "preset": None,            # the preset these settings started from (recorded)
     "model": {},
 }

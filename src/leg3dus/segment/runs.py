@@ -44,7 +44,7 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
               preset: str | None = None, config: str | os.PathLike | None = None,
               max_epochs: int | None = None, time_limit: str | float | None = None,
               seed: int | None = None, resume: bool = False, label_values: str | None = None,
-              folds: int | None = None, fold: str | None = None,
+              folds: int | None = None, fold: str | None = None, sparse: bool = False,
               splits: str | os.PathLike | None = None,
               log: Callable[[str], None] | None = None, progress=None) -> dict:
     """Train a ``kind`` network (:data:`leg3dus.segment.models.KINDS`) on the tree ``data``
@@ -56,7 +56,9 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
     settings (only the stop options and the seed may change). ``log`` gets the preset
     line and one line per epoch. Returns the training summary.
 
-    With ``folds`` (K), ``fold`` (an index or ``"all"``) or ``splits`` (nnU-Net's
+    ``sparse`` trains on each training subject's sparse annotations (``sparseX1.mha``
+    and ``sparseX1_slices.txt`` beside its image), the loss counting annotated slices
+    only. With ``folds`` (K), ``fold`` (an index or ``"all"``) or ``splits`` (nnU-Net's
     ``splits_final.json``), ``out`` is a cross-validation run
     (:func:`leg3dus.segment.crossval.train_folds`) and the summary is its fold table.
 
@@ -79,7 +81,8 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
     overrides = {k: v for k, v in (("max_epochs", max_epochs),
                                    ("time_limit", parse_duration(time_limit)
                                     if isinstance(time_limit, str) else time_limit),
-                                   ("seed", seed), ("label_values", label_values))
+                                   ("seed", seed), ("label_values", label_values),
+                                   ("sparse", True if sparse else None))
                  if v is not None}
     for option, given in (("--config", config), ("--label-values", label_values),
                           ("--preset", preset)):

@@ -31,8 +31,9 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputFileError, OptionError
 from ..core.layout import find_subjects
 from . import require_seg
+from .cache import CachedSubject, cache_dir_for, cache_subject
 from .config import merge
-from .data import CachedSubject, PatchSampler, augment_batch, cache_dir_for, cache_subject
+from .data import PatchSampler, augment_batch
 from .export import export_torchscript
 from .infer import LoadedModel, default_device, read_checkpoint, sliding_window
 from .models import build_model, check_spec, default_spec
@@ -53,9 +54,12 @@ LOG_FIELDS = ["epoch", "steps", "loss", *[f"dice_{n}" for n in MUSCLE_NAMES], "d
 def split_subjects(data, config: dict):
     """(train, val) subjects of the tree ``data``; val is ``config['val_split']`` or, when
     that split is empty, the last train subject."""
-    subjects = [s for s in find_subjects(data, config["image_name"], config["label_name"])
-                if s.image is not None and s.label is not None]
-    train = [s for s in subjects if s.split in ("train", "")]
+    found = [s for s in find_subjects(data, config["image_name"], config["label_name"])
+             if s.image is not None]
+    subjects = [s for s in found if s.label is not None]
+    # Sparse training needs an image and its sparse annotations (checked when cached).
+    train = [s for s in (found if config.get("sparse") else subjects)
+             if s.split in ("train", "")]
     val = [s for s in subjects if s.split == config["val_split"]]
     if not val and len(train) > 1:
         train, val = train[:-1], train[-1:]
@@ -63,6 +67,21 @@ def split_subjects(data, config: dict):
         raise InputFileError(f"{data}: no training subjects with both "
                              f"{config['image_name']} and {config['label_name']}")
     return train, val
+
+
+def sparse_files(subject) -> tuple[Path, list[int] | str]:
+    """A subject's sparse annotations beside its image: the labels file and the annotated
+    slices (from ``sparseX1_slices.txt``, else the slices that hold labels);
+    :class:`InputFileError` when the annotations are missing."""
+    from ..core.layout import SLICES_NAME, SPARSE_NAME
+    from ..propagate.common import parse_annotated
+
+    folder = Path(subject.image).parent
+    labels, slices = folder / SPARSE_NAME, folder / SLICES_NAME
+    if not labels.is_file():
+        raise InputFileError(f"{labels}: no sparse annotations for subject {subject.key} "
+                             f"(sparse training reads {SPARSE_NAME} and {SLICES_NAME})")
+    return labels, (parse_annotated(slices) if slices.is_file() else "labels")
 
 
 def dice_per_muscle(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -211,8 +230,15 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     cache = cache_dir_for(run, config)
     say(f"caching {len(train_s) + len(val_s)} subjects in {cache}")
     lv = config.get("label_values")
-    train_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache, lv)
-               for s in train_s]
+    if config.get("sparse"):
+        train_c = []
+        for s in train_s:
+            labels, annotated = sparse_files(s)
+            train_c.append(cache_subject(s.key.replace("/", "-"), s.image, labels, cache, lv,
+                                         annotated=annotated))
+    else:
+        train_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache, lv)
+                   for s in train_s]
     val_c = [cache_subject(s.key.replace("/", "-"), s.image, s.label, cache, lv)
              for s in val_s]
     if ckpt is None:
@@ -233,9 +259,12 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         state = {k: ckpt[k] for k in state}
-    from monai.losses import DiceCELoss
+    if config.get("sparse"):
+        from .adapt import masked_dice_ce as loss_fn
+    else:
+        from monai.losses import DiceCELoss
 
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+        loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     sampler = PatchSampler(train_c, spec)
     limit = config["time_limit"]
     deadline = t_start + float(limit) if limit else None

@@ -31,13 +31,12 @@ from ...core.atomic import atomic_path, check_not_input
 from ...core.errors import InputFileError, LabelError, OutputError
 from ...core.label_values import SCHEME, LabelConvention, to_file_values
 from ...core.labels import stray_values, value_counts
+from ...core.layout import SLICES_NAME, SPARSE_NAME
 from ...core.volume import Volume
 from ...core.volume_io import FORMATS, write_volume
 
 SIDECAR = "annotate.json"
 LABELS_NAME = "masksX1_annotate.mha"
-SPARSE_NAME = "sparseX1.mha"
-SLICES_NAME = "sparseX1_slices.txt"
 IMAGE_STEM = "x1"
 MASKS_STEM = "masksX1"
 

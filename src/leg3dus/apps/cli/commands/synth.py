@@ -48,6 +48,9 @@ def synth(
     second_count: int = typer.Option(None, "--second-acquisition-subjects", min=0,
                                      help="How many subjects get one, spread over the cohort "
                                           "(default 15 of every 44)."),
+    sparse_every_mm: float = typer.Option(None, "--sparse-every-mm", help="Also write "
+                                          "simulated sparse annotations (sparseX1.mha, "
+                                          "sparseX1_slices.txt) every this many mm."),
     scheduler: str = scheduler_option(),
     workers: int = workers_option(),
 ) -> None:
@@ -64,6 +67,7 @@ def synth(
                       probe=Probe(frequency_mhz=frequency, max_depth_mm=max_depth),
                       compression_level=compression_level, sweeps=sweeps, borders=borders,
                       second=second, second_count=second_count,
+                      sparse_every_mm=sparse_every_mm,
                       runner=batch_runner(scheduler, workers, quiet=quiet))
     rows = done.rows
     exit_if_failed(done.failed)

@@ -37,6 +37,9 @@ def train(
                              "or all (default)."),
     splits: Path = typer.Option(None, "--splits", help="Folds from this splits_final.json "
                                 "(nnU-Net's format) instead of making them."),
+    sparse: bool = typer.Option(False, "--sparse", help="Train on each subject's sparse "
+                                "annotations (sparseX1.mha and sparseX1_slices.txt beside "
+                                "x1.mha); the loss counts annotated slices only."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines and no "
                                "progress bar."),
@@ -57,7 +60,7 @@ def train(
         summary = train_run(data, model, out, preset=preset, config=config,
                             max_epochs=max_epochs, time_limit=time_limit, seed=seed,
                             resume=resume, label_values=label_values, folds=folds,
-                            fold=fold, splits=splits,
+                            fold=fold, splits=splits, sparse=sparse,
                             log=None if (quiet or as_json) else say, progress=bar)
     if as_json:
         emit_json(summary)
