@@ -7,7 +7,10 @@ muscle is there), so a list of annotated indices can travel beside the volume.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -58,3 +61,54 @@ def annotated_indices(labels: np.ndarray, annotated: Iterable[int] | None = None
                          f"along axis {axis}, first ones: "
                          f"{', '.join(map(str, extra[:10].tolist()))}")
     return idx
+
+
+def parse_annotated(spec: str | os.PathLike | Sequence[int] | None) -> list[int] | None:
+    """Slice indices from a list, a string or a text file.
+
+    A string holds integers and ``start:stop:step`` ranges separated by commas or blanks
+    (``"0,20,40"``, ``"0:1443:20"``); a path names a text file in the same syntax
+    (``#`` starts a comment). None stays None (detect annotated slices from the labels).
+
+    Examples
+    --------
+    >>> parse_annotated("0:50:20, 60")
+    [0, 20, 40, 60]
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and Path(spec).is_file()):
+        path = Path(spec)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(f"{path}: cannot read the annotated slice list: {exc}") from None
+        text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        return _parse_text(text, str(path))
+    if isinstance(spec, str):
+        return _parse_text(spec, "--annotated")
+    try:
+        return [int(i) for i in spec]
+    except (TypeError, ValueError):
+        raise OptionError(f"annotated slices must be integers, found {spec!r}") from None
+
+
+def _parse_text(text: str, where: str) -> list[int]:
+    out: list[int] = []
+    for token in re.split(r"[\s,;]+", text.strip()):
+        if not token:
+            continue
+        try:
+            if ":" in token:
+                parts = [int(p) if p else None for p in token.split(":")]
+                if len(parts) not in (2, 3) or parts[0] is None or parts[1] is None:
+                    raise ValueError
+                out.extend(range(*parts))
+            else:
+                out.append(int(token))
+        except ValueError:
+            raise OptionError(f"{where}: expected slice indices like '0,20,40' or '0:1443:20', "
+                              f"found {token!r}") from None
+    if not out:
+        raise OptionError(f"{where}: no slice index found")
+    return out

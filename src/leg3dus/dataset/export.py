@@ -28,12 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..core import labels as lab
 from ..core.atomic import atomic_dir, atomic_path, check_not_input
-from ..core.errors import GeometryError, Leg3dusError, OptionError, OutputError
+from ..core.errors import GeometryError, LabelError, Leg3dusError, OptionError, OutputError
 from ..core.layout import (
     IMAGE_NAME,
     LABEL_NAME,
+    SLICES_NAME,
+    SPARSE_NAME,
     Subject,
     case_name,
     list_subjects,
@@ -47,6 +51,8 @@ from .itksnap import description_path, write_label_description
 from .slices import SLICE_FORMATS, write_slices
 
 TRAINING_SPLITS = ("", "train", "val")
+#: nnU-Net's ignore label in a sparse export: the highest value, after the three muscles.
+NNUNET_IGNORE = len(lab.MUSCLES) + 1
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ class ExportOptions:
     label_values
         Text of ``--label-values`` for the label files (default: each file's label
         table, else 0/100/150/200); see :mod:`leg3dus.core.label_values`.
+    sparse
+        ``nnunet``: the training cases' labels are their sparse annotations
+        (``sparseX1.mha`` and ``sparseX1_slices.txt`` beside the image), with the
+        slices not annotated written as nnU-Net's ignore label (:data:`NNUNET_IGNORE`,
+        declared as ``"ignore"`` in ``dataset.json``).
     """
 
     classes: bool = False
@@ -73,6 +84,7 @@ class ExportOptions:
     slice_format: str = "png"
     overwrite: bool = False
     label_values: str | None = None
+    sparse: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.dataset_id <= 999:
@@ -170,14 +182,40 @@ def _nnunet_check(subjects: list[Subject], options: ExportOptions) -> None:
             raise OptionError(f"subjects {seen[case]} and {s.key} give the same nnU-Net case "
                               f"name {case!r}; run 'leg3dus validate' (duplicate-id)")
         seen[case] = s.key
+        if options.sparse and s.split in TRAINING_SPLITS:
+            if not (s.image.parent / SPARSE_NAME).is_file():
+                raise OptionError(f"{s.key}: no sparse annotations (expected {SPARSE_NAME} "
+                                  f"beside {s.image}) for --sparse")
+            continue
         if s.split in TRAINING_SPLITS and s.label is None:
             raise OptionError(f"{s.key}: training subject without labels (expected "
                               f"{LABEL_NAME} beside {s.image}); nnU-Net needs labels for "
                               "every training case")
 
 
+def _sparse_labels(subject: Subject, options: ExportOptions) -> Volume:
+    """A training case's sparse annotations as classes, unannotated slices as the ignore
+    label."""
+    from ..core.annotated import annotated_indices, parse_annotated
+
+    folder = subject.image.parent
+    sparse = Subject(subject.id, subject.split, subject.image, folder / SPARSE_NAME)
+    _, labels = load_pair(sparse, True, options.label_values)
+    slices = folder / SLICES_NAME
+    listed = parse_annotated(slices) if slices.is_file() else None
+    try:
+        idx = annotated_indices(labels.array, listed)
+    except (LabelError, OptionError) as exc:
+        raise type(exc)(f"{sparse.label}: {exc}") from None
+    out = np.full(labels.shape, NNUNET_IGNORE, np.uint8)
+    out[idx] = labels.array[idx]
+    return labels.with_array(out)
+
+
 def _nnunet_subject(subject: Subject, folder: Path, options: ExportOptions) -> dict:
     image, labels = load_pair(subject, True, options.label_values)
+    if options.sparse and subject.split in TRAINING_SPLITS:
+        labels = _sparse_labels(subject, options)
     case = case_name(subject)
     suffix = "Tr" if subject.split in TRAINING_SPLITS else "Ts"
     row = {"subject": subject.key, "split": subject.split, "case": case,
@@ -193,7 +231,8 @@ def nnunet_dataset_json(rows: list[dict], options: ExportOptions) -> dict:
     """The ``dataset.json`` of an nnU-Net v2 raw dataset made from export rows."""
     return {
         "channel_names": {"0": "US"},
-        "labels": {"background": 0, **{m.name: m.index for m in lab.MUSCLES}},
+        "labels": {"background": 0, **{m.name: m.index for m in lab.MUSCLES},
+                   **({"ignore": NNUNET_IGNORE} if options.sparse else {})},
         "numTraining": sum(1 for r in rows if r["split"] in TRAINING_SPLITS),
         "file_ending": ".nii.gz",
         "name": options.dataset_name,
@@ -301,6 +340,8 @@ def export_dataset(subjects: list[Subject], to: str, out: str | Path,
     if to not in EXPORT_FORMATS:
         raise OptionError(f"unknown export format {to!r}; expected one of "
                           f"{', '.join(EXPORT_FORMATS)}")
+    if options.sparse and to != "nnunet":
+        raise OptionError(f"--sparse applies to --to nnunet, not {to}")
     if not subjects:
         raise OptionError("no subjects to export")
     missing = [s.key for s in subjects if s.image is None]

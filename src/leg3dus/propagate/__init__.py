@@ -20,11 +20,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..core.annotated import annotated_slices
+from ..core.annotated import annotated_slices, parse_annotated
 from ..core.arrays import signed_distance_2d
 from ..core.errors import OptionError
 from ..core.volume import Volume
-from .common import ONE_SIDE_CHOICES, check_sparse, parse_annotated
+from .common import ONE_SIDE_CHOICES, check_sparse
 from .morph import MorphError, morph_interpolate
 from .sdf import sdf_interpolate
 from .zoi import zoi_interpolate

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.annotated import parse_annotated
 from ..core.errors import InputFileError, Leg3dusError, OptionError
 from ..core.layout import LABEL_NAME
-from .common import check_sparse, parse_annotated
+from .common import check_sparse
 
 PathLike = str | os.PathLike
 

@@ -62,9 +62,9 @@ def predict_file(job: PredictJob, progress=None) -> dict:
 
 def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict:
     """Tune on the annotated slices, segment, write back."""
+    from ..core.annotated import parse_annotated
     from ..core.label_values import read_labels
     from ..core.volume_io import read_volume, write_volume
-    from ..propagate.common import parse_annotated
     from .adapt import load_trainable, predict_adapted
 
     a = dict(job.adapt)
@@ -96,7 +96,7 @@ def _adapt_options(data: Path, propagate, annotated, steps, lr, seed, label_valu
     if not Path(propagate).is_file():
         raise InputFileError(f"{propagate}: no such annotation file")
     if annotated is not None and not Path(annotated).is_file():
-        from ..propagate.common import parse_annotated
+        from ..core.annotated import parse_annotated
 
         parse_annotated(annotated)  # fail early on a malformed list
     return (("sparse", str(propagate)), ("annotated", annotated), ("steps", steps),

@@ -73,8 +73,8 @@ def sparse_files(subject) -> tuple[Path, list[int] | str]:
     """A subject's sparse annotations beside its image: the labels file and the annotated
     slices (from ``sparseX1_slices.txt``, else the slices that hold labels);
     :class:`InputFileError` when the annotations are missing."""
+    from ..core.annotated import parse_annotated
     from ..core.layout import SLICES_NAME, SPARSE_NAME
-    from ..propagate.common import parse_annotated
 
     folder = Path(subject.image).parent
     labels, slices = folder / SPARSE_NAME, folder / SLICES_NAME

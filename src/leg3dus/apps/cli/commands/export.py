@@ -32,6 +32,9 @@ def export(
                            + "; ".join(f"{k}: {f.description}" for k, f in EXPORT_FORMATS.items())),
     classes: bool = typer.Option(False, "--classes",
                                  help="Labels as classes 0..3 (nnunet always does)."),
+    sparse: bool = typer.Option(False, "--sparse", help="nnunet: training labels from each "
+                                "subject's sparse annotations (sparseX1.mha, "
+                                "sparseX1_slices.txt); other slices are the ignore label."),
     dataset_id: int = typer.Option(501, "--dataset-id", help="nnunet: the NNN of DatasetNNN_Name."),
     dataset_name: str = typer.Option("LEG3DUS", "--dataset-name",
                                      help="nnunet: the Name of DatasetNNN_Name."),
@@ -61,7 +64,8 @@ def export(
     """
     from ....core.label_values import LabelConvention
 
-    options = ExportOptions(classes=classes, dataset_id=dataset_id, dataset_name=dataset_name,
+    options = ExportOptions(classes=classes, sparse=sparse, dataset_id=dataset_id,
+                            dataset_name=dataset_name,
                             stride=stride, slice_format=slice_format, overwrite=overwrite,
                             label_values=label_values)
     result = export_paths(data, to, out, options, image_name=image_name,
