@@ -97,7 +97,7 @@ def test_bad_requests_exit_2_without_output(run, cli, tmp_path):
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert cli("export-model", folder, bundles, "--overwrite").exit_code == 0
-    wrong = cli("export-model", folder, tmp_path / "c", "--to", "onnx")
+    wrong = cli("export-model", folder, tmp_path / "c", "--to", "tensorflow")
     assert wrong.exit_code == 2 and "--to must be one of" in wrong.stderr
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nothing")

@@ -31,8 +31,6 @@ from . import require_seg
 from .data import as_uint8, extract
 from .postprocess import largest_component_per_class  # noqa: F401 (public here too)
 
-torch, monai = require_seg()
-
 #: Relative spacing difference above which the image is resampled to the model's spacing.
 SPACING_TOLERANCE = 0.05
 SPEC_FILE = "leg3dus.json"
@@ -49,15 +47,21 @@ class LoadedModel:
 
 
 def default_device() -> str:
-    """``"cuda"`` when a GPU is visible to torch, else ``"cpu"``."""
+    """``"cuda"`` when a GPU is visible to torch, else ``"cpu"`` (also without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
-    """Load an exported TorchScript file, a checkpoint (``.pt``) or a run folder.
+    """Load an exported TorchScript file, a checkpoint (``.pt``), an ONNX file or a run
+    folder.
 
     A run folder gives its ``model.ts`` if present, else ``best.pt``, else ``last.pt``.
-    A TorchScript file needs neither MONAI nor the training code.
+    A TorchScript file needs neither MONAI nor the training code; an ONNX file
+    (:mod:`.onnx_model`) needs onnxruntime and no torch.
 
     >>> model = load_model("runs/phantom2d")  # doctest: +SKIP
     >>> model.spec["kind"]                    # doctest: +SKIP
@@ -72,6 +76,12 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedMode
         raise InputFileError(f"{path}: no model.ts, best.pt or last.pt in this run folder")
     if not path.is_file():
         raise InputFileError(f"{path}: no such model file")
+    if path.suffix.lower() == ".onnx":
+        from .onnx_model import load_onnx
+
+        net, spec = load_onnx(path)
+        return LoadedModel(net, spec, str(path), "cpu")
+    torch, _ = require_seg()
     extra = {SPEC_FILE: ""}
     try:
         with warnings.catch_warnings():
@@ -98,6 +108,7 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedMode
 
 def read_checkpoint(path: Path) -> dict:
     """A leg3dus checkpoint as a dict, or :class:`InputFileError` saying what it is not."""
+    torch, _ = require_seg()
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
@@ -122,11 +133,16 @@ def window_starts(n: int, size: int, overlap: float) -> list[int]:
 
 
 def _gaussian(patch) -> np.ndarray:
-    from monai.data.utils import compute_importance_map
-
+    """Blending weights of a window: MONAI's Gaussian importance map (sigma 1/8 of the
+    window per axis, at least 1e-3), computed with numpy (equal to MONAI's in tests)."""
     spatial = tuple(patch[1:]) if patch[0] == 1 else tuple(patch)
-    w = compute_importance_map(spatial, mode="gaussian", sigma_scale=0.125)
-    return np.asarray(w, dtype=np.float32).reshape(patch)
+    w = np.ones((), np.float32)
+    for n in spatial:
+        x = np.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1, dtype=np.float32)
+        g = np.exp(x ** 2 / np.float32(-2 * (n * 0.125) ** 2)).astype(np.float32)
+        w = w[..., None] * g
+    w = np.maximum(w, max(float(w.min()), 1e-3)).astype(np.float32)
+    return w.reshape(patch)
 
 
 def _flips(kind: str, tta: bool) -> list[tuple[int, ...]]:
@@ -146,6 +162,10 @@ def _run(model, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
             total += _run(m, tiles, tta)
         return total / len(members)
     kind = model.spec["kind"]
+    if not hasattr(model.net, "parameters"):  # an ONNX network: numpy all the way
+        return _run_numpy(model.net, kind, tiles, tta)
+    import torch
+
     x = torch.from_numpy(np.stack(tiles)).to(model.device, torch.float32) / 255.0
     if kind == "3d":
         x = x[:, None]
@@ -159,6 +179,24 @@ def _run(model, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
             p = torch.flip(p, back) if back else p
             total = p if total is None else total + p
     out = (total / len(flips)).float().cpu().numpy()
+    return out[:, :, None] if kind == "2d" else out
+
+
+def _run_numpy(net, kind: str, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
+    """:func:`_run` for a network on numpy arrays (an ONNX session)."""
+    from .onnx_model import softmax
+
+    x = np.stack(tiles).astype(np.float32) / np.float32(255.0)
+    if kind == "3d":
+        x = x[:, None]
+    flips = _flips(kind, tta)
+    total = None
+    for dims in flips:
+        p = softmax(net(np.flip(x, dims) if dims else x))
+        back = tuple(d for d in dims if d != 1) if kind == "2d" else dims
+        p = np.flip(p, back) if back else p
+        total = p if total is None else total + p
+    out = (total / len(flips)).astype(np.float32)
     return out[:, :, None] if kind == "2d" else out
 
 
@@ -251,6 +289,7 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
 def resample_image(array: np.ndarray, shape, slab: int = 32) -> np.ndarray:
     """``array`` (uint8, (z, y, x)) on a grid of ``shape``: area averaging when shrinking,
     linear interpolation when growing; in-plane slab by slab, then along axis 0."""
+    torch, _ = require_seg()
     import torch.nn.functional as F
 
     def resize(t, size):
@@ -273,6 +312,7 @@ def resample_image(array: np.ndarray, shape, slab: int = 32) -> np.ndarray:
 def upsample_argmax(scores: np.ndarray, shape, slab: int = 16) -> np.ndarray:
     """Argmax (uint8) on a grid of ``shape`` of class scores (K, z', y', x'), interpolated
     linearly (voxel centres aligned), slab by slab along axis 0."""
+    torch, _ = require_seg()
     import torch.nn.functional as F
 
     nzc = scores.shape[1]

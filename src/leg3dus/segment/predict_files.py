@@ -46,7 +46,7 @@ def predict_file(job: PredictJob, progress=None) -> dict:
     opts = dict(job.options)
     device = opts.pop("device")
     threads = opts.pop("threads", None)
-    if threads:
+    if threads and not all(m.suffix.lower() == ".onnx" for m in job.model):
         import torch
 
         torch.set_num_threads(int(threads))
@@ -131,11 +131,12 @@ def predict_paths(model, data: str | os.PathLike,
 
     >>> predict_paths("runs/p2d", "phantom/test", "predictions", tta=True)  # doctest: +SKIP
     """
-    from . import require_seg
-
-    require_seg()
     models = tuple(Path(m) for m in ([model] if isinstance(model, (str, os.PathLike))
                                       else model))
+    if not all(m.suffix.lower() == ".onnx" for m in models):
+        from . import require_seg
+
+        require_seg()  # an ONNX model runs on onnxruntime alone
     data, out = Path(data), Path(out)
     for m in models:
         if not m.exists():
