@@ -25,11 +25,11 @@ from leg3dus.segment.infer import (  # noqa: E402
     LoadedModel,
     load_model,
     predict,
-    resample_image,
     sliding_window,
     window_starts,
 )
 from leg3dus.segment.models import build_model, check_spec, default_spec  # noqa: E402
+from leg3dus.segment.resample import resample_image  # noqa: E402
 from leg3dus.segment.train import train  # noqa: E402
 
 TINY = {"batch_size": 4, "steps_per_epoch": 6, "max_epochs": 2, "augment": False,
