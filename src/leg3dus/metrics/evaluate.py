@@ -258,7 +258,13 @@ def _border_items(borders):
             yield part, None, given
 
 
-def _rebuild(items) -> dict:
+def nest_border_items(items) -> dict:
+    """Border volumes from ``(part, muscle or None, value)`` items: ``{part: value}`` for
+    all muscles, ``{part: {muscle: value}}`` for single ones.
+
+    >>> nest_border_items([("distinct", None, 1), ("completed", "GM", 2)])
+    {'distinct': 1, 'completed': {'GM': 2}}
+    """
     out: dict = {}
     for part, muscle, value in items:
         if muscle is None:
@@ -284,7 +290,7 @@ def evaluate_volumes(pred: Volume, truth: Volume, image: Volume | None = None,
                 check_same_grid(vol, truth, label, names[1])
                 vol = vol.array
             items.append((part, muscle, vol))
-        options = {**options, "borders": _rebuild(items)}
+        options = {**options, "borders": nest_border_items(items)}
     return evaluate(pred.array, truth.array, truth.spacing,
                     None if image is None else image.array, **options)
 
@@ -319,7 +325,7 @@ def evaluate_files(pred: str | os.PathLike, truth: str | os.PathLike,
     image_vol = read_volume(image) if image is not None else None
     roles = [("prediction", pred), ("truth", truth)]
     if items:
-        options = {**options, "borders": _rebuild((part, m, read_volume(p))
+        options = {**options, "borders": nest_border_items((part, m, read_volume(p))
                                                   for part, m, p in items)}
         roles += [(f"{part} border" + (f" of {m}" if m else ""), p) for part, m, p in items]
     try:

@@ -38,7 +38,7 @@ def gradcam_keys(model, image: Path, border_files: dict, layer: str | None = Non
     :func:`leg3dus.metrics.cohort.find_borders` gives them) of ``image``, for a model
     from :func:`load_for_gradcam`."""
     from ..core.volume_io import read_volume
-    from ..metrics.evaluate import _rebuild
+    from ..metrics.evaluate import nest_border_items
     from ..metrics.gradcam import border_activation
 
     spec = model.spec
@@ -53,7 +53,7 @@ def gradcam_keys(model, image: Path, border_files: dict, layer: str | None = Non
         for muscle, path in (v.items() if isinstance(v, dict) else [(None, v)]):
             items.append((part, muscle, read_volume(path).array))
     factor = 2 ** (len(spec["channels"]) - 1)
-    act = border_activation(model.net, image_vol.array, _rebuild(items), kind=spec["kind"],
+    act = border_activation(model.net, image_vol.array, nest_border_items(items), kind=spec["kind"],
                             context=int(spec.get("context", 0)), factor=factor,
                             target_layer=layer)
     return {name: {f"gradcam_{k}": v for k, v in row.items()} for name, row in act.items()}
