@@ -156,7 +156,8 @@ def check_nnunet_cases(folder: Path, matched: list[Path], data) -> None:
     folder ``folder`` that match no subject of ``data`` (``matched``: those that do)."""
     cases = [p for p in sorted(folder.iterdir()) if p.is_file()
              and any(p.name.lower().endswith(e) for e in FORMATS)]
-    unknown = [p.name for p in cases if p not in set(matched)]
+    known = set(matched)
+    unknown = [p.name for p in cases if p not in known]
     if unknown:
         raise InputFileError(f"{folder}: nnU-Net case files that are no subject of {data}: "
                              f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} "

@@ -24,7 +24,7 @@ from ..core import labels as lab
 from ..core.atomic import atomic_path
 from ..core.errors import InputFileError, OptionError
 from ..core.layout import case_name, find_subjects
-from .folds import SPLITS_NAME, check_folds, crossval_folds, read_folds, write_folds
+from .folds import SPLITS_NAME, crossval_folds, read_folds, write_folds
 
 SUMMARY_NAME = "cv_summary"
 MUSCLES = [m.name for m in lab.MUSCLES]
@@ -65,7 +65,7 @@ def plan_folds(data, run: str | os.PathLike, n_folds: int | None,
                splits: str | os.PathLike | None, image_name: str, label_name: str):
     """The folds of a cross-validation run and its cases: from ``splits`` (a
     ``splits_final.json``), else from the run's own file, else made anew with ``n_folds``
-    folds (nnU-Net's seed) and written into the run. Checked against the cases."""
+    folds (nnU-Net's seed). Folds read from a file are checked against the cases."""
     cases = training_cases(data, image_name, label_name)
     own = Path(run) / SPLITS_NAME
     source = Path(splits) if splits is not None else (own if own.is_file() else None)
@@ -77,7 +77,6 @@ def plan_folds(data, run: str | os.PathLike, n_folds: int | None,
         if n_folds is None:
             raise OptionError("give --folds K or --splits splits_final.json")
         folds = crossval_folds(cases, n_folds)
-    check_folds(folds, cases, source or "folds")
     return folds, cases
 
 

@@ -36,6 +36,15 @@ from .infer import SPEC_FILE
 torch, monai = require_seg()
 
 
+def example_windows(spec: dict, batch: int):
+    """A zero batch of ``batch`` windows as the network takes them: 2d ``(B, channels, y,
+    x)``, 3d ``(B, 1, z, y, x)``, of the spec's patch size."""
+    patch = [int(p) for p in spec["patch"]]
+    if spec["kind"] == "2d":
+        return torch.zeros(batch, int(spec["in_channels"]), patch[1], patch[2])
+    return torch.zeros(batch, 1, *patch)
+
+
 def export_torchscript(net, spec: dict, path: str | os.PathLike,
                        extra_files: dict[str, str] | None = None) -> Path:
     """Trace ``net`` (on CPU, eval mode) and write it with ``spec`` to ``path``
@@ -45,11 +54,7 @@ def export_torchscript(net, spec: dict, path: str | os.PathLike,
     """
     path = Path(path)
     net = net.to("cpu").eval()
-    patch = [int(p) for p in spec["patch"]]
-    if spec["kind"] == "2d":
-        example = torch.zeros(1, int(spec["in_channels"]), patch[1], patch[2])
-    else:
-        example = torch.zeros(1, 1, *patch)
+    example = example_windows(spec, 1)
     # Inference always feeds tiles of exactly the patch size, so shape checks that the
     # tracer freezes (it warns about them) hold for every call.
     with torch.no_grad(), warnings.catch_warnings():
@@ -77,11 +82,7 @@ def export_onnx(net, spec: dict, path: str | os.PathLike) -> Path:
                           "pip install 'leg3dus[onnx]'") from None
     path = Path(path)
     net = net.to("cpu").eval()
-    patch = [int(p) for p in spec["patch"]]
-    if spec["kind"] == "2d":
-        example = torch.zeros(2, int(spec["in_channels"]), patch[1], patch[2])
-    else:
-        example = torch.zeros(2, 1, *patch)
+    example = example_windows(spec, 2)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # its operator registry warns that torchvision is absent

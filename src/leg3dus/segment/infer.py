@@ -184,7 +184,7 @@ def _run(model, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
 
 def _run_numpy(net, kind: str, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
     """:func:`_run` for a network on numpy arrays (an ONNX session)."""
-    from .onnx_model import softmax
+    from scipy.special import softmax
 
     x = np.stack(tiles).astype(np.float32) / np.float32(255.0)
     if kind == "3d":
@@ -192,7 +192,7 @@ def _run_numpy(net, kind: str, tiles: list[np.ndarray], tta: bool) -> np.ndarray
     flips = _flips(kind, tta)
     total = None
     for dims in flips:
-        p = softmax(net(np.flip(x, dims) if dims else x))
+        p = softmax(net(np.flip(x, dims) if dims else x), axis=1)
         back = tuple(d for d in dims if d != 1) if kind == "2d" else dims
         p = np.flip(p, back) if back else p
         total = p if total is None else total + p

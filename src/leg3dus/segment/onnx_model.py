@@ -47,13 +47,3 @@ def load_onnx(path: str | os.PathLike) -> tuple[OnnxNet, dict]:
         raise InputFileError(f"{path}: an ONNX model without a leg3dus model description "
                              f"({SPEC_KEY}); export it with leg3dus export-model --to onnx")
     return OnnxNet(session), json.loads(meta[SPEC_KEY])
-
-
-def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Softmax along ``axis`` (float32).
-
-    >>> softmax(np.array([[0.0, 0.0]])).tolist()
-    [[0.5, 0.5]]
-    """
-    e = np.exp(scores - scores.max(axis=axis, keepdims=True))
-    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)

@@ -96,16 +96,10 @@ def train_run(data: str | os.PathLike, kind: str, out: str | os.PathLike, *,
                                  else " (no CUDA device; choose with --preset)")
         log(f"preset {chosen}{why}" + (f", updated by {config}" if config else ""))
     if folds is not None or fold is not None or splits is not None:
-        from .crossval import parse_fold, plan_folds, train_folds
+        from .crossval import train_folds
 
-        if folds is not None and folds < 2:
-            raise OptionError(f"--folds must be 2 or more, found {folds}")
-        planned, _ = plan_folds(data, out, folds, splits, base["image_name"],
-                                base["label_name"])
-        parse_fold(fold, len(planned))  # a bad --fold fails before any work
-        return train_folds(data, kind, out, base, n_folds=len(planned), fold=fold,
-                           splits=splits, resume=resume, overrides=overrides, log=log,
-                           progress=progress)
+        return train_folds(data, kind, out, base, n_folds=folds, fold=fold, splits=splits,
+                           resume=resume, overrides=overrides, log=log, progress=progress)
     return train(data, kind, out, base, resume=resume, overrides=overrides, log=log,
                  progress=progress)
 
