@@ -326,8 +326,11 @@ def assemble_report(subjects: list[Subject], results: list) -> dict:
 
 
 def validate_dataset(subjects: list[Subject], options: CheckOptions = CheckOptions(),
-                     scheduler: str | None = None, workers: int | None = None) -> dict:
+                     scheduler: str | None = None, workers: int | None = None,
+                     runner: Callable | None = None) -> dict:
     """Check every subject (in-process or on Dask) and across subjects; the full report.
+    ``runner(fn, subjects)`` replaces the default
+    :func:`leg3dus.core.parallel.map_subjects` with ``scheduler`` and ``workers``.
 
     Examples
     --------
@@ -336,10 +339,13 @@ def validate_dataset(subjects: list[Subject], options: CheckOptions = CheckOptio
     >>> report["summary"]["clean"]                              # doctest: +SKIP
     True
     """
-    from ..core.parallel import map_subjects
+    if runner is None:
+        from ..core.parallel import map_subjects
 
-    results = map_subjects(functools.partial(check_subject, options=options), subjects,
-                           scheduler, workers)
+        def runner(fn, items):
+            return map_subjects(fn, items, scheduler, workers)
+
+    results = runner(functools.partial(check_subject, options=options), subjects)
     return assemble_report(subjects, results)
 
 
@@ -369,7 +375,4 @@ def validate_paths(data: str | os.PathLike, options: CheckOptions = CheckOptions
                               "found a file")
         targets = [t for s in subjects for t in fixed_paths(s, options)]
         check_outputs(targets, [data, *subject_files(subjects)])
-    if runner is None:
-        from ..core.parallel import map_subjects as runner
-    results = runner(functools.partial(check_subject, options=options), subjects)
-    return assemble_report(subjects, results)
+    return validate_dataset(subjects, options, runner=runner)
