@@ -34,7 +34,7 @@ import numpy as np
 from leg3dus import read_volume, write_volume
 from leg3dus.core import labels as lab
 from leg3dus.core.layout import SLICES_NAME, SPARSE_NAME, find_subjects, subject_folder
-from leg3dus.metrics import dice
+from leg3dus.metrics import dice, volume_error_percent
 from leg3dus.phantom.annotations import sparse_annotations
 from leg3dus.phantom.synth import synthesise
 from leg3dus.propagate import propagate
@@ -73,7 +73,7 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, tuple[float, float]
     out = {}
     for m in lab.MUSCLES:
         p, t = pred == m.value, truth == m.value
-        out[m.name] = (dice(p, t), 100.0 * (int(p.sum()) - int(t.sum())) / max(int(t.sum()), 1))
+        out[m.name] = (dice(p, t), volume_error_percent(float(p.sum()), float(t.sum())))
     return out
 
 
