@@ -184,14 +184,16 @@ def test_transform_and_image_status_invalid_frames_are_not_inserted():
     assert not rec.hit[2].any() and not rec.hit[6].any() and rec.hit[4].any()
 
 
-def test_pixel_types_follow_the_frames_and_full_linear_is_refused():
+def test_pixel_types_follow_the_frames_float_full_linear_mean_is_refused():
     for dtype in (np.int16, np.float32):
-        rec = reconstruct(_sequence(dtype=dtype), None, _params(optimization="PARTIAL",
-                                                                interpolation="LINEAR"))
-        assert rec.volume.array.dtype == dtype
+        for level in LEVELS:
+            rec = reconstruct(_sequence(dtype=dtype), None, _params(
+                optimization=level, interpolation="LINEAR",
+                compounding_mode="MAXIMUM" if dtype == np.float32 else "MEAN"))
+            assert rec.volume.array.dtype == dtype
         assert reconstruct(_sequence(dtype=dtype), None, _params()).volume.array.dtype == dtype
-    with pytest.raises(OptionError, match="PARTIAL or NONE"):
-        reconstruct(_sequence(dtype=np.int16), None, _params(interpolation="LINEAR"))
+    with pytest.raises(OptionError, match="MEAN compounding need Optimization PARTIAL or NONE"):
+        reconstruct(_sequence(dtype=np.float32), None, _params(interpolation="LINEAR"))
 
 
 def test_importance_mask_file_png_and_mha(tmp_path):
@@ -315,7 +317,7 @@ def test_invalid_frames_do_not_size_the_grid_and_other_types_refuse_fill_and_vnn
     full = reconstruct(seq, None, _params())
     seq.transform_ok["ImageToReference"][5] = False  # the last frame, at z = 10
     assert reconstruct(seq, None, _params()).volume.shape[0] == full.volume.shape[0] - 2
-    with pytest.raises(OptionError, match="hole filling"):
+    with pytest.raises(OptionError, match="gaussian hole filling takes uint8"):
         reconstruct(_sequence(dtype=np.int16), None, _params(), Options(fill="gaussian"))
     with pytest.raises(InputFileError, match="expected uint8 frames"):
         reconstruct(_sequence(dtype=np.float32), None, _params(), Options(method="vnn"))

@@ -50,7 +50,13 @@ def _kernel(el: HoleFillingElement) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _cube(vol, acc, z, y, x, kern, kind, min_ratio):
+def _as_voxel(v, is_float):
+    # C's (T)(double): float32 rounds, integer types truncate toward zero
+    return np.float64(np.float32(v)) if is_float else np.float64(int(v))
+
+
+@numba.njit(cache=True)
+def _cube(vol, acc, z, y, x, kern, kind, min_ratio, is_float):
     n = kern.shape[0]
     r = (n - 1) // 2
     nz, ny, nx = vol.shape
@@ -70,12 +76,12 @@ def _cube(vol, acc, z, y, x, kern, kind, min_ratio):
                         sw += w
                         known += 1
     if sw == 0 or not known / (n * n * n) > min_ratio:
-        return -1
-    return int(s / sw)
+        return False, 0.0
+    return True, _as_voxel(s / sw, is_float)
 
 
 @numba.njit(cache=True)
-def _nearest(vol, acc, z, y, x, size, min_ratio):
+def _nearest(vol, acc, z, y, x, size, min_ratio, is_float):
     nz, ny, nx = vol.shape
     s = 0.0
     cnt = 0
@@ -89,12 +95,12 @@ def _nearest(vol, acc, z, y, x, size, min_ratio):
         if cnt:
             break
     if cnt == 0 or not cnt / (size * size * size) > min_ratio:
-        return -1
-    return int(s / cnt)
+        return False, 0.0
+    return True, _as_voxel(s / cnt, is_float)
 
 
 @numba.njit(cache=True)
-def _stick(vol, acc, z, y, x, sticks, limit, to_use, weights, values):
+def _stick(vol, acc, z, y, x, sticks, limit, to_use, weights, values, is_float):
     nz, ny, nx = vol.shape
     ns = sticks.shape[0]
     weights[:] = 0.0
@@ -128,7 +134,7 @@ def _stick(vol, acc, z, y, x, sticks, limit, to_use, weights, values):
         wf = (rvs + 1) / total
         wr = 1.0 - wf
         weights[i] = 1.0 / (total * math.sqrt(dx * dx + dy * dy + dz * dz))
-        values[i] = np.uint8(int(wr * rv + wf * fv))
+        values[i] = _as_voxel(wr * rv + wf * fv, is_float)  # PLUS keeps T values[]
     used = 0
     sv = 0.0
     sw = 0.0
@@ -146,12 +152,12 @@ def _stick(vol, acc, z, y, x, sticks, limit, to_use, weights, values):
                 used += 1
                 weights[i] = 0.0
     if sw == 0:
-        return -1
-    return int(sv / sw)
+        return False, 0.0
+    return True, _as_voxel(sv / sw, is_float)
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill(vol, acc, out, kinds, kernels, sizes, ratios, limits, to_use, sticks):
+def _fill(vol, acc, out, kinds, kernels, sizes, ratios, limits, to_use, sticks, is_float):
     nz, ny, nx = vol.shape
     for z in numba.prange(nz):
         weights = np.zeros(sticks.shape[0])
@@ -161,28 +167,30 @@ def _fill(vol, acc, out, kinds, kernels, sizes, ratios, limits, to_use, sticks):
                 if acc[z, y, x]:
                     out[z, y, x] = vol[z, y, x]
                     continue
-                res = -1
+                ok, res = False, 0.0
                 for e in range(kinds.shape[0]):
                     k = kinds[e]
                     if k == 2:
-                        res = _stick(vol, acc, z, y, x, sticks, limits[e], to_use[e], weights,
-                                     values)
+                        ok, res = _stick(vol, acc, z, y, x, sticks, limits[e], to_use[e],
+                                         weights, values, is_float)
                     elif k == 3:
-                        res = _nearest(vol, acc, z, y, x, sizes[e], ratios[e])
+                        ok, res = _nearest(vol, acc, z, y, x, sizes[e], ratios[e], is_float)
                     else:
                         n = sizes[e]
-                        res = _cube(vol, acc, z, y, x, kernels[e, :n, :n, :n], k, ratios[e])
-                    if res >= 0:
+                        ok, res = _cube(vol, acc, z, y, x, kernels[e, :n, :n, :n], k,
+                                        ratios[e], is_float)
+                    if ok:
                         break
-                out[z, y, x] = res if res >= 0 else 0
+                out[z, y, x] = res if ok else 0
 
 
 def fill_holes_plus(volume: np.ndarray, acc: np.ndarray,
                     elements: list[HoleFillingElement]) -> np.ndarray:
     """Fill voxels with ``acc == 0`` using PLUS's hole-filling ``elements`` in order.
 
-    ``volume`` uint8 (z, y, x), ``acc`` the accumulation buffer of the same shape.
-    Returns a new uint8 array.
+    ``volume`` (z, y, x) of any pixel type PLUS compounds (uint8, int8, uint16, int16,
+    float32), ``acc`` the accumulation buffer of the same shape. Returns a new array of
+    the volume's type.
 
     Examples
     --------
@@ -206,5 +214,6 @@ def fill_holes_plus(volume: np.ndarray, acc: np.ndarray,
     limits = np.array([el.stick_length_limit for el in elements], np.int64)
     to_use = np.array([el.sticks_to_use for el in elements], np.int64)
     out = np.empty_like(volume)
-    _fill(volume, acc, out, kinds, kernels, sizes, ratios, limits, to_use, _STICKS)
+    _fill(volume, acc, out, kinds, kernels, sizes, ratios, limits, to_use, _STICKS,
+          bool(np.issubdtype(volume.dtype, np.floating)))
     return out

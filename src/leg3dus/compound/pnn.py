@@ -99,6 +99,13 @@ def _fdiv(num, den):
 
 
 @numba.njit(cache=True)
+def _i32(x):
+    # PLUS's fixed type keeps its value in a C int: products and sums wrap at 32 bits.
+    # Never reached with uint8 frames; int16 and uint16 means can get there.
+    return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648
+
+
+@numba.njit(cache=True)
 def _insert_linear(frame, imp, fm, seg, out, acc, mode, reject, thr):
     nz, ny, nx = out.shape
     h, w = frame.shape
@@ -113,7 +120,7 @@ def _insert_linear(frame, imp, fm, seg, out, acc, mode, reject, thr):
         for col in range(s0, s1 + 1):
             if k0 <= col <= k1:
                 continue
-            v = np.int64(frame[row, col])
+            v = frame[row, col]  # the frame's own type: LATEST and MAXIMUM copy it
             if reject and np.float64(v) < thr:
                 continue
             px = bx + col * fm[0, 0]
@@ -148,7 +155,9 @@ def _insert_linear(frame, imp, fm, seg, out, acc, mode, reject, thr):
                 if mode == 0:
                     r = old * 64  # acc / 256 in fixed point, exact
                     a = f + r
-                    q = _fdiv(f * v + r * np.int64(out[zz, yy, xx]), a)
+                    # fixed * integer pixel is an int product (fixed.h operator*(fixed, int))
+                    q = _fdiv(_i32(_i32(f * np.int64(v)) + _i32(r * np.int64(out[zz, yy, xx]))),
+                              a)
                     out[zz, yy, xx] = (q + _HALF) >> 14
                     a = a * 256
                 elif mode == 3:
@@ -156,7 +165,8 @@ def _insert_linear(frame, imp, fm, seg, out, acc, mode, reject, thr):
                     # + acc; r = in * mask * f / a + (acc / a) * out, each "/" a fixed divide
                     if wgt != 0:
                         a = wgt * f + (old << 14)
-                        q = _fdiv(v * wgt * f, a) + _fdiv(old << 14, a) * np.int64(out[zz, yy, xx])
+                        q = _i32(_fdiv(_i32(_i32(np.int64(v) * wgt) * f), a)
+                                 + _i32(_fdiv(old << 14, a) * np.int64(out[zz, yy, xx])))
                         out[zz, yy, xx] = (q + _HALF) >> 14
                 elif f >= 2048 and (mode == 2 or v > out[zz, yy, xx]):
                     out[zz, yy, xx] = v

@@ -233,13 +233,17 @@ def _check_dtype(dtype, p: ReconParams, opt: Options, labels: bool, path: str) -
     if labels or opt.method != "pnn" or dtype not in PIXEL_TYPES:
         raise InputFileError(f"{path}: expected uint8 frames (int16, uint16, int8 or float32 "
                              f"only for pnn image sequences), found {dtype}")
-    if p.optimization == "FULL" and p.interpolation == "LINEAR":
-        raise OptionError(f"{path}: {dtype} frames with LINEAR interpolation need Optimization "
-                          "PARTIAL or NONE (FULL's fixed-point arithmetic on them is not "
-                          "reproduced)")
-    if opt.fill != "none":
-        raise OptionError(f"{path}: hole filling ({opt.fill}) takes uint8 volumes; {dtype} "
-                          "frames take fill none (FillHoles OFF)")
+    if (dtype.kind == "f" and p.optimization == "FULL" and p.interpolation == "LINEAR"
+            and p.compounding_mode in ("MEAN", "IMPORTANCE_MASK")):
+        # PLUS multiplies its fixed-point weight by the float pixel here; ISO C++ finds that
+        # product ambiguous, so its value depends on PLUS's compiler
+        raise OptionError(f"{path}: float32 frames with LINEAR interpolation and "
+                          f"{p.compounding_mode} compounding need Optimization PARTIAL or NONE "
+                          "(what FULL computes for them depends on the compiler PLUS was "
+                          "built with)")
+    if opt.fill == "gaussian":
+        raise OptionError(f"{path}: gaussian hole filling takes uint8 volumes; {dtype} "
+                          "frames take fill plus (PLUS's HoleFillingElements) or none")
     return dtype
 
 
