@@ -298,16 +298,45 @@ def test_cli_plus_options(tmp_path, cli):
     assert not bad.exists()
 
 
-def test_config_deprecated_and_unsupported_attributes(tmp_path):
-    path = write_config(PlusConfig(recon=_params()), tmp_path / "c.xml")
-    text = path.read_text()
-    (tmp_path / "fan.xml").write_text(text.replace("<VolumeReconstruction ",
-                                                   '<VolumeReconstruction FanAngles="-9 9" '))
-    assert read_config(tmp_path / "fan.xml").recon.fan_angles_deg == (-9.0, 9.0)
-    (tmp_path / "rec.xml").write_text(text.replace(
-        "<VolumeReconstruction ", '<VolumeReconstruction RecomputeOutputSpacing="TRUE" '))
-    with pytest.raises(InputFileError, match="rec.xml: RecomputeOutputSpacing is not supported"):
-        read_config(tmp_path / "rec.xml")
+def _recon_xml(tmp_path, attrs: str):
+    path = tmp_path / "c.xml"
+    path.write_text(f'<PlusConfiguration><VolumeReconstruction {attrs} /></PlusConfiguration>')
+    return read_config(path).recon
+
+
+@pytest.mark.parametrize("attrs, mode", [
+    ('', "MEAN"),
+    ('Compounding="OFF"', "LATEST"),
+    ('Compounding="ON" Calculation="WEIGHTED_AVERAGE"', "MEAN"),
+    ('Compounding="OFF" Calculation="MAXIMUM"', "MAXIMUM"),
+    ('Compounding="OFF" CompoundingMode="MEAN"', "MEAN"),  # the new name wins
+])
+def test_deprecated_compounding_and_calculation_as_plus_reads_them(tmp_path, attrs, mode):
+    assert _recon_xml(tmp_path, attrs).compounding_mode == mode
+
+
+def test_deprecated_fan_names_are_read_as_pixels_new_names_win(tmp_path):
+    p = _recon_xml(tmp_path, 'FanAngles="-9 9" FanOrigin="410 12" FanDepth="380"')
+    assert (p.fan_angles_deg, p.fan_origin_pixel, p.fan_radius_stop_pixel) == (
+        (-9.0, 9.0), (410.0, 12.0), 380.0)
+    p = _recon_xml(tmp_path, 'FanOrigin="1 2" FanOriginPixel="3 4" FanDepth="5" '
+                             'FanRadiusStopPixel="6"')
+    assert (p.fan_origin_pixel, p.fan_radius_stop_pixel) == ((3.0, 4.0), 6.0)
+    with pytest.raises(InputFileError, match="c.xml: Calculation must be one of"):
+        _recon_xml(tmp_path, 'Calculation="MEDIAN"')
+
+
+def test_recompute_output_spacing_stretches_z_to_whole_voxels(tmp_path):
+    # frames at z = 0, 2, ..., 10 mm; 3 mm spacing: PLUS makes it 10 / floor(10 / 3)
+    seq = _sequence()
+    plain = reconstruct(seq, None, ReconParams(output_spacing=(1.0, 1.0, 3.0)))
+    p = _recon_xml(tmp_path, 'OutputSpacing="1 1 3" RecomputeOutputSpacing="TRUE"')
+    rec = reconstruct(seq, None, p)
+    assert plain.volume.spacing[0] == 3.0 and plain.volume.shape[0] == 4  # round(10/3)+1
+    assert rec.volume.spacing[0] == pytest.approx(10 / 3) and rec.volume.shape[0] == 4
+    assert rec.volume.spacing[1:] == (1.0, 1.0)
+    again = write_config(PlusConfig(recon=p), tmp_path / "again.xml")
+    assert read_config(again).recon.recompute_output_spacing
 
 
 def test_invalid_frames_do_not_size_the_grid_and_other_types_refuse_fill_and_vnn(tmp_path):

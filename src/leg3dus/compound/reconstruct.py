@@ -35,7 +35,7 @@ class Options:
     voxels, a Gaussian of ``fill_sigma_vox`` voxels) or plus (the config's
     HoleFillingElements; default when FillHoles is ON); ``max_distance_mm`` for vnn
     (default: the largest output spacing); ``device`` numba (CPU kernels) or cpu / cuda
-    (torch, vnn only); ``max_memory_gb`` refuses larger grids (default: the memory
+    (torch, the same volumes); ``max_memory_gb`` refuses larger grids (default: the memory
     available now).
     """
 
@@ -74,6 +74,38 @@ def plan_grid(img_to_ref: np.ndarray, valid: np.ndarray, frame_shape, p: ReconPa
         e = np.asarray(p.output_extent).reshape(3, 2)
         origin = np.asarray(p.output_origin, np.float64) + e[:, 0] * spacing
         return origin, (e[:, 1] - e[:, 0] + 1).astype(np.int64)
+    lo, hi = _frames_box(img_to_ref, valid, frame_shape, p, path)
+    dims = np.round((hi - lo) / spacing).astype(np.int64) + 1
+    return lo, np.maximum(dims, 1)
+
+
+def recompute_spacing(img_to_ref: np.ndarray, valid: np.ndarray, frame_shape, p: ReconParams,
+                      path: str = "sequence") -> ReconParams:
+    """PLUS's RecomputeOutputSpacing: the z spacing stretched so that a whole number of
+    voxels spans the frames' z extent (``vtkIGSIOVolumeReconstructor::
+    SetOutputExtentFromFrameList``: extent / floor(extent / spacing)); ``p`` unchanged
+    when the option is off, the extent is given, or the frames span less than a voxel.
+
+    Examples
+    --------
+    >>> mats = np.stack([np.eye(4), np.eye(4)]); mats[1, 2, 3] = 10.0  # frames 10 mm apart
+    >>> p = ReconParams(output_spacing=(1.0, 1.0, 3.0), recompute_output_spacing=True)
+    >>> recompute_spacing(mats, np.array([True, True]), (2, 2), p).output_spacing
+    (1.0, 1.0, 3.3333333333333335)
+    """
+    if not p.recompute_output_spacing or p.output_extent is not None:
+        return p
+    lo, hi = _frames_box(img_to_ref, valid, frame_shape, p, path)
+    steps = np.floor((hi[2] - lo[2]) / p.output_spacing[2])
+    if steps < 1:
+        return p
+    sx, sy, _ = p.output_spacing
+    return dataclasses.replace(p, output_spacing=(sx, sy, float((hi[2] - lo[2]) / steps)))
+
+
+def _frames_box(img_to_ref, valid, frame_shape, p: ReconParams, path: str):
+    # the bounding box (x, y, z mm) of the clip-rectangle corners of every valid frame,
+    # its minimum replaced by the output origin when one is given
     if not valid.any():
         raise InputFileError(f"{path}: no frame has a valid image and valid transforms")
     h, w = frame_shape
@@ -88,8 +120,7 @@ def plan_grid(img_to_ref: np.ndarray, valid: np.ndarray, frame_shape, p: ReconPa
     lo, hi = pts.min(axis=1), pts.max(axis=1)
     if p.output_origin is not None:
         lo = np.asarray(p.output_origin, np.float64)
-    dims = np.round((hi - lo) / spacing).astype(np.int64) + 1
-    return lo, np.maximum(dims, 1)
+    return lo, hi
 
 
 def _available_bytes() -> int:
@@ -125,9 +156,14 @@ def _resolve(p: ReconParams, opt: Options, labels: bool) -> Options:
         raise OptionError(f"fill must be one of {', '.join(FILLS)}, found {fill!r}")
     if fill == "plus" and not p.hole_filling:
         raise OptionError("fill 'plus' needs HoleFillingElements in the configuration")
-    if opt.device != "numba" and (opt.method != "vnn" or fill == "plus"):
-        raise OptionError("the torch path (device cpu or cuda) runs vnn with gaussian or "
-                          "no hole filling; use device numba for pnn or PLUS hole filling")
+    if opt.device != "numba" and fill == "plus":
+        raise OptionError("the torch path (device cpu or cuda) fills holes with gaussian or "
+                          "not at all; use device numba for PLUS hole filling")
+    if opt.device != "numba" and opt.method == "pnn" and not labels:
+        from .torch_pnn import check_supported
+
+        check_supported("linear" if p.interpolation == "LINEAR" else "nearest",
+                        p.compounding_mode.lower(), p.optimization)
     if opt.method == "vnn":
         used = [name for name, on in (
             ("PixelRejectionThreshold", p.pixel_rejection_threshold is not None),
@@ -168,6 +204,7 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
     dtype = _check_dtype(seq.frames.dtype, p, opt, labels, path)
     check_rigid(seq, path)
     m, valid = image_to_reference(seq, cfg, p.image_frame, p.reference_frame, path)
+    p = recompute_spacing(m, valid, seq.frame_shape, p, path)
     origin, dims = plan_grid(m, valid, seq.frame_shape, p, path)
     check_memory(dims[::-1], 2.0 + 2 * dtype.itemsize if opt.method == "pnn" else 3.2,
                  opt.max_memory_gb)
@@ -183,7 +220,15 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
         to_index = np.diag(np.r_[1.0 / spacing, 1.0])
         to_index[:3, 3] = -origin / spacing
         pix_to_index = to_index @ mats
-        if labels:
+        if opt.device != "numba":
+            from .torch_path import pnn_plus_torch
+
+            out, acc, used_count = pnn_plus_torch(frames, pix_to_index, shape, p, opt.device,
+                                                  labels)
+            if not labels:
+                used = np.zeros_like(used)
+                used[:used_count] = True
+        elif labels:
             seg = row_segments(seq.frame_shape[0], seq.frame_shape[1], p)
             paste_frames(frames, pix_to_index, seg, out, acc, "nearest", "latest")
         else:
@@ -204,7 +249,12 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
             from .torch_path import vnn_torch
 
             out, hit = vnn_torch(frames, a, seg, slabs, shape, origin, spacing, maxd,
-                                 opt.device)
+                                 opt.device, keep_on_device=True)
+    if opt.device != "numba":  # the Gaussian fill on the device too, then back to numpy
+        from .torch_path import finish_torch
+
+        out, hit = finish_torch(out, hit, dtype, opt.fill == "gaussian" and not labels,
+                                opt.fill_size_vox, opt.fill_sigma_vox)
     if not hit.any():
         raise GeometryError(f"{path}: no frame falls inside the output extent "
                             f"(origin {np.round(origin[::-1], 3).tolist()} mm, "
@@ -216,11 +266,6 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
             out = fill_labels(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
         elif opt.device == "numba":
             out = fill_gaussian(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
-        else:
-            from .torch_path import fill_gaussian_torch
-
-            out = fill_gaussian_torch(out, hit, opt.fill_size_vox, opt.fill_sigma_vox,
-                                      opt.device)
     vol = Volume(out, tuple(spacing[::-1]), tuple(origin[::-1]))
     return Reconstruction(vol, hit, int(used.sum()))
 
@@ -296,6 +341,20 @@ def _paste_plus(frames, pix_to_index, out, acc, p: ReconParams, path: str) -> in
         imp = load_importance_mask(p.importance_mask, (h, w))
     interp = "linear" if p.interpolation == "LINEAR" else "nearest"
     inserted = 0
+    for i, seg, mask in frame_geometry(frames, p):
+        paste_frames(frames[i:i + 1], pix_to_index[i:i + 1], seg, out, acc, interp,
+                     p.compounding_mode.lower(), p.optimization, imp,
+                     p.pixel_rejection_threshold, mask)
+        inserted += 1
+    return inserted
+
+
+def frame_geometry(frames, p: ReconParams):
+    """Yield, per frame PLUS inserts, in order: (index, row segments, the NONE level's
+    pixel mask or None). Frames the fan-angle detector finds empty are left out, as PLUS
+    skips them; with auto-detection each frame has its own fan."""
+    h, w = frames.shape[1:]
+    seg = mask = None
     for i in range(frames.shape[0]):
         q = p
         if p.fan_angles_auto_detect:
@@ -303,7 +362,7 @@ def _paste_plus(frames, pix_to_index, out, acc, p: ReconParams, path: str) -> in
             if angles is None:
                 continue
             q = dataclasses.replace(p, fan_angles_deg=angles)
-        if i == 0 or p.fan_angles_auto_detect:
+        if seg is None or p.fan_angles_auto_detect:
             seg = row_segments(h, w, q)
             mask = None
             if q.optimization == "NONE":
@@ -313,8 +372,4 @@ def _paste_plus(frames, pix_to_index, out, acc, p: ReconParams, path: str) -> in
                     fan = (t[0], t[1], *q.fan_origin_pixel, q.fan_radius_start_pixel,
                            q.fan_radius_stop_pixel)
                 mask = unoptimized_mask(h, w, _clip_extent(h, w, q), fan)
-        paste_frames(frames[i:i + 1], pix_to_index[i:i + 1], seg, out, acc, interp,
-                     q.compounding_mode.lower(), q.optimization, imp,
-                     q.pixel_rejection_threshold, mask)
-        inserted += 1
-    return inserted
+        yield i, seg, mask

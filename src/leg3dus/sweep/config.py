@@ -54,7 +54,9 @@ class ReconParams:
     IMPORTANCE_MASK compounding (relative paths resolve against the configuration's
     folder); ``skip_interval`` inserts every k-th frame; ``fan_angles_auto_detect`` and
     the two ``fan_detect_*`` settings are PLUS's EnableFanAnglesAutoDetect,
-    FanAnglesAutoDetectBrightnessThreshold and FanAnglesAutoDetectFilterRadiusPixel.
+    FanAnglesAutoDetectBrightnessThreshold and FanAnglesAutoDetectFilterRadiusPixel;
+    ``recompute_output_spacing`` stretches the z spacing so that whole voxels span the
+    frames' z extent (PLUS's RecomputeOutputSpacing).
     """
 
     output_spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -79,6 +81,7 @@ class ReconParams:
     fan_angles_auto_detect: bool = False
     fan_detect_brightness_threshold: float = 30.0
     fan_detect_filter_radius_pixel: int = 10
+    recompute_output_spacing: bool = False
 
 
 @dataclass
@@ -131,6 +134,19 @@ def read_config(path: str | os.PathLike) -> PlusConfig:
     return cfg
 
 
+def _deprecated_compounding(a: dict, path) -> str:
+    """CompoundingMode from PLUS's deprecated Compounding (ON/OFF) and Calculation
+    (WEIGHTED_AVERAGE/MAXIMUM), as vtkIGSIOVolumeReconstructor::ReadConfiguration derives
+    it when CompoundingMode is absent: MAXIMUM, else LATEST when Compounding is OFF, else
+    MEAN."""
+    calculation = _choice(a.get("Calculation", "WEIGHTED_AVERAGE"),
+                          ("WEIGHTED_AVERAGE", "MAXIMUM"), "Calculation", path)
+    compounding = _choice(a.get("Compounding", "ON"), ("ON", "OFF"), "Compounding", path)
+    if calculation == "MAXIMUM":
+        return "MAXIMUM"
+    return "LATEST" if compounding == "OFF" else "MEAN"
+
+
 def _read_recon(rec: ET.Element, path) -> ReconParams:
     p = ReconParams()
     a = rec.attrib
@@ -150,8 +166,14 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
         p.fan_angles_deg = _numbers(a["FanAnglesDeg"], 2, "FanAnglesDeg", path)
     elif "FanAngles" in a:  # PLUS's deprecated name for FanAnglesDeg
         p.fan_angles_deg = _numbers(a["FanAngles"], 2, "FanAngles", path)
+    # PLUS reads its deprecated FanOrigin and FanDepth as FanOriginPixel and
+    # FanRadiusStopPixel "with the same value"; the new names win when both are given
+    if "FanOrigin" in a:
+        p.fan_origin_pixel = _numbers(a["FanOrigin"], 2, "FanOrigin", path)
     if "FanOriginPixel" in a:
         p.fan_origin_pixel = _numbers(a["FanOriginPixel"], 2, "FanOriginPixel", path)
+    if "FanDepth" in a:
+        p.fan_radius_stop_pixel = _numbers(a["FanDepth"], 1, "FanDepth", path)[0]
     if "FanRadiusStartPixel" in a:
         p.fan_radius_start_pixel = _numbers(a["FanRadiusStartPixel"], 1,
                                             "FanRadiusStartPixel", path)[0]
@@ -160,8 +182,8 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
                                            "FanRadiusStopPixel", path)[0]
     p.interpolation = _choice(a.get("Interpolation", p.interpolation), INTERPOLATIONS,
                               "Interpolation", path)
-    p.compounding_mode = _choice(a.get("CompoundingMode", p.compounding_mode), COMPOUNDINGS,
-                                 "CompoundingMode", path)
+    p.compounding_mode = _choice(a.get("CompoundingMode", _deprecated_compounding(a, path)),
+                                 COMPOUNDINGS, "CompoundingMode", path)
     p.fill_holes = a.get("FillHoles", "OFF").upper() == "ON"
     p.optimization = _choice(a.get("Optimization", p.optimization), OPTIMIZATIONS,
                              "Optimization", path)
@@ -183,11 +205,8 @@ def _read_recon(rec: ET.Element, path) -> ReconParams:
         p.fan_detect_filter_radius_pixel = _numbers(
             a["FanAnglesAutoDetectFilterRadiusPixel"], 1, "FanAnglesAutoDetectFilterRadius"
             "Pixel", path, int)[0]
-    for name in ("RecomputeOutputSpacing", "Compounding", "Calculation", "FanOrigin",
-                 "FanDepth"):
-        if name in a and a[name].upper() not in ("FALSE", "OFF", "0"):
-            raise InputFileError(f"{path}: {name} is not supported (expected it absent; "
-                                 f"found {a[name]!r}); see docs/compound.md")
+    p.recompute_output_spacing = a.get("RecomputeOutputSpacing", "FALSE").upper() in (
+        "TRUE", "ON", "1")
     if p.compounding_mode == "IMPORTANCE_MASK" and not p.importance_mask:
         raise InputFileError(f"{path}: CompoundingMode IMPORTANCE_MASK needs an "
                              "ImportanceMaskFilename attribute, found none")
@@ -252,6 +271,8 @@ def write_config(cfg: PlusConfig, path: str | os.PathLike) -> Path:
         attrs["ImportanceMaskFilename"] = str(p.importance_mask)
     if p.skip_interval != 1:
         attrs["SkipInterval"] = str(p.skip_interval)
+    if p.recompute_output_spacing:
+        attrs["RecomputeOutputSpacing"] = "TRUE"
     if p.fan_angles_auto_detect:
         attrs.update(EnableFanAnglesAutoDetect="TRUE",
                      FanAnglesAutoDetectBrightnessThreshold=f"{p.fan_detect_brightness_threshold:g}",
