@@ -45,6 +45,8 @@ DEFAULTS: dict = {
     "val_slice_step": 1,       # 2d: score every n-th slice only (faster epochs)
     "val_split": "val",        # split used for validation; else the last train subject
     "cache_dir": None,         # default RUN/cache
+    "device_cache_mb": None,   # MB of the training cache held on the device (None: up to
+                               # half the free memory; 0: cut patches on the host)
     "image_name": "x1.mha",
     "label_name": "masksX1.mha",
     "label_values": None,      # values of SOL,GM,GL in the label files, e.g. "1,2,3"

@@ -123,59 +123,34 @@ class PatchSampler:
 
 
 def augment_batch(image, classes, rng: np.random.Generator, kind: str):
-    """Random ultrasound-style augmentation of a batch of torch tensors, one draw per patch.
-
-    Geometry (image and classes together, one resampling): with probability 0.5 a
-    rotation about axis 0 (+-10 degrees, in the transverse plane) and a scaling
-    (+-10 %); with probability 0.2 a smooth elastic displacement (about 2 voxels).
-    Intensity (image only): gain x0.8..1.2 (p 0.5), offset +-0.05 (p 0.3), gamma
-    0.7..1.5 (p 0.5, changes of dynamic range), Gaussian noise sd 0.03 (p 0.3). Depth
-    (axis 1) is never flipped: attenuation makes it asymmetric.
+    """Random ultrasound-style augmentation of a batch of torch tensors, one draw per patch
+    from ``rng`` (noise included), as :mod:`leg3dus.segment.augment` describes.
 
     ``image`` is (B, C, y, x) for 2d and (B, 1, z, y, x) for 3d, in [0, 1]; ``classes``
-    has one channel and the same spatial size. Returns new tensors.
+    has one channel and the same spatial size. Returns new tensors. Training draws its
+    parameters per epoch instead (:func:`leg3dus.segment.augment.draw_params`).
     """
     import torch
-    import torch.nn.functional as F
+
+    from .augment import apply_params
 
     n, dims = image.shape[0], image.dim() - 2
-    eye = torch.eye(dims, dims + 1).repeat(n, 1, 1)
     turn = rng.random(n) < 0.5
     angle = np.where(turn, rng.uniform(-1, 1, n) * np.deg2rad(10), 0.0)
     scale = np.where(turn, rng.uniform(0.9, 1.1, n), 1.0)
-    cos = torch.tensor(np.cos(angle) / scale, dtype=torch.float32)
-    sin = torch.tensor(np.sin(angle) / scale, dtype=torch.float32)
-    theta = eye.clone()  # rows and columns ordered (x, y[, z]): turn in the (x, y) plane
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
-    if dims == 3:
-        theta[:, 2, 2] = torch.tensor(1.0 / scale, dtype=torch.float32)
-    size = image.shape
-    grid = F.affine_grid(theta, list(size), align_corners=False)
     warp = rng.random(n) < 0.2
-    if warp.any():
-        coarse = [max(2, s // 16) for s in size[2:]]
-        field = torch.from_numpy(rng.normal(0, 1, (n, dims, *coarse)).astype(np.float32))
-        field *= torch.from_numpy(warp.astype(np.float32)).view(n, *([1] * (dims + 1)))
-        mode = "bilinear" if dims == 2 else "trilinear"
-        field = F.interpolate(field, size=list(size[2:]), mode=mode, align_corners=False)
-        # 2 voxels in normalised coordinates, per grid axis (x, y[, z]).
-        per_axis = torch.tensor([2.0 * 2.0 / s for s in size[2:][::-1]])
-        grid = grid + field.movedim(1, -1) * per_axis
-    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
-                          align_corners=False)
-    classes = F.grid_sample(classes.float(), grid, mode="nearest", padding_mode="zeros",
-                            align_corners=False).long()
-    shape = (n,) + (1,) * (dims + 1)
+    field = (rng.normal(0, 1, (n, dims, *[max(2, s // 16) for s in image.shape[2:]]))
+             if warp.any() else None)
 
     def draw(p, lo, hi, neutral):
         on = rng.random(n) < p
-        v = np.where(on, rng.uniform(lo, hi, n), neutral).astype(np.float32)
-        return torch.from_numpy(v).view(shape)
+        return np.where(on, rng.uniform(lo, hi, n), neutral)
 
-    image = image * draw(0.5, 0.8, 1.2, 1.0) + draw(0.3, -0.05, 0.05, 0.0)
-    image = image.clamp(0, 1) ** draw(0.5, 0.7, 1.5, 1.0)
+    params = {"cos": np.cos(angle) / scale, "sin": np.sin(angle) / scale,
+              "inv_scale": 1.0 / scale, "warp": warp, "field": field,
+              "gain": draw(0.5, 0.8, 1.2, 1.0), "offset": draw(0.3, -0.05, 0.05, 0.0),
+              "gamma": draw(0.5, 0.7, 1.5, 1.0)}
+    params = {k: None if v is None else np.asarray(v, np.float32) for k, v in params.items()}
     noise = torch.from_numpy(rng.normal(0, 0.03, image.shape).astype(np.float32))
-    image = image + noise * torch.from_numpy((rng.random(n) < 0.3).astype(np.float32)).view(shape)
-    return image, classes
-
-
+    params["noise_on"] = (rng.random(n) < 0.3).astype(np.float32)
+    return apply_params(image, classes, params, noise.to(image.device), noise_sd=1.0)

@@ -9,6 +9,11 @@ Each epoch's random streams (patch positions, augmentation, torch) are seeded fr
 ``(seed, epoch)``, so a run resumed from ``last.pt`` continues exactly as an
 uninterrupted run would.
 
+The training cache is held on the training device when it fits (``device_cache_mb``,
+default half the free memory), and patches are cut and augmented there
+(:mod:`.device_data`, :mod:`.epoch`); otherwise they are cut on the host from the
+memory-mapped cache, with the same draws and the same batches.
+
 A time limit is checked before every step: training stops inside the epoch when the
 budget is spent, keeping back the time the last validation and checkpoint took, so the
 run ends close to the limit; the partial epoch is validated, saved and logged with its
@@ -33,7 +38,8 @@ from ..core.layout import find_subjects
 from . import require_seg
 from .cache import CachedSubject, cache_dir_for, cache_subject
 from .config import merge
-from .data import PatchSampler, augment_batch
+from .device_data import check_limit, choose_patches, draw_epoch
+from .epoch import noise_generator, run_epoch
 from .export import export_torchscript
 from .infer import LoadedModel, default_device, read_checkpoint, sliding_window
 from .models import build_model, check_spec, default_spec
@@ -226,6 +232,7 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
     run = Path(run)
     say = log or (lambda _m: None)
     config, spec, ckpt = _prepare(data, kind, run, config, resume, overrides or {})
+    check_limit(config.get("device_cache_mb"))
     train_s, val_s = subjects if subjects is not None else split_subjects(data, config)
     cache = cache_dir_for(run, config)
     say(f"caching {len(train_s) + len(val_s)} subjects in {cache}")
@@ -265,12 +272,14 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
         from monai.losses import DiceCELoss
 
         loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    sampler = PatchSampler(train_c, spec)
+    patches = choose_patches(train_c, spec, device, config.get("device_cache_mb"), say)
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
     limit = config["time_limit"]
     deadline = t_start + float(limit) if limit else None
     reserve = 0.0  # seconds the last validation and checkpoint took
     stop = "max_epochs"
-    steps = int(config["steps_per_epoch"])
+    steps, batch = int(config["steps_per_epoch"]), int(config["batch_size"])
     timed, t_first = 0, _now()  # epochs run by this call, and when the first began
     for epoch in range(state["epoch"] + 1, int(config["max_epochs"]) + 1):
         t_epoch = _now()
@@ -284,36 +293,29 @@ def train(data: str | os.PathLike, kind: str, run: str | os.PathLike, config: di
             for group in opt.param_groups:
                 group["lr"] = config["lr"] * (1 - (epoch - 1) / horizon) ** 0.9
         net.train()
-        losses = []
-        for step in range(steps):
-            if deadline is not None and _now() + reserve >= deadline:
-                stop = "time_limit"
-                break
-            if progress is not None:
-                progress(f"epoch {epoch}", step, steps)
-            x, y = map(torch.from_numpy, sampler.batch(int(config["batch_size"]), rng))
-            if config["augment"]:
-                x, y = augment_batch(x, y, rng, spec["kind"])
-            x, y = x.to(device), y.to(device)
-            loss = loss_fn(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        if not losses:
+        draws = draw_epoch(rng, train_c, spec, steps, batch, bool(config["augment"]))
+        loss, done = run_epoch(
+            net, opt, loss_fn, patches, draws, steps, batch,
+            generator=noise_generator(device, seed, epoch),
+            stop=None if deadline is None else (lambda r=reserve: _now() + r >= deadline),
+            progress=None if progress is None else
+            (lambda step, e=epoch: progress(f"epoch {e}", step, steps)))
+        if done < steps:
+            stop = "time_limit"
+        if not done:
             break
         t_check = _now()
         dice = validate(net, spec, val_c, device, float(config["val_overlap"]),
                         int(config["val_slice_step"]), progress)
         finite = [v for v in dice.values() if np.isfinite(v)]
         mean = float(np.mean(finite)) if finite else float("nan")
-        row = {"epoch": epoch, "steps": len(losses), "loss": float(np.mean(losses)),
+        row = {"epoch": epoch, "steps": done, "loss": loss,
                **{f"dice_{n}": dice[n] for n in MUSCLE_NAMES}, "dice_mean": mean,
                "lr": float(opt.param_groups[0]["lr"]),
                "seconds": _now() - t_epoch}
         state["history"].append(row)
         state["epoch"] = epoch
-        partial = f", {len(losses)} of {steps} steps" if len(losses) < steps else ""
+        partial = f", {done} of {steps} steps" if done < steps else ""
         say(f"epoch {epoch}: loss {row['loss']:.4f}, val Dice "
             + ", ".join(f"{n} {dice[n]:.3f}" for n in MUSCLE_NAMES)
             + f" ({row['seconds']:.0f} s{partial})")
