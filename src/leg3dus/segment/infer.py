@@ -2,14 +2,19 @@
 
 The volume is cropped to its non-empty region (compounded volumes are zero outside the
 sweeps) and processed in slabs along axis 0. Windows lie on one fixed grid over the
-whole volume; each slab accumulates the Gaussian-weighted softmax of every window that
-overlaps it, so the result does not depend on the slab size and memory holds only one
-slab of class scores (``classes x slab x Y x X`` float32) at a time. A volume smaller
-than the window is padded with zeros (as the training patches are) and cropped back.
+whole volume (:mod:`.window`); each slab accumulates the Gaussian-weighted softmax of
+every window that overlaps it, so the result does not depend on the slab size and memory
+holds only one slab of class scores (``classes x slab x Y x X`` float32) at a time. A
+volume smaller than the window is padded with zeros (as the training patches are) and
+cropped back.
+
+A torch network runs with the slab, its windows, the scores and the argmax on the
+network's device, a GPU or the CPU (:mod:`.window_device`), and only uint8 labels come
+back; an ONNX network runs window by window on the host (:mod:`.window_host`).
 
 A model trained at another spacing is applied at its own spacing: the image is
 resampled to it (area averaging), and the class scores are interpolated back to the
-input grid (linear) before the argmax, slab by slab.
+input grid (linear) before the argmax, slab by slab, on the same device.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from ..core.arrays import bounding_box
 from ..core.errors import GeometryError, InputFileError, OptionError
 from ..core.volume import Volume
 from . import require_seg
-from .data import as_uint8, extract
+from .data import as_uint8
 from .postprocess import largest_component_per_class  # noqa: F401 (public here too)
+from .window import window_starts  # noqa: F401 (public here too)
 
 #: Relative spacing difference above which the image is resampled to the model's spacing.
 SPACING_TOLERANCE = 0.05
@@ -53,6 +59,30 @@ def default_device() -> str:
     except ImportError:
         return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    """``device`` when torch can use it; :class:`OptionError` for a device it cannot
+    (``cuda`` without a visible GPU, a misspelt name).
+
+    >>> check_device("cpu")
+    'cpu'
+    """
+    device = str(device)
+    if device == "cpu":
+        return device
+    torch, _ = require_seg()
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise OptionError(f"device must be cpu or cuda (cuda:N), found {device!r}") from None
+    if dev.type != "cuda":
+        raise OptionError(f"device must be cpu or cuda (cuda:N), found {device!r}")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if (dev.index or 0) >= count:
+        raise OptionError(f"device {device}: torch sees {count} CUDA device(s); use "
+                          "--device cpu")
+    return device
 
 
 def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
@@ -82,6 +112,7 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedMode
         net, spec = load_onnx(path)
         return LoadedModel(net, spec, str(path), "cpu")
     torch, _ = require_seg()
+    device = check_device(device)
     extra = {SPEC_FILE: ""}
     try:
         with warnings.catch_warnings():
@@ -119,101 +150,32 @@ def read_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def window_starts(n: int, size: int, overlap: float) -> list[int]:
-    """Start indices of windows of ``size`` covering ``0..n`` with the given overlap.
-
-    >>> window_starts(10, 4, 0.5)
-    [0, 2, 4, 6]
-    """
-    if n <= size:
-        return [0]
-    step = max(1, int(round(size * (1.0 - overlap))))
-    starts = list(range(0, n - size, step))
-    return starts + [n - size] if not starts or starts[-1] != n - size else starts
+def _on_device(model) -> bool:
+    """Whether every network of ``model`` is a torch module (else: the host path)."""
+    return all(hasattr(m.net, "parameters") for m in getattr(model, "members", None) or [model])
 
 
-def _gaussian(patch) -> np.ndarray:
-    """Blending weights of a window: MONAI's Gaussian importance map (sigma 1/8 of the
-    window per axis, at least 1e-3), computed with numpy (equal to MONAI's in tests)."""
-    spatial = tuple(patch[1:]) if patch[0] == 1 else tuple(patch)
-    w = np.ones((), np.float32)
-    for n in spatial:
-        x = np.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1, dtype=np.float32)
-        g = np.exp(x ** 2 / np.float32(-2 * (n * 0.125) ** 2)).astype(np.float32)
-        w = w[..., None] * g
-    w = np.maximum(w, max(float(w.min()), 1e-3)).astype(np.float32)
-    return w.reshape(patch)
-
-
-def _flips(kind: str, tta: bool) -> list[tuple[int, ...]]:
-    # Input dims: 2d (B, slices, y, x), 3d (B, 1, z, y, x). Depth (y) is never flipped.
-    if not tta:
-        return [()]
-    return [(), (3,), (1,), (1, 3)] if kind == "2d" else [(), (4,), (2,), (2, 4)]
-
-
-def _run(model, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
-    """Softmax (n, classes, z, y, x) of uint8 tiles, averaged over the TTA flips and over
-    the members of an :class:`~leg3dus.segment.ensemble.Ensemble`."""
-    members = getattr(model, "members", None)
-    if members:
-        total = _run(members[0], tiles, tta)
-        for m in members[1:]:
-            total += _run(m, tiles, tta)
-        return total / len(members)
-    kind = model.spec["kind"]
-    if not hasattr(model.net, "parameters"):  # an ONNX network: numpy all the way
-        return _run_numpy(model.net, kind, tiles, tta)
-    import torch
-
-    x = torch.from_numpy(np.stack(tiles)).to(model.device, torch.float32) / 255.0
-    if kind == "3d":
-        x = x[:, None]
-    total = None
-    flips = _flips(kind, tta)
-    with torch.inference_mode():
-        for dims in flips:
-            xin = torch.flip(x, dims) if dims else x
-            p = torch.softmax(model.net(xin), dim=1)
-            back = tuple(d for d in dims if d != 1) if kind == "2d" else dims
-            p = torch.flip(p, back) if back else p
-            total = p if total is None else total + p
-    out = (total / len(flips)).float().cpu().numpy()
-    return out[:, :, None] if kind == "2d" else out
-
-
-def _run_numpy(net, kind: str, tiles: list[np.ndarray], tta: bool) -> np.ndarray:
-    """:func:`_run` for a network on numpy arrays (an ONNX session)."""
-    from scipy.special import softmax
-
-    x = np.stack(tiles).astype(np.float32) / np.float32(255.0)
-    if kind == "3d":
-        x = x[:, None]
-    flips = _flips(kind, tta)
-    total = None
-    for dims in flips:
-        p = softmax(net(np.flip(x, dims) if dims else x), axis=1)
-        back = tuple(d for d in dims if d != 1) if kind == "2d" else dims
-        p = np.flip(p, back) if back else p
-        total = p if total is None else total + p
-    out = (total / len(flips)).astype(np.float32)
-    return out[:, :, None] if kind == "2d" else out
-
-
-def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.25,
-                   batch_size: int = 8, tta: bool = False, slab: int | None = None,
-                   probabilities: bool = False, z_indices=None,
-                   progress=None) -> np.ndarray:
+def sliding_window(image, model: LoadedModel, *, overlap: float = 0.25,
+                   batch_size: int | None = None, tta: bool = False,
+                   slab: int | None = None, probabilities: bool = False, z_indices=None,
+                   progress=None, autocast: bool | None = None):
     """Classes (uint8, (z, y, x)) or class scores (float32, (K, z, y, x)) of a uint8 image.
+
+    A torch network runs with the data on its device (:mod:`.window_device`); an ONNX
+    network window by window on the host (:mod:`.window_host`). Both give the same
+    labels on the CPU.
 
     Parameters
     ----------
     image
-        B-mode volume, uint8, (z, y, x).
+        B-mode volume, uint8, (z, y, x); a uint8 torch tensor gives a tensor back (torch
+        networks only).
     model
-        From :func:`load_model`.
+        From :func:`load_model` (or an ensemble).
     overlap
         Fraction of a window shared with its neighbour (in-plane for 2d, all axes for 3d).
+    batch_size
+        Windows per network call; default 8 on the CPU, about 4 M input voxels on a GPU.
     slab
         Output slices processed at once along axis 0; memory grows with it, the result
         does not. Default: the whole volume.
@@ -223,67 +185,31 @@ def sliding_window(image: np.ndarray, model: LoadedModel, *, overlap: float = 0.
     z_indices
         2d only: predict these slices only (the others are background).
     progress
-        Called as ``progress("predicting", windows_done, windows_total)`` after each
+        Called as ``progress("predicting", windows_done, windows_total)`` before each
         batch of windows (all-zero windows count as done).
+    autocast
+        Run a torch network in reduced precision (bfloat16, or float16 on a GPU without
+        it); default: on CUDA yes, on the CPU no (float32, results as the host path's).
 
     Examples
     --------
     >>> classes = sliding_window(vol.array, load_model("run"), slab=32)  # doctest: +SKIP
     """
-    spec = model.spec
-    patch, context = [int(p) for p in spec["patch"]], int(spec.get("context", 0))
     if image.ndim != 3:
-        raise GeometryError(f"expected a (z, y, x) volume, found shape {image.shape}")
-    nz, ny, nx = image.shape
-    if spec["kind"] == "2d":
-        zs = list(range(nz)) if z_indices is None else sorted(int(z) for z in z_indices)
-    else:
-        zs = window_starts(nz, patch[0], overlap)
-    ys, xs = window_starts(ny, patch[1], overlap), window_starts(nx, patch[2], overlap)
-    weight = _gaussian(patch)
-    k = int(spec["classes"])
-    slab = nz if not slab else max(1, int(slab))
-    out = (np.zeros((k, nz, ny, nx), np.float32) if probabilities
-           else np.zeros((nz, ny, nx), np.uint8))
-    slabs = [(a, min(a + slab, nz)) for a in range(0, nz, slab)]
-    per_slab = [sum(1 for z in zs if z < b and z + patch[0] > a) * len(ys) * len(xs)
-                for a, b in slabs]
-    done, total = 0, sum(per_slab)
-    for a, b in slabs:
-        acc = np.zeros((k, b - a, ny, nx), np.float32)
-        wsum = np.zeros((b - a, ny, nx), np.float32)
-        windows = [(z, y, x) for z in zs if z < b and z + patch[0] > a for y in ys for x in xs]
-        for i in range(0, len(windows), batch_size):
-            if progress is not None:
-                progress("predicting", done, total)
-            done += len(windows[i:i + batch_size])
-            chunk, tiles = [], []
-            for w in windows[i:i + batch_size]:
-                tile = extract(image, w, patch, context=context)
-                if tile.any():
-                    chunk.append(w)
-                    tiles.append(tile)
-            if not tiles:
-                continue
-            scores = _run(model, tiles, tta)
-            for (z, y, x), p in zip(chunk, scores, strict=True):
-                z0, z1 = max(z, a), min(z + patch[0], b)
-                hy, hx = min(patch[1], ny - y), min(patch[2], nx - x)
-                wt = weight[z0 - z:z1 - z, :hy, :hx]
-                acc[:, z0 - a:z1 - a, y:y + hy, x:x + hx] += p[:, z0 - z:z1 - z, :hy, :hx] * wt
-                wsum[z0 - a:z1 - a, y:y + hy, x:x + hx] += wt
-        covered = wsum > 0
-        if probabilities:
-            acc /= np.where(covered, wsum, 1.0)
-            acc[0][~covered] = 1.0
-            out[:, a:b] = acc
-        else:
-            classes = acc.argmax(0).astype(np.uint8)
-            classes[~covered] = 0
-            out[a:b] = classes
-    if progress is not None:
-        progress("predicting", total, total)
-    return out
+        raise GeometryError(f"expected a (z, y, x) volume, found shape {tuple(image.shape)}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise OptionError(f"batch size must be at least 1, found {batch_size}")
+    kwargs = {"overlap": overlap, "tta": tta, "slab": slab, "probabilities": probabilities,
+              "z_indices": z_indices, "progress": progress}
+    if _on_device(model):
+        from .window_device import sliding_window_device
+
+        return sliding_window_device(image, model, batch_size=batch_size,
+                                     autocast=autocast, **kwargs)
+    from .window_host import sliding_window_host
+
+    return sliding_window_host(np.asarray(image), model, batch_size=batch_size or 8,
+                               **kwargs)
 
 
 def _as_single_channel(array: np.ndarray, spec: dict) -> np.ndarray:
@@ -300,9 +226,10 @@ def _as_single_channel(array: np.ndarray, spec: dict) -> np.ndarray:
 
 def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False,
             lcc: bool = False, overlap: float = 0.25, slab: int | None = 64,
-            batch_size: int = 8, resample: bool = True, spacing=None,
+            batch_size: int | None = None, resample: bool = True, spacing=None,
             min_island_cm3=None, mask_outside_scan: bool = False,
-            source: str = "image", progress=None) -> Volume | np.ndarray:
+            source: str = "image", progress=None,
+            autocast: bool | None = None) -> Volume | np.ndarray:
     """Label values 0/100/150/200 (uint8) of a B-mode volume, on the input's grid.
 
     Parameters
@@ -317,6 +244,8 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
         Keep only the largest connected component of each muscle.
     slab
         Slices along axis 0 processed at once (bounds memory; the result is the same).
+    batch_size, autocast
+        As in :func:`sliding_window` (the network runs on ``model.device``).
     resample
         Apply the model at its training spacing when the image's differs by more than 5 %.
     min_island_cm3
@@ -362,12 +291,14 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
         model_spacing = np.asarray(spec.get("spacing", [1.0] * 3), float)
         factor = np.ones(3) if spacing is None else np.asarray(spacing, float) / model_spacing
         kwargs = {"overlap": overlap, "batch_size": batch_size, "tta": tta,
-                  "progress": progress}
+                  "progress": progress, "autocast": autocast}
         if resample and np.any(np.abs(factor - 1) > SPACING_TOLERANCE):
             coarse_shape = tuple(max(1, math.floor(n * f + 0.5))
                                  for n, f in zip(crop.shape, factor, strict=True))
-            coarse = resample_image(crop, coarse_shape)
-            scores = sliding_window(coarse, model, probabilities=True, **kwargs)
+            # A torch network keeps the coarse image and its scores on its device.
+            device = model.device if _on_device(model) else None
+            coarse = resample_image(crop, coarse_shape, device=device)
+            scores = sliding_window(coarse, model, probabilities=True, slab=slab, **kwargs)
             del coarse
             classes = upsample_argmax(scores, crop.shape)
             del scores
