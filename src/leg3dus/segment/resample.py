@@ -54,7 +54,7 @@ def upsample_argmax(scores, shape, slab: int = 16) -> np.ndarray:
     interpolated linearly (voxel centres aligned), slab by slab along axis 0, on the
     device of ``scores`` (a numpy array or a tensor).
 
-    >>> s = np.zeros((2, 1, 2, 2), np.float32); s[1, :, :, 1] = 1
+    >>> s = np.zeros((2, 1, 2, 2), np.float32); s[1, :, :, 1] = 1; s[0] = 1 - s[1]
     >>> upsample_argmax(s, (2, 2, 4))[0].tolist()
     [[0, 0, 1, 1], [0, 0, 1, 1]]
     """
