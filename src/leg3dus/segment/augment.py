@@ -16,6 +16,8 @@ the noise field on the device. Nothing goes back to the host.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Parameter names and their per-patch shape after the batch axis (``field``: the
@@ -99,9 +101,7 @@ def apply_params(image, classes, params: dict, noise=None, noise_sd: float = 0.0
         field = field * col("warp").view(n, *([1] * (dims + 1)))
         mode = "bilinear" if dims == 2 else "trilinear"
         field = F.interpolate(field, size=size[2:], mode=mode, align_corners=False)
-        # 2 voxels in normalised coordinates, per grid axis (x, y[, z]).
-        per_axis = torch.tensor([2.0 * 2.0 / s for s in size[2:][::-1]], device=dev)
-        grid = grid + field.movedim(1, -1) * per_axis
+        grid = grid + field.movedim(1, -1) * _per_axis(tuple(size[2:]), dev)
     image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros",
                           align_corners=False)
     classes = F.grid_sample(classes.float(), grid, mode="nearest", padding_mode="zeros",
@@ -112,6 +112,15 @@ def apply_params(image, classes, params: dict, noise=None, noise_sd: float = 0.0
     if noise is not None:
         image = image + noise * (noise_sd * col("noise_on")).view(shape)
     return image, classes
+
+
+@functools.lru_cache(maxsize=16)
+def _per_axis(spatial: tuple, device):
+    """2 voxels in normalised coordinates, per grid axis (x, y[, z]): a tensor made once
+    per patch size and device (a copy to the device each step would wait for it)."""
+    import torch
+
+    return torch.tensor([2.0 * 2.0 / s for s in spatial[::-1]], device=device)
 
 
 def identity_params(n: int, dims: int) -> dict[str, np.ndarray]:

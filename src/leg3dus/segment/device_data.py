@@ -283,7 +283,7 @@ def choose_patches(subjects, spec: dict, device, limit_mb=None, say=None):
     check_limit(limit_mb)
     need = cache_bytes(subjects)
     limit = free_bytes(device) if limit_mb is None else int(limit_mb * 1e6)
-    mb = f"{need / 1e6:.0f} MB"
+    mb = f"{need / 1e6:.1f} MB"
     if need > limit:
         say(f"training cache of {mb} does not fit the {limit / 1e6:.0f} MB allowed on "
             f"{device}; patches are cut on the host and copied to {device} each step "
