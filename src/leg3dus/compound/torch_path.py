@@ -1,13 +1,31 @@
-"""The torch path: voxel-based nearest neighbour and Gaussian hole filling on a torch
-device (``cpu`` or ``cuda``), computing every voxel with the same floating-point
-expressions as the numba kernels, so both give the same volume."""
+"""The torch path: compounding on a torch device (``cpu`` or ``cuda``) with the same
+volumes as the numba kernels, bit for bit.
+
+Three kernels, each vectorised torch with a few large launches per slab or chunk and no
+Python loop over frames, pixels or voxels (their modules say how):
+
+- :mod:`.torch_vnn`: voxel-based nearest neighbour, a (|w|, frame) minimum by scatter;
+- :mod:`.torch_pnn` with :mod:`.torch_rounds`: pixel-based nearest and linear with
+  PLUS's arithmetic, the order-dependent running mean applied in rounds;
+- :mod:`.torch_fill`: Gaussian hole filling.
+
+Vectorised torch rather than numba's CUDA target or Triton: the same code runs on the
+CPU device (so CI, which has no GPU, tests the GPU code path for equality with numba),
+and eager torch launches one kernel per elementwise operation, so no multiply-add is
+fused and every float rounding is the numba kernels' one. Data stay on the device from
+the frames' upload to the filled volume; only the result comes back.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .torch_pnn import check_supported
 
-def _device(name: str):
+
+def get_device(name: str):
+    """``torch.device(name)`` for ``cpu`` or ``cuda``; :class:`OptionError` when CUDA is
+    asked for and torch sees none."""
     import torch
 
     from ..core.errors import OptionError
@@ -17,112 +35,132 @@ def _device(name: str):
     return torch.device(name)
 
 
-def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance_mm, device,
-              slab=32):
-    """Voxel-based nearest neighbour on ``device``; returns (volume, hit) numpy uint8.
+def _budget(dev) -> int:
+    # contributions / candidates per launch chunk: large on a GPU, cache-sized on a CPU
+    return 1 << 26 if dev.type == "cuda" else 1 << 22
 
-    Works through slabs of ``slab`` z slices, each with its own float64 best-distance
-    buffer, so no full-size float array is made.
+
+def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance_mm, device,
+              slab=64, keep_on_device=False):
+    """Voxel-based nearest neighbour on ``device``; returns (volume, hit) uint8, numpy
+    (or tensors on the device with ``keep_on_device``). Same inputs and result as
+    :func:`leg3dus.compound.vnn.vnn_insert`; works through slabs of ``slab`` z slices."""
+    import torch
+
+    from .torch_vnn import vnn_device
+
+    dev = get_device(device)
+    frames_t = torch.as_tensor(np.ascontiguousarray(frames), device=dev)
+    out, hit = vnn_device(frames_t, a, seg, boxes, shape, origin_xyz, spacing_xyz,
+                          max_distance_mm, slab=slab, budget=_budget(dev))
+    if keep_on_device:
+        return out, hit
+    return out.cpu().numpy(), hit.cpu().numpy()
+
+
+def pnn_torch(frames, pix_to_index, seg, shape, device, interpolation="nearest",
+              compounding="mean", optimization="FULL", importance=None,
+              pixel_rejection_threshold=None, mask=None, keep_on_device=False):
+    """:func:`leg3dus.compound.pnn.paste_frames` into a new grid of ``shape`` (z, y, x)
+    on ``device``; returns (out, acc): out of the frames' type, acc uint16 (numpy, or
+    tensors on the device with ``keep_on_device``: acc int32, uint16 output in int32).
+
+    Examples
+    --------
+    >>> frames = np.full((1, 2, 2), 7, np.uint8)
+    >>> from leg3dus.compound.pnn import row_segments
+    >>> from leg3dus.sweep import ReconParams
+    >>> out, acc = pnn_torch(frames, np.eye(4)[None], row_segments(2, 2, ReconParams()),
+    ...                      (1, 2, 2), "cpu")
+    >>> out[0].tolist(), acc[0].tolist()
+    ([[7, 7], [7, 7]], [[256, 256], [256, 256]])
+    """
+    from .torch_pnn import pnn_device, to_numpy
+
+    dev = get_device(device)
+    out, acc = pnn_device(frames, pix_to_index, seg, shape, frames.dtype, dev, interpolation,
+                          compounding, optimization, importance, pixel_rejection_threshold,
+                          mask, budget=_budget(dev))
+    if keep_on_device:
+        return out, acc
+    return to_numpy(out, acc, frames.dtype)
+
+
+def fill_gaussian_torch(volume, hit, size_vox=5, sigma_vox=1.0, device="cpu", chunk=None):
+    """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result): a
+    cube of ``size_vox`` voxels, a Gaussian of ``sigma_vox`` voxels. ``volume`` and
+    ``hit`` are numpy arrays (the result is one) or tensors (the result stays on their
+    device).
+
+    Examples
+    --------
+    >>> vol = np.zeros((1, 5, 5), np.uint8); hit = np.zeros((1, 5, 5), np.uint8)
+    >>> vol[0, :, ::2] = 100; hit[0, :, ::2] = 1
+    >>> fill_gaussian_torch(vol, hit, size_vox=3)[0, 2].tolist()
+    [100, 100, 100, 100, 100]
     """
     import torch
 
-    dev = _device(device)
-    f64 = torch.float64
-    out = np.zeros(shape, np.uint8)
-    hit = np.zeros(shape, np.uint8)
-    ox, oy, oz = (float(v) for v in origin_xyz)
-    sx, sy, sz = (float(v) for v in spacing_xyz)
+    from .torch_fill import fill_gaussian_device
+
+    is_tensor = isinstance(volume, torch.Tensor)
+    dev = volume.device if is_tensor else get_device(device)
+    if chunk is None:
+        chunk = 256 if dev.type == "cuda" else 64
+    vol_t = torch.as_tensor(volume, device=dev)
+    hit_t = torch.as_tensor(hit, device=dev)
+    out = fill_gaussian_device(vol_t, hit_t, size_vox, sigma_vox, chunk)
+    return out if is_tensor else out.cpu().numpy()
+
+
+def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
+    """Insert frames as :func:`leg3dus.compound.reconstruct` does with the numba kernels
+    for ``p`` (PLUS's attributes), on ``device``; returns (out, acc) tensors there and how
+    many frames were inserted. Labels: nearest neighbour, the latest frame wins."""
+    import torch
+
+    from .pnn import row_segments
+    from .reconstruct import frame_geometry, load_importance_mask
+
     h, w = frames.shape[1:]
-    seg_t = torch.as_tensor(seg, device=dev)
-    at = torch.as_tensor(a, dtype=f64, device=dev)
-    maxd = float(max_distance_mm)
-    for s0 in range(0, shape[0], slab):
-        s1 = min(shape[0], s0 + slab) - 1
-        todo = np.flatnonzero((boxes[:, 0] <= s1) & (boxes[:, 1] >= s0))
-        if todo.size == 0:
-            continue
-        n = s1 - s0 + 1
-        o_t = torch.zeros((n,) + tuple(shape[1:]), dtype=torch.uint8, device=dev)
-        h_t = torch.zeros_like(o_t)
-        best = torch.full(o_t.shape, float("inf"), dtype=f64, device=dev)
-        for f in todo:
-            z0, z1 = max(int(boxes[f, 0]), s0), min(int(boxes[f, 1]), s1)
-            y0, y1, x0, x1 = (int(v) for v in boxes[f, 2:])
-            if z0 > z1 or y0 > y1 or x0 > x1:
-                continue
-            img = torch.as_tensor(frames[f], device=dev)
-            zi = torch.arange(z0, z1 + 1, device=dev, dtype=torch.int64).to(f64)
-            yi = torch.arange(y0, y1 + 1, device=dev, dtype=torch.int64).to(f64)
-            xi = torch.arange(x0, x1 + 1, device=dev, dtype=torch.int64).to(f64)
-            pz = (oz + zi * sz)[:, None, None]
-            py = (oy + yi * sy)[None, :, None]
-            xs = xi[None, None, :]
-            m = at[f]
-            # the same expressions, in the same order, as the numba kernel
-            u = (m[0, 3] + m[0, 2] * pz + m[0, 1] * py) + xs * m[0, 0]
-            v = (m[1, 3] + m[1, 2] * pz + m[1, 1] * py) + xs * m[1, 0]
-            wv = (m[2, 3] + m[2, 2] * pz + m[2, 1] * py) + xs * m[2, 0]
-            aw = wv.abs()
-            blk = (slice(z0 - s0, z1 - s0 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
-            col = torch.floor(u + 0.5).to(torch.int64)
-            row = torch.floor(v + 0.5).to(torch.int64)
-            rc = row.clamp(0, h - 1)
-            sg = seg_t[rc]
-            ok = (aw <= maxd) & (aw < best[blk]) & (row >= 0) & (row < h)
-            ok &= (col >= sg[..., 0]) & (col <= sg[..., 1])
-            ok &= ~((col >= sg[..., 2]) & (col <= sg[..., 3]))
-            vals = img[rc, col.clamp(0, w - 1)]
-            best[blk] = torch.where(ok, aw, best[blk])
-            o_t[blk] = torch.where(ok, vals, o_t[blk])
-            h_t[blk] = torch.where(ok, torch.ones_like(vals), h_t[blk])
-        out[s0:s1 + 1] = o_t.cpu().numpy()
-        hit[s0:s1 + 1] = h_t.cpu().numpy()
-    return out, hit
+    if labels:
+        out, acc = pnn_torch(frames, pix_to_index, row_segments(h, w, p), shape, device,
+                             "nearest", "latest", keep_on_device=True)
+        return out, acc, frames.shape[0]
+    imp = None
+    if p.compounding_mode == "IMPORTANCE_MASK":
+        imp = load_importance_mask(p.importance_mask, (h, w))
+    plans = list(frame_geometry(frames, p))
+    if not plans:
+        from .torch_rounds import state_dtype
+
+        dev = get_device(device)
+        return (torch.zeros(shape, dtype=state_dtype(frames.dtype), device=dev),
+                torch.zeros(shape, dtype=torch.int32, device=dev), 0)
+    seg, mask = plans[0][1], plans[0][2]
+    if p.fan_angles_auto_detect:  # one fan per frame
+        idx = np.array([i for i, _, _ in plans])
+        frames, pix_to_index = frames[idx], pix_to_index[idx]
+        seg = np.stack([s for _, s, _ in plans])
+        mask = None if mask is None else np.stack([m for _, _, m in plans])
+    out, acc = pnn_torch(frames, pix_to_index, seg, shape, device,
+                         "linear" if p.interpolation == "LINEAR" else "nearest",
+                         p.compounding_mode.lower(), p.optimization, imp,
+                         p.pixel_rejection_threshold, mask, keep_on_device=True)
+    return out, acc, len(plans)
 
 
-def _pass(t, taps, axis):
-    import torch
+def finish_torch(out, hit, dtype, gaussian: bool, size_vox=5, sigma_vox=1.0):
+    """Device tensors -> numpy (``dtype`` volume, uint8 / uint16 hit), after the Gaussian
+    fill on the device when ``gaussian``."""
+    from .torch_pnn import to_numpy
 
-    acc = torch.zeros_like(t)
-    r = len(taps) // 2
-    n = t.shape[axis]
-    for k, wk in enumerate(taps):
-        o = k - r
-        if abs(o) >= n:
-            continue
-        src = torch.zeros_like(t)
-        dst_sl = [slice(None)] * 3
-        src_sl = [slice(None)] * 3
-        dst_sl[axis] = slice(max(0, -o), n - max(0, o))
-        src_sl[axis] = slice(max(0, o), n - max(0, -o))
-        src[tuple(dst_sl)] = t[tuple(src_sl)]
-        acc = acc + wk * src
-    return acc
+    if gaussian:
+        out = fill_gaussian_torch(out, hit, size_vox, sigma_vox)
+    if hit.dtype == out.dtype:  # vnn: uint8 hit
+        return out.cpu().numpy().astype(dtype, copy=False), hit.cpu().numpy()
+    return to_numpy(out, hit, dtype)
 
 
-def fill_gaussian_torch(volume, hit, size_vox=5, sigma_vox=1.0, device="cpu", chunk=64):
-    """:func:`leg3dus.compound.fill.fill_gaussian` on a torch device (same result): a
-    cube of ``size_vox`` voxels, a Gaussian of ``sigma_vox`` voxels."""
-    import torch
-
-    from ..core.arrays import gaussian_taps
-    from .fill import _chunks
-
-    dev = _device(device)
-    taps = torch.as_tensor(gaussian_taps(sigma_vox, size=size_vox), device=dev)
-    halo = size_vox // 2
-    out = np.empty_like(volume)
-    for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
-        known = torch.as_tensor(hit[h0:h1], device=dev).to(torch.float32)
-        vol = torch.as_tensor(volume[h0:h1], device=dev).to(torch.float32)
-        num, den = vol * known, known
-        for axis in (2, 1, 0):
-            num = _pass(num, taps, axis)
-            den = _pass(den, taps, axis)
-        num, den = num[z0 - h0: z1 - h0], den[z0 - h0: z1 - h0]
-        v = torch.floor(num / den.clamp_min(1e-30) + 0.5).clamp(0, 255)
-        filled = torch.where(den > 0, v, torch.zeros_like(v)).to(torch.uint8)
-        part = torch.as_tensor(hit[z0:z1], device=dev).bool()
-        res = torch.where(part, torch.as_tensor(volume[z0:z1], device=dev), filled)
-        out[z0:z1] = res.cpu().numpy()
-    return out
+__all__ = ["check_supported", "fill_gaussian_torch", "finish_torch", "get_device", "pnn_plus_torch",
+           "pnn_torch", "vnn_torch"]

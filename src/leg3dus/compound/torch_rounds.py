@@ -1,0 +1,205 @@
+"""Order-dependent compounding as vectorised torch: PLUS's per-voxel update rules (the
+numba kernels' arithmetic in :mod:`.pnn`, :mod:`.pnn_nn`, :mod:`.pnn_linear`) applied to
+many contributions at once, in rounds.
+
+A contribution is one (voxel, value, weight) write of a pixel, numbered in the order the
+numba kernels make it (frame, row, column, then trilinear corner 7 down to 0). PLUS's
+running mean rounds at every insertion, so the result depends on that order. The
+contributions are sorted by (voxel, order) and round ``k`` applies every voxel's ``k``-th
+contribution: no two contributions of a round touch the same voxel, each round is a
+handful of gather / elementwise / scatter launches over all its voxels, and each voxel
+sees its contributions in insertion order, so the volume equals the sequential one. The
+number of rounds is the largest number of contributions one voxel gets in a chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MEAN, MAXIMUM, LATEST, IMPORTANCE = 0, 1, 2, 3
+MODES_BY_NAME = {"mean": MEAN, "maximum": MAXIMUM, "latest": LATEST, "importance_mask": IMPORTANCE}
+_TH = 65279
+_MAX = 65535
+_HALF = 1 << 13
+_ONE = 1 << 14
+_SHIFT = 103079215104
+_FIX_SHIFT = 412316860416.0
+
+
+def plus_round(x):
+    """igsioMath::Round on a float64 tensor (as :func:`.pnn_nn.plus_round`)."""
+    import torch
+
+    return (x + 103079215104.5).to(torch.int64) - _SHIFT
+
+
+def plus_floor(x):
+    """igsioMath::Floor on a float64 tensor (as :func:`.pnn_nn.plus_floor`)."""
+    import torch
+
+    return (x + 103079215104.0).to(torch.int64) - _SHIFT
+
+
+def state_dtype(dtype: np.dtype):
+    """The torch dtype that holds an output of numpy ``dtype`` (uint16 in int32)."""
+    import torch
+
+    return {np.uint8: torch.uint8, np.int8: torch.int8, np.int16: torch.int16,
+            np.uint16: torch.int32, np.float32: torch.float32}[np.dtype(dtype).type]
+
+
+def _store(x, like):
+    """An int64 (C conversion: wraps) or float value into the state dtype of ``like``."""
+    import torch
+
+    if like.dtype == torch.float32:
+        return x.to(torch.float32)
+    x = x.to(torch.int64)
+    if like.dtype == torch.int32:  # uint16 held in int32
+        return (x & 0xFFFF).to(torch.int32)
+    return x.to(like.dtype)
+
+
+def _num(x, is_float):
+    import torch
+
+    return x if is_float else x.to(torch.int64)
+
+
+def _i32(x):
+    # PLUS's fixed type keeps its value in a C int: products and sums wrap at 32 bits
+    return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648
+
+
+def _fdiv(num, den):
+    import torch
+
+    v = num.to(torch.float64) / den.to(torch.float64)
+    return ((v + _FIX_SHIFT) - _FIX_SHIFT).mul(_ONE).to(torch.int64)
+
+
+def nn_step(mode: int, unoptimized: bool, is_float: bool):
+    """The nearest-neighbour update of :func:`.pnn_nn.nn_optimized` (FULL, PARTIAL) or
+    :func:`.pnn_nn.nn_unoptimized` (NONE) for one contribution per voxel."""
+    import torch
+
+    def step(o, a, v, f, wgt):
+        on = _num(o, is_float)
+        if mode in (MEAN, IMPORTANCE):
+            under = a <= _TH
+            den = a + wgt
+            if is_float:
+                mean = (v * wgt.to(torch.float32) + on * a.to(torch.float32)) \
+                    / den.to(torch.float32)
+            else:
+                mean = torch.div(v * wgt + on * a, torch.where(den == 0, 1, den),
+                                 rounding_mode="trunc")
+            over = v.to(torch.float64) * (1.0 / 256) + on.to(torch.float64) * (255.0 / 256)
+            o2 = torch.where(under, _store(mean, o), _store(over, o))
+            a2 = torch.where(under, torch.clamp_max(a + wgt, _MAX), a)
+            if unoptimized:  # a weight-0 pixel is skipped
+                skip = under & (wgt == 0)
+                o2, a2 = torch.where(skip, o, o2), torch.where(skip, a, a2)
+            return o2, a2
+        take = (on < v) if mode == MAXIMUM else torch.ones_like(a, dtype=torch.bool)
+        o2 = torch.where(take, _store(v, o), o)
+        a2 = torch.clamp_max(a + 256, _MAX) if unoptimized else torch.full_like(a, 256)
+        return o2, a2
+    return step
+
+
+def linear_step(mode: int, is_float: bool):
+    """The trilinear corner update of :func:`.pnn_linear._corner` (PARTIAL, NONE)."""
+    import torch
+
+    def step(o, a, v, f, wgt):
+        on = _num(o, is_float)
+        af = a.to(torch.float64)
+        if mode in (MAXIMUM, LATEST):
+            upd = f >= 0.125
+            if mode == MAXIMUM:
+                upd &= v > on
+            o2 = torch.where(upd, _store(v, o), o)
+            an = torch.where(upd, f * 256, af)
+        elif mode == MEAN:
+            r = af / 256.0
+            an = f + r
+            q = (f * v.to(torch.float64) + r * on.to(torch.float64)) / an
+            o2 = _store(q if is_float else plus_round(q), o)
+            an = an * 256
+        else:
+            use = wgt != 0
+            ai = wgt.to(torch.float64) * f + af
+            if is_float:
+                num = (v * wgt.to(torch.float32)).to(torch.float64) * f \
+                    + (on * a.to(torch.float32)).to(torch.float64)
+                q = _store(num / ai, o)
+            else:
+                num = (v * wgt).to(torch.float64) * f + (on * a).to(torch.float64)
+                q = _store(plus_round(num / ai), o)
+            o2 = torch.where(use, q, o)
+            an = torch.where(use, ai, af)
+        a2 = torch.where(an < _MAX, plus_round(an), _MAX)
+        return o2, a2
+    return step
+
+
+def fixed_linear_step(mode: int):
+    """The trilinear corner update of :func:`.pnn._insert_linear` (FULL, fixed point)."""
+    import torch
+
+    def step(o, a, v, f, wgt):
+        on = o.to(torch.int64) if o.dtype != torch.float32 else o
+        old14 = a << 14
+        if mode == MEAN:
+            r = a * 64
+            an = f + r
+            q = _fdiv(_i32(_i32(f * v) + _i32(r * on)), an)
+            o2 = _store((q + _HALF) >> 14, o)
+            an = an * 256
+        elif mode == IMPORTANCE:
+            use = wgt != 0
+            ai = wgt * f + old14
+            q = _i32(_fdiv(_i32(_i32(v * wgt) * f), ai) + _i32(_fdiv(old14, ai) * on))
+            o2 = torch.where(use, _store((q + _HALF) >> 14, o), o)
+            an = torch.where(use, ai, old14)
+        else:
+            upd = f >= 2048
+            if mode == MAXIMUM:
+                upd &= v > on
+            o2 = torch.where(upd, _store(v, o), o)
+            an = torch.where(upd, f * 256, old14)
+        a2 = torch.where(an < (_MAX << 14), (an + _HALF) >> 14, _MAX)
+        return o2, a2
+    return step
+
+
+def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
+    """Apply contributions (in insertion order) to the flat state tensors ``out_flat`` and
+    ``acc_flat`` (int32), in rounds of distinct voxels; returns the number of rounds."""
+    import torch
+
+    n = vox.numel()
+    if n == 0:
+        return 0
+    dev = vox.device
+    by_voxel = torch.sort(vox, stable=True).indices
+    vs = vox[by_voxel]
+    pos = torch.arange(n, device=dev)
+    new = torch.ones(n, dtype=torch.bool, device=dev)
+    new[1:] = vs[1:] != vs[:-1]
+    rank = pos - torch.where(new, pos, 0).cummax(0).values
+    by_round = torch.sort(rank, stable=True).indices
+    idx = by_voxel[by_round]
+    counts = torch.bincount(rank).tolist()
+    vox, v, f, wgt = vox[idx], v[idx], f[idx], wgt[idx]
+    start = 0
+    for c in counts:
+        sl = slice(start, start + c)
+        start += c
+        vx = vox[sl]
+        o, a = out_flat[vx], acc_flat[vx].to(torch.int64)
+        o2, a2 = step(o, a, v[sl], f[sl], wgt[sl])
+        out_flat[vx] = o2
+        acc_flat[vx] = a2.to(torch.int32)
+    return len(counts)
