@@ -235,3 +235,24 @@ def test_cuda_gives_the_cpu_labels(name):
     assert np.mean(fast == ref) > 0.98
     scores = sliding_window(torch.from_numpy(image).cuda(), gpu, probabilities=True)
     assert scores.is_cuda and torch.allclose(scores.sum(0), torch.ones(()).cuda())
+
+
+def test_onnx_model_runs_on_the_host_with_the_threads_asked(tmp_path, cli):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from leg3dus.segment.ensemble import load_models
+    from leg3dus.segment.export import export_onnx
+
+    model = tiny_model("2d")
+    path = export_onnx(model.net, model.spec, tmp_path / "m.onnx")
+    onnx = load_models([path], threads=1)
+    assert onnx.net.session.get_session_options().intra_op_num_threads == 1
+    image = image_with_gaps()
+    np.testing.assert_allclose(sliding_window(image, onnx, probabilities=True, tta=True),
+                               sliding_window(image, model, probabilities=True, tta=True),
+                               atol=1e-4)
+    volume, _ = make_pair(shape=(6, 20, 24))
+    write_volume(volume, tmp_path / "x1.mha")
+    result = cli("predict", path, tmp_path / "x1.mha", "-o", tmp_path / "p.mha",
+                 "--threads", "1")
+    assert result.exit_code == 0, result.output

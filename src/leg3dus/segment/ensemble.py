@@ -52,7 +52,8 @@ def fold_folders(path: str | os.PathLike) -> list[Path]:
     return sorted(folds, key=lambda p: int(p.name[5:]))
 
 
-def load_models(paths, device: str | None = None) -> LoadedModel | Ensemble:
+def load_models(paths, device: str | None = None,
+                threads: int | None = None) -> LoadedModel | Ensemble:
     """One model, or an :class:`Ensemble` of several: each path is a model file, a run
     folder, or a cross-validation run folder (all its folds). Members must share their
     windows and classes (:data:`SHARED`); :class:`OptionError` names the first that does
@@ -70,7 +71,7 @@ def load_models(paths, device: str | None = None) -> LoadedModel | Ensemble:
         if not p.exists():
             raise InputFileError(f"{p}: no such run folder or model file")
         expanded += fold_folders(p) or [p]
-    members = [load_model(p, device) for p in expanded]
+    members = [load_model(p, device, threads) for p in expanded]
     if len(members) == 1:
         return members[0]
     first = members[0]

@@ -85,13 +85,14 @@ def check_device(device: str) -> str:
     return device
 
 
-def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedModel:
+def load_model(path: str | os.PathLike, device: str | None = None,
+               threads: int | None = None) -> LoadedModel:
     """Load an exported TorchScript file, a checkpoint (``.pt``), an ONNX file or a run
     folder.
 
     A run folder gives its ``model.ts`` if present, else ``best.pt``, else ``last.pt``.
     A TorchScript file needs neither MONAI nor the training code; an ONNX file
-    (:mod:`.onnx_model`) needs onnxruntime and no torch.
+    (:mod:`.onnx_model`) needs onnxruntime and no torch; ``threads`` sets its threads.
 
     >>> model = load_model("runs/phantom2d")  # doctest: +SKIP
     >>> model.spec["kind"]                    # doctest: +SKIP
@@ -102,14 +103,14 @@ def load_model(path: str | os.PathLike, device: str | None = None) -> LoadedMode
     if path.is_dir():
         for name in ("model.ts", "best.pt", "last.pt"):
             if (path / name).is_file():
-                return load_model(path / name, device)
+                return load_model(path / name, device, threads)
         raise InputFileError(f"{path}: no model.ts, best.pt or last.pt in this run folder")
     if not path.is_file():
         raise InputFileError(f"{path}: no such model file")
     if path.suffix.lower() == ".onnx":
         from .onnx_model import load_onnx
 
-        net, spec = load_onnx(path)
+        net, spec = load_onnx(path, threads)
         return LoadedModel(net, spec, str(path), "cpu")
     torch, _ = require_seg()
     device = check_device(device)

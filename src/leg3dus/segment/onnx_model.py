@@ -28,9 +28,10 @@ class OnnxNet:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)})[0]
 
 
-def load_onnx(path: str | os.PathLike) -> tuple[OnnxNet, dict]:
+def load_onnx(path: str | os.PathLike, threads: int | None = None) -> tuple[OnnxNet, dict]:
     """The network and spec of an ONNX file that leg3dus exported; :class:`OptionError`
-    when onnxruntime is missing, :class:`InputFileError` for another file."""
+    when onnxruntime is missing, :class:`InputFileError` for another file. ``threads``
+    sets onnxruntime's threads within an operator (default: its own, one per core)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -38,7 +39,11 @@ def load_onnx(path: str | os.PathLike) -> tuple[OnnxNet, dict]:
                           "pip install 'leg3dus[onnx]'") from None
     path = Path(path)
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        session = ort.InferenceSession(str(path), options,
+                                       providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own kinds
         raise InputFileError(f"{path}: not a readable ONNX model "
                              f"({str(exc).splitlines()[0][:200]})") from None

@@ -53,7 +53,7 @@ def predict_file(job: PredictJob, progress=None) -> dict:
     opts["source"] = str(job.image)
     if job.adapt:
         return _predict_adapted(job, opts, device, progress)
-    model = load_models(job.model, device=device)
+    model = load_models(job.model, device=device, threads=threads)
     labels = predict(read_volume(job.image), model, progress=progress, **opts)
     write_volume(labels, job.output)
     return {"image": str(job.image), "output": str(job.output), "shape": list(labels.shape),
@@ -74,6 +74,8 @@ def _predict_adapted(job: PredictJob, opts: dict, device, progress=None) -> dict
     model = load_trainable(job.model[0], device=device)
     image = read_volume(job.image)
     opts["image_source"] = opts.pop("source")
+    if opts.get("batch_size") is None:  # the tuning batch keeps its own default
+        opts.pop("batch_size", None)
     labels = predict_adapted(image, model, sparse, annotated=annotated,
                              source=str(sparse_path), progress=progress, **a, **opts)
     write_volume(labels, job.output)

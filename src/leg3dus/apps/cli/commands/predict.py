@@ -42,9 +42,10 @@ def predict(
                                   help="Sliding-window overlap."),
     slab: int = typer.Option(64, "--slab", min=1, help="Slices along axis 0 per slab "
                              "(bounds memory)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per forward pass."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Windows per forward "
+                                   "pass (default: 8 on the CPU, ~4 M voxels on a GPU)."),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch "
-                                "(default: torch's, usually one per core)."),
+                                "and onnxruntime (default: theirs, usually one per core)."),
     native: bool = typer.Option(False, "--native", help="Apply at the image's spacing even "
                                 "if the model was trained at another."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if seen)."),
