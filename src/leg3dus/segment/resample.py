@@ -6,6 +6,8 @@ uint8 classes come back."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import require_seg
@@ -39,7 +41,11 @@ def resample_image(array, shape, slab: int = 32, device=None):
     plane = torch.empty((nz, shape[1], shape[2]), dtype=torch.float32, device=device)
     for a in range(0, nz, slab):
         part = array[a:a + slab]
-        t = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))
+        if not isinstance(part, torch.Tensor):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # a read-only array is only read
+                part = torch.from_numpy(np.ascontiguousarray(part))
+        t = part
         t = t.to(device).to(torch.float32)[None]
         plane[a:a + slab] = _resize(t, tuple(shape[1:]))[0]
     t = plane.reshape(nz, -1).T.contiguous()[None]  # (1, y*x, z)
