@@ -301,7 +301,8 @@ def predict(image: Volume | np.ndarray, model: LoadedModel, *, tta: bool = False
             coarse = resample_image(crop, coarse_shape, device=device)
             scores = sliding_window(coarse, model, probabilities=True, slab=slab, **kwargs)
             del coarse
-            classes = upsample_argmax(scores, crop.shape)
+            classes = upsample_argmax(scores, crop.shape,
+                                      slab=16 if str(device or "cpu") == "cpu" else 64)
             del scores
         else:
             classes = sliding_window(crop, model, slab=slab, **kwargs)

@@ -235,36 +235,35 @@ def _slab_2d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, b
     """One slab of the 2d model: per in-plane position, batches of slices."""
     import torch
 
-    dev = vol.device
     ny, nx = vol.shape[1:]
     patch = weight.shape
-    starts_t = torch.as_tensor(starts, device=dev)
-    offsets = torch.arange(-context, context + 1, device=dev)
-    # The slices a window at z sees (clamped at the volume's ends), relative to vol.
+    kept = [np.flatnonzero(keep[p]) for p in range(len(positions))]
+    # The slices each kept window sees (clamped at the volume's ends), relative to vol,
+    # and its slice in the slab: one upload for the whole slab.
+    z = np.asarray(starts, np.int64)[np.concatenate(kept)]
+    seen = np.clip(z[:, None] + np.arange(-context, context + 1), 0, state["nz"] - 1) - lo
+    table = torch.from_numpy(np.concatenate([seen, (z - a)[:, None]], 1)).to(vol.device)
+    first = 0
     for p, (y, x) in enumerate(positions):
-        kept = np.flatnonzero(keep[p])
-        if not len(kept):
-            continue
+        n = len(kept[p])
         hy, hx = min(patch[1], ny - y), min(patch[2], nx - x)
         w2 = weight[0, :hy, :hx]
         window = vol[:, y:y + hy, x:x + hx]
-        kept_t = torch.as_tensor(kept, device=dev)
-        for i in range(0, len(kept), bs):
-            chunk = kept[i:i + bs]
-            _report(state, len(chunk))
-            zt = starts_t[kept_t[i:i + bs]]
-            zi = (zt[:, None] + offsets).clamp_(0, state["nz"] - 1) - lo
-            tiles = _pad(window[zi], patch[1:])
+        for i in range(first, first + n, bs):
+            j = min(i + bs, first + n)
+            _report(state, j - i)
+            tiles = _pad(window[table[i:j, :-1]], patch[1:])
             prob = scores(model, tiles, tta, autocast)[:, :, :hy, :hx]
             contrib = (prob * w2).transpose(0, 1)  # (K, B, hy, hx)
-            z0, z1 = starts[chunk[0]], starts[chunk[-1]]
-            if z1 - z0 == len(chunk) - 1:  # consecutive slices: one strided addition
-                acc[:, z0 - a:z1 - a + 1, y:y + hy, x:x + hx] += contrib
-                wsum[z0 - a:z1 - a + 1, y:y + hy, x:x + hx] += w2
+            z0, z1 = int(z[i]) - a, int(z[j - 1]) - a
+            if z1 - z0 == j - i - 1:  # consecutive slices: one strided addition
+                acc[:, z0:z1 + 1, y:y + hy, x:x + hx] += contrib
+                wsum[z0:z1 + 1, y:y + hy, x:x + hx] += w2
             else:
-                zrel = zt - a
+                zrel = table[i:j, -1]
                 acc[:, :, y:y + hy, x:x + hx].index_add_(1, zrel, contrib)
-                wsum[:, y:y + hy, x:x + hx].index_add_(0, zrel, w2.expand(len(chunk), hy, hx))
+                wsum[:, y:y + hy, x:x + hx].index_add_(0, zrel, w2.expand(j - i, hy, hx))
+        first += n
 
 
 def _slab_3d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, bs, tta,
