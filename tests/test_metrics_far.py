@@ -179,3 +179,77 @@ def test_no_points_or_no_queries():
     none = np.zeros((0, 3), np.int32)
     assert nearest.nearest_distances(q, none, spacing).tolist() == [math.inf]
     assert nearest.nearest_distances(none, q, spacing).shape == (0,)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.554, 0.3, 0.9), (2.0, 0.25, 0.5)])
+def test_distance_transform_matches_bruteforce_and_search(spacing):
+    # Queries inside and outside the points' box, on its faces and on the points.
+    rng = np.random.default_rng(11)
+    spacing = np.array(spacing)
+    points = rng.integers(0, 30, (150, 3)).astype(np.int32)
+    queries = np.concatenate([rng.integers(-25, 55, (1500, 3)), points[:20],
+                              [[0, 0, 0], [-25, 54, -25]]]).astype(np.int32)
+    ref = cdist(queries * spacing, points * spacing).min(1)
+    edt = nearest.edt_distances(queries, points, spacing)
+    assert np.allclose(edt, ref, rtol=1e-12, atol=0)
+    assert np.all(edt[1500:1520] == 0.0)
+    search = nearest.nearest_distances(queries, points, spacing, method="search")
+    # Same operations for the same nearest point: equal but for ties between points at
+    # one distance whose sums round differently.
+    assert np.mean(edt == search) > 0.95
+    assert np.allclose(edt, search, rtol=1e-14, atol=0)
+
+
+def test_distance_transform_of_one_point_and_of_nothing():
+    spacing = np.array([0.5, 0.3, 0.4])
+    one = np.array([[3, 4, 5]], np.int32)
+    assert nearest.edt_distances(one, one, spacing).tolist() == [0.0]
+    q = np.array([[3, 4, 5], [0, 0, 0]], np.int32)
+    ref = cdist(q * spacing, one * spacing).min(1)
+    assert np.allclose(nearest.edt_distances(q, one, spacing), ref, rtol=1e-12, atol=0)
+    none = np.zeros((0, 3), np.int32)
+    assert nearest.edt_distances(q, none, spacing).tolist() == [math.inf, math.inf]
+    assert nearest.edt_distances(none, one, spacing).shape == (0,)
+    assert nearest.nearest_distances(q, none, spacing, method="transform").tolist() == \
+        [math.inf, math.inf]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_method_switches_with_distance_and_both_ways_equal_deepmind(monkeypatch):
+    spacing = (0.554, 0.4, 0.6)
+    shape = (48, 44, 40)
+    truth = ellipsoid(shape, (10, 10, 10), (7, 6, 6))
+    near = ellipsoid(shape, (11, 10, 9), (7, 7, 5))
+    far = ellipsoid(shape, (38, 34, 31), (8, 6, 7))   # ~40 voxels away
+    pts = {name: corners(m).astype(np.int32) for name, m in
+           (("truth", truth), ("near", near), ("far", far))}
+    assert not nearest.use_transform(pts["truth"], pts["near"], spacing)
+    assert nearest.use_transform(pts["truth"], pts["far"], spacing)
+    # No transform when the box would be too large.
+    monkeypatch.setattr(nearest, "MAX_TRANSFORM_VOXELS", 1000)
+    assert not nearest.use_transform(pts["truth"], pts["far"], spacing)
+    monkeypatch.undo()
+    used = []
+    real = nearest.edt_distances
+    monkeypatch.setattr(nearest, "edt_distances",
+                        lambda *a: used.append(len(a[0])) or real(*a))
+    for pred, transformed in ((near, False), (far, True)):
+        used.clear()
+        sd = surface_distances(pred, truth, spacing)
+        assert bool(used) == transformed
+        t2p, p2t = bruteforce(pred, truth, spacing)
+        assert np.allclose(np.sort(sd.truth_to_pred), np.sort(t2p), rtol=1e-12, atol=0)
+        assert np.allclose(np.sort(sd.pred_to_truth), np.sort(p2t), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(ours(sd), deepmind(pred, truth, spacing), rtol=1e-10)
+        for method in ("search", "transform"):
+            got = nearest.nearest_distances(pts["truth"], corners(pred).astype(np.int32),
+                                            np.array(spacing), method=method)
+            assert np.allclose(np.sort(got), np.sort(t2p), rtol=1e-12, atol=0)
+
+
+def test_unknown_method_raises():
+    from leg3dus.core.errors import OptionError
+
+    p = np.zeros((1, 3), np.int32)
+    with pytest.raises(OptionError, match="method"):
+        nearest.nearest_distances(p, p, np.ones(3), method="tree")
