@@ -20,12 +20,11 @@ volume is allocated.
 
 from __future__ import annotations
 
-from ._kernels_joint import joint_stats
 from ._kernels_edt import edt_distances
+from ._kernels_joint import joint_stats
 from ._kernels_nearest import nearest_distances, ring_search
 from ._kernels_percentile import weighted_percentile
 from ._kernels_points import border_points, cell_contrast, surfel_points
 
 __all__ = ["border_points", "cell_contrast", "edt_distances", "joint_stats",
-           "nearest_distances",
-           "ring_search", "surfel_points", "weighted_percentile"]
+           "nearest_distances", "ring_search", "surfel_points", "weighted_percentile"]
