@@ -171,17 +171,18 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
         kf, kr, kc = torch.nonzero(keep, as_tuple=True)
         v = fr[kf, kr, kc]
         v = v.to(torch.float32) if is_float else v.to(torch.int64)
-        wgt = imp_t[kr, kc] if mode == 3 else torch.full_like(kr, 256)
+        wgt = imp_t[kr, kc] if mode == 3 else None
         px, py, pz = (q[kf, kr, kc] for q in p)
         if linear:
             vox, f, ok = _corners(torch, px, py, pz, fixed_linear, (nz, ny, nx))
             good = ok[:, None] & (f != 0)
             sel = torch.nonzero(good, as_tuple=True)
             vox, f = vox[sel], f[sel]
-            v, wgt = v[sel[0]], wgt[sel[0]]
+            v = v[sel[0]]
+            wgt = None if wgt is None else wgt[sel[0]]
         else:
             vox = (pz * ny + py) * nx + px
-            f = torch.zeros_like(vox)
+            f = None
         apply_in_rounds(out.view(-1), acc.view(-1), vox, v, f, wgt, step)
     return out, acc
 

@@ -176,30 +176,39 @@ def fixed_linear_step(mode: int):
 
 def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
     """Apply contributions (in insertion order) to the flat state tensors ``out_flat`` and
-    ``acc_flat`` (int32), in rounds of distinct voxels; returns the number of rounds."""
+    ``acc_flat`` (int32), in rounds of distinct voxels; returns the number of rounds.
+
+    ``f`` and ``wgt`` may be None (nearest neighbour: no weight; weight 256)."""
     import torch
 
     n = vox.numel()
     if n == 0:
         return 0
     dev = vox.device
-    by_voxel = torch.sort(vox, stable=True).indices
-    vs = vox[by_voxel]
-    pos = torch.arange(n, device=dev)
+    key = vox.to(torch.int32) if out_flat.numel() < 2**31 else vox
+    vs, by_voxel = torch.sort(key, stable=True)
+    pos = torch.arange(n, device=dev, dtype=key.dtype)
     new = torch.ones(n, dtype=torch.bool, device=dev)
     new[1:] = vs[1:] != vs[:-1]
     rank = pos - torch.where(new, pos, 0).cummax(0).values
-    by_round = torch.sort(rank, stable=True).indices
-    idx = by_voxel[by_round]
     counts = torch.bincount(rank).tolist()
-    vox, v, f, wgt = vox[idx], v[idx], f[idx], wgt[idx]
+    if len(counts) > 1:
+        by_round = torch.sort(rank, stable=True).indices
+        vs, idx = vs.gather(0, by_round), by_voxel.gather(0, by_round)
+    else:
+        idx = by_voxel
+    vox = vs.to(torch.int64)
+    v = v.gather(0, idx)
+    f = f.gather(0, idx) if f is not None else None
+    wgt = wgt.gather(0, idx) if wgt is not None else torch.full_like(vox, 256)
     start = 0
     for c in counts:
         sl = slice(start, start + c)
         start += c
         vx = vox[sl]
-        o, a = out_flat[vx], acc_flat[vx].to(torch.int64)
-        o2, a2 = step(o, a, v[sl], f[sl], wgt[sl])
-        out_flat[vx] = o2
-        acc_flat[vx] = a2.to(torch.int32)
+        # gather / scatter_ (not advanced indexing): one plain kernel each, on any device
+        o, a = out_flat.gather(0, vx), acc_flat.gather(0, vx).to(torch.int64)
+        o2, a2 = step(o, a, v[sl], None if f is None else f[sl], wgt[sl])
+        out_flat.scatter_(0, vx, o2)
+        acc_flat.scatter_(0, vx, a2.to(torch.int32))
     return len(counts)
