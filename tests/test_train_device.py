@@ -237,3 +237,38 @@ def test_cuda_patches_equal_cpu_patches_and_bf16_training_runs(cached, data, tmp
     config = merge(load_config(None), {**TINY, "model": MODELS["2d"]})
     summary = train(data, "2d", tmp_path / "run", config)
     assert summary["device"] == "cuda" and all(np.isfinite(read_losses(tmp_path / "run")))
+
+
+def test_an_epoch_reads_nothing_back_per_step(cached, monkeypatch):
+    """Values the training code reads from tensors to the host (a wait for the device on
+    a GPU): one, the epoch's mean loss, whatever the number of steps. (MONAI's loss and
+    AdamW read only host tensors: a shape list and the step counter.)"""
+    import inspect
+
+    from monai.losses import DiceCELoss
+
+    from leg3dus.segment.epoch import noise_generator, run_epoch
+    from leg3dus.segment.models import build_model, check_spec, default_spec
+
+    spec = check_spec({**default_spec("2d"), **MODELS["2d"]})
+    net = build_model(spec)
+    opt = torch.optim.AdamW(net.parameters())
+    patches = DevicePatches(cached[False], spec, "cpu")
+    reads = []
+    for name in ("item", "cpu", "tolist", "numpy", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _name=name, _original=original, **k):
+            caller = inspect.currentframe().f_back.f_globals.get("__name__", "")
+            if caller.startswith("leg3dus"):
+                reads.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for steps in (2, 5):
+        reads.clear()
+        draws = draw_epoch(np.random.default_rng(0), cached[False], spec, steps, 3)
+        loss, done = run_epoch(net, opt, DiceCELoss(to_onehot_y=True, softmax=True), patches,
+                               draws, steps, 3, generator=noise_generator("cpu", 0, 1))
+        assert done == steps and np.isfinite(loss)
+        assert reads == ["__float__"], reads
