@@ -8,7 +8,13 @@ convolution. That is not vnn, so the ratio is taken against leg3dus running the 
 algorithm (``method="pnn"``, nearest, compounding LATEST, Gaussian fill) on a slab of the
 same input, and the two outputs are compared voxel by voxel.
 
+With ``--device cpu|cuda`` it compounds the same input with the numba kernels and with
+the torch path on that device instead (vnn, pnn nearest, pnn linear, each with the
+Gaussian fill), and prints both times side by side with whether the volumes are equal;
+without a CUDA device, ``--device cuda`` prints the numba figures alone.
+
 Example: python benchmarks/bench_compound.py
+         python benchmarks/bench_compound.py --device cuda
 """
 
 from __future__ import annotations
@@ -157,6 +163,48 @@ def sweep_quality(spacing: float, seed: int, z_range=None) -> None:
           + ", ".join(f"{k} {v:.4f}" for k, v in dices.items()) + f"; NCC vs phantom {ncc:.3f}")
 
 
+def _timed(seq, cfg, opt):
+    from leg3dus.compound import reconstruct
+
+    t = time.perf_counter()
+    rec = reconstruct(seq, cfg, options=opt)
+    return rec, time.perf_counter() - t
+
+
+def compare_devices(seq, cfg, device: str, size: int, sigma: float) -> None:
+    """numba and the torch path on ``device``: vnn, pnn nearest, pnn linear, each with
+    the Gaussian fill, on the same input; times side by side, volumes compared."""
+    from leg3dus.compound import Options
+
+    have = device != "cuda"
+    if not have:
+        import torch
+
+        have = torch.cuda.is_available()
+    small, small_cfg = slab(seq, cfg, 8)
+    cases = (("vnn", "NEAREST_NEIGHBOR"), ("pnn", "NEAREST_NEIGHBOR"), ("pnn", "LINEAR"))
+    for method, interp in cases:
+        recon = dataclasses.replace(cfg.recon, interpolation=interp)
+        c = dataclasses.replace(cfg, recon=recon)
+        sc = dataclasses.replace(small_cfg,
+                                 recon=dataclasses.replace(small_cfg.recon, interpolation=interp))
+        opt = Options(method=method, fill="gaussian", fill_size_vox=size, fill_sigma_vox=sigma)
+        dev = dataclasses.replace(opt, device=device)
+        _timed(small, sc, opt)  # compile / load the kernels
+        ref, t_numba = _timed(seq, c, opt)
+        name = f"{method} {'linear' if interp == 'LINEAR' else 'nearest'} + gaussian fill"
+        if not have:
+            print(f"{name}: numba {t_numba:.2f} s; torch {device}: no CUDA device here, "
+                  "not measured")
+            continue
+        _timed(small, sc, dev)  # warm the device (CUDA context, kernels)
+        got, t_dev = _timed(seq, c, dev)
+        same = (np.array_equal(ref.volume.array, got.volume.array)
+                and np.array_equal(ref.hit, got.hit))
+        print(f"{name}: numba {t_numba:.2f} s, torch {device} {t_dev:.2f} s "
+              f"(numba / torch {t_numba / t_dev:.2f}x); volumes equal: {'yes' if same else 'NO'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=3000, help="number of frames (about)")
@@ -168,6 +216,8 @@ def main() -> None:
     ap.add_argument("--anchor-slices", type=int, default=160,
                     help="z slices of the slab both implementations run for the ratio")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                    help="instead: numba and the torch path on this device side by side")
     ap.add_argument("--sweep-quality", action="store_true",
                     help="instead: whole-leg simulated sweeps over a phantom, compounded at "
                          "--quality-spacing; Dice per muscle and NCC against the phantom")
@@ -182,6 +232,12 @@ def main() -> None:
     from leg3dus.compound import Options, reconstruct
 
     seq, cfg = make_input(args.frames, args.spacing, tuple(args.shape), args.seed)
+    if args.device is not None:
+        print(f"input: {seq.n_frames} frames of {seq.frame_shape[1]} x {seq.frame_shape[0]} "
+              f"px -> {' x '.join(map(str, args.shape[::-1]))} voxels (x, y, z) at "
+              f"{args.spacing} mm")
+        compare_devices(seq, cfg, args.device, args.size, args.sigma)
+        return
     opt = Options(method="vnn", fill="gaussian", fill_size_vox=args.size, fill_sigma_vox=args.sigma)
     small, small_cfg = slab(seq, cfg, 8)
     reconstruct(small, small_cfg, options=opt)  # compile / load the kernels

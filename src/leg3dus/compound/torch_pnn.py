@@ -168,18 +168,19 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
         elif optimization != "NONE":  # the nearest voxel first, then all eight corners
             near = [(q + _HALF) >> 14 for q in p] if fixed_linear else [plus_round(q) for q in p]
             keep &= _inside(*near, nz, ny, nx)
-        kf, kr, kc = torch.nonzero(keep, as_tuple=True)
-        v = fr[kf, kr, kc]
+        # kept pixels in insertion order (frame, row, column), by flat index
+        flat = torch.nonzero(keep.view(-1)).squeeze(1)
+        v = fr.reshape(-1).gather(0, flat)
         v = v.to(torch.float32) if is_float else v.to(torch.int64)
-        wgt = imp_t[kr, kc] if mode == 3 else None
-        px, py, pz = (q[kf, kr, kc] for q in p)
+        wgt = imp_t.view(-1).gather(0, flat % (h * w)) if mode == 3 else None
+        px, py, pz = (q.expand(keep.shape).reshape(-1).gather(0, flat) for q in p)
         if linear:
             vox, f, ok = _corners(torch, px, py, pz, fixed_linear, (nz, ny, nx))
             good = ok[:, None] & (f != 0)
-            sel = torch.nonzero(good, as_tuple=True)
-            vox, f = vox[sel], f[sel]
-            v = v[sel[0]]
-            wgt = None if wgt is None else wgt[sel[0]]
+            pix = torch.nonzero(good, as_tuple=True)[0]
+            vox, f = vox.masked_select(good), f.masked_select(good)
+            v = v.index_select(0, pix)
+            wgt = None if wgt is None else wgt.index_select(0, pix)
         else:
             vox = (pz * ny + py) * nx + px
             f = None

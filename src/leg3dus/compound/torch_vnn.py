@@ -95,20 +95,24 @@ def _candidates(torch, rows, counts, s0, ny, nx, frames_t, seg_t, maxd, h, w):
     r = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts,
                                 output_size=total)
     first = torch.cumsum(counts, 0) - counts
-    x = xa[r] + (torch.arange(total, device=counts.device) - first[r])
+    # index_select / gather / masked_select: one plain kernel each on any device
+    def at(t, i):
+        return t.index_select(0, i)
+
+    x = at(xa, r) + (torch.arange(total, device=counts.device) - at(first, r))
     xf = x.to(torch.float64)
-    aw = (w0[r] + xf * dw[r]).abs()
+    aw = (at(w0, r) + xf * at(dw, r)).abs()
     keep = aw <= maxd
-    r, x, xf, aw = r[keep], x[keep], xf[keep], aw[keep]
-    col = torch.floor(u0[r] + xf * du[r] + 0.5).to(torch.int64)
-    row = torch.floor(v0[r] + xf * dv[r] + 0.5).to(torch.int64)
-    sg = seg_t[row.clamp(0, h - 1)]
+    r, x, xf, aw = (t.masked_select(keep) for t in (r, x, xf, aw))
+    col = torch.floor(at(u0, r) + xf * at(du, r) + 0.5).to(torch.int64)
+    row = torch.floor(at(v0, r) + xf * at(dv, r) + 0.5).to(torch.int64)
+    sg = at(seg_t, row.clamp(0, h - 1))
     ok = (row >= 0) & (row < h) & (col >= sg[:, 0]) & (col <= sg[:, 1])
     ok &= ~((col >= sg[:, 2]) & (col <= sg[:, 3]))
-    r, x, aw, col, row = r[ok], x[ok], aw[ok], col[ok], row[ok]
-    fr = f[r]
-    vox = ((z[r] - s0) * ny + y[r]) * nx + x
-    val = frames_t[fr, row, col]
+    r, x, aw, col, row = (t.masked_select(ok) for t in (r, x, aw, col, row))
+    fr = at(f, r)
+    vox = ((at(z, r) - s0) * ny + at(y, r)) * nx + x
+    val = frames_t.view(-1).gather(0, (fr * h + row) * w + col)
     return vox, aw, fr, val
 
 
@@ -177,12 +181,12 @@ def vnn_device(frames_t, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_dist
             parts.append((vox, aw, fr, val))
         vox, aw, fr, val = (torch.cat(t) for t in zip(*parts, strict=True))
         # among the candidates at the smallest |w|, the first frame wins (numba's '<')
-        tie = aw == best[vox]
-        vox, fr, val = vox[tie], fr[tie], val[tie]
+        tie = aw == best.gather(0, vox)
+        vox, fr, val = (t.masked_select(tie) for t in (vox, fr, val))
         first = torch.full((nvox,), np.iinfo(np.int64).max, dtype=torch.int64, device=dev)
         first.scatter_reduce_(0, vox, fr, "amin")
-        win = fr == first[vox]
-        o = out[s0:s1 + 1].view(-1)
-        o[vox[win]] = val[win]
-        hit[s0:s1 + 1].view(-1)[vox[win]] = 1
+        win = fr == first.gather(0, vox)
+        vox, val = vox.masked_select(win), val.masked_select(win)
+        out[s0:s1 + 1].view(-1).scatter_(0, vox, val)
+        hit[s0:s1 + 1].view(-1).scatter_(0, vox, torch.ones_like(val))
     return out, hit
