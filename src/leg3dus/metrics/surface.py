@@ -14,8 +14,9 @@ Two surface representations, chosen with ``surface``:
     outside it; each weighs 1. Percentiles interpolate linearly (``numpy.percentile``).
 
 Distances are Euclidean in mm with the voxel spacing, from every point of one surface to
-the nearest point of the other, computed exactly on the surface points only (never a
-full-volume distance map). See ``docs/metrics.md`` for every definition.
+the nearest point of the other, computed exactly: by a search among the surface points,
+or, when the surfaces lie far apart, by a distance transform of the box that holds both
+(never of the whole volume). See ``docs/metrics.md`` for every definition.
 """
 
 from __future__ import annotations
