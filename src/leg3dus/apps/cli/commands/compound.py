@@ -39,7 +39,7 @@ def compound(
     fill_sigma_vox: float = _opt(1.0, "Gaussian fill sigma in voxels."),
     hole_element: list[str] = _opt(None, "PLUS hole filling KIND[:key=value,...]; repeat."),
     max_distance_mm: float = _opt(None, "vnn: largest voxel-to-frame distance (one voxel)."),
-    device: str = _opt("numba", "numba (CPU kernels), or cpu / cuda (torch; vnn)."),
+    device: str = _opt("numba", "numba (CPU kernels), or cpu / cuda (torch, the same volume)."),
     labels: bool = _opt(False, "Frames hold label values: nearest, never averaged.", "--labels"),
     image_frame: str = _opt(None, "Image coordinate frame name."),
     reference_frame: str = _opt(None, "Reference coordinate frame name."),
