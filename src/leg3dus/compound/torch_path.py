@@ -63,7 +63,8 @@ def pnn_torch(frames, pix_to_index, seg, shape, device, interpolation="nearest",
               pixel_rejection_threshold=None, mask=None, keep_on_device=False):
     """:func:`leg3dus.compound.pnn.paste_frames` into a new grid of ``shape`` (z, y, x)
     on ``device``; returns (out, acc): out of the frames' type, acc uint16 (numpy, or
-    tensors on the device with ``keep_on_device``: acc int32, uint16 output in int32).
+    tensors on the device with ``keep_on_device``: acc in int16 holding uint16 bits, a
+    uint16 output in int32).
 
     Examples
     --------
@@ -136,7 +137,7 @@ def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
 
         dev = get_device(device)
         return (torch.zeros(shape, dtype=state_dtype(frames.dtype), device=dev),
-                torch.zeros(shape, dtype=torch.int32, device=dev), 0)
+                torch.zeros(shape, dtype=torch.int16, device=dev), 0)
     seg, mask = plans[0][1], plans[0][2]
     if p.fan_angles_auto_detect:  # one fan per frame
         idx = np.array([i for i, _, _ in plans])
@@ -153,11 +154,13 @@ def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
 def finish_torch(out, hit, dtype, gaussian: bool, size_vox=5, sigma_vox=1.0):
     """Device tensors -> numpy (``dtype`` volume, uint8 / uint16 hit), after the Gaussian
     fill on the device when ``gaussian``."""
+    import torch
+
     from .torch_pnn import to_numpy
 
     if gaussian:
         out = fill_gaussian_torch(out, hit, size_vox, sigma_vox)
-    if hit.dtype == out.dtype:  # vnn: uint8 hit
+    if hit.dtype == torch.uint8:  # vnn's hit; pnn's is the accumulation buffer
         return out.cpu().numpy().astype(dtype, copy=False), hit.cpu().numpy()
     return to_numpy(out, hit, dtype)
 

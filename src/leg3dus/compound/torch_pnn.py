@@ -126,8 +126,8 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
                pixel_rejection_threshold=None, mask=None, budget=1 << 22):
     """:func:`leg3dus.compound.pnn.paste_frames` into a new grid of ``shape`` (z, y, x) on
     torch ``device``; returns (out, acc) tensors there (out in :func:`state_dtype`,
-    acc int32). ``seg`` is (h, 4) or one per frame (n, h, 4); ``mask`` (NONE) is (h, w)
-    or (n, h, w)."""
+    acc in int16 holding the uint16 bits). ``seg`` is (h, 4) or one per frame (n, h, 4);
+    ``mask`` (NONE) is (h, w) or (n, h, w)."""
     import torch
 
     check_supported(interpolation, compounding, optimization)
@@ -139,7 +139,7 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
     linear = interpolation == "linear"
     fixed_linear = linear and optimization == "FULL"
     out = torch.zeros((nz, ny, nx), dtype=state_dtype(out_dtype), device=dev)
-    acc = torch.zeros((nz, ny, nx), dtype=torch.int32, device=dev)
+    acc = torch.zeros((nz, ny, nx), dtype=torch.int16, device=dev)  # uint16 bits
     if linear:
         step = fixed_linear_step(mode) if fixed_linear else linear_step(mode, is_float)
     else:
@@ -191,4 +191,4 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
 def to_numpy(out, acc, out_dtype):
     """(out, acc) tensors -> numpy arrays of the output type and uint16."""
     o = out.cpu().numpy()
-    return o.astype(out_dtype, copy=False), acc.cpu().numpy().astype(np.uint16)
+    return o.astype(out_dtype, copy=False), acc.cpu().numpy().view(np.uint16)

@@ -176,7 +176,8 @@ def fixed_linear_step(mode: int):
 
 def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
     """Apply contributions (in insertion order) to the flat state tensors ``out_flat`` and
-    ``acc_flat`` (int32), in rounds of distinct voxels; returns the number of rounds.
+    ``acc_flat`` (int16 holding PLUS's uint16 accumulation), in rounds of distinct voxels;
+    returns the number of rounds.
 
     ``f`` and ``wgt`` may be None (nearest neighbour: no weight; weight 256)."""
     import torch
@@ -207,8 +208,8 @@ def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
         start += c
         vx = vox[sl]
         # gather / scatter_ (not advanced indexing): one plain kernel each, on any device
-        o, a = out_flat.gather(0, vx), acc_flat.gather(0, vx).to(torch.int64)
+        o, a = out_flat.gather(0, vx), acc_flat.gather(0, vx).to(torch.int64) & 0xFFFF
         o2, a2 = step(o, a, v[sl], None if f is None else f[sl], wgt[sl])
         out_flat.scatter_(0, vx, o2)
-        acc_flat.scatter_(0, vx, a2.to(torch.int32))
+        acc_flat.scatter_(0, vx, a2.to(torch.int16))  # wraps: the uint16 bits
     return len(counts)
