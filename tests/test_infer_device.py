@@ -199,6 +199,14 @@ def test_progress_counts_every_window_once():
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
+def test_an_empty_volume_gives_empty_labels():
+    model = tiny_model("3d")
+    for shape in [(0, 5, 5), (4, 6, 0)]:
+        image = np.zeros(shape, np.uint8)
+        assert sliding_window(image, model).shape == shape
+        assert sliding_window(image, model, probabilities=True).shape == (4, *shape)
+
+
 def test_argmax0_is_torch_argmax_with_first_on_ties():
     s = torch.from_numpy(np.random.default_rng(3).integers(0, 3, (4, 50, 7)).astype(np.float32))
     np.testing.assert_array_equal(argmax0(s).numpy(), s.argmax(0).numpy())

@@ -84,10 +84,10 @@ def z_windows(spec: dict, nz: int, overlap: float, z_indices=None) -> list[int]:
 def slabs_of(nz: int, slab: int | None) -> list[tuple[int, int]]:
     """The slabs ``[a, b)`` along axis 0 (the whole volume when ``slab`` is None or 0).
 
-    >>> slabs_of(10, 4)
-    [(0, 4), (4, 8), (8, 10)]
+    >>> slabs_of(10, 4), slabs_of(0, None)
+    ([(0, 4), (4, 8), (8, 10)], [])
     """
-    slab = nz if not slab else max(1, int(slab))
+    slab = max(1, nz if not slab else int(slab))
     return [(a, min(a + slab, nz)) for a in range(0, nz, slab)]
 
 

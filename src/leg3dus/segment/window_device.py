@@ -188,10 +188,10 @@ def sliding_window_device(image, model, *, overlap: float = 0.25,
     dtype = (torch.float32, np.float32) if probabilities else (torch.uint8, np.uint8)
     out = (torch.zeros(shape, dtype=dtype[0], device=dev) if as_tensor
            else np.zeros(shape, dtype[1]))
-    slabs = slabs_of(nz, slab)
+    slabs = slabs_of(nz, slab) if ny and nx else []  # an empty volume has no windows
     per_slab = [len(in_slab(zs, patch[0], a, b)) * len(positions) for a, b in slabs]
     base, total = 0, sum(per_slab)
-    depth = slabs[0][1] - slabs[0][0]  # buffers reused from slab to slab
+    depth = max((b - a for a, b in slabs), default=0)  # buffers reused slab to slab
     acc_buf = torch.empty((k, depth, ny, nx), dtype=torch.float32, device=dev)
     wsum_buf = torch.empty((depth, ny, nx), dtype=torch.float32, device=dev)
     with torch.inference_mode():
