@@ -31,7 +31,14 @@ def _pass(torch, t, taps, axis):
 
 def fill_gaussian_device(volume, hit, size_vox=5, sigma_vox=1.0, chunk=64):
     """Fill voxels where ``hit`` is 0 (uint8 ``volume`` and ``hit`` tensors, z, y, x, on
-    one device); returns a new uint8 tensor on that device."""
+    one device); returns a new uint8 tensor on that device.
+
+    >>> import torch
+    >>> vol = torch.zeros((1, 1, 5), dtype=torch.uint8); hit = torch.zeros_like(vol)
+    >>> vol[0, 0, ::2] = 90; hit[0, 0, ::2] = 1
+    >>> fill_gaussian_device(vol, hit, size_vox=3)[0, 0].tolist()
+    [90, 90, 90, 90, 90]
+    """
     import torch
 
     from ..core.arrays import gaussian_taps

@@ -36,7 +36,14 @@ _HALF = 1 << 13
 
 
 def check_supported(interpolation: str, compounding: str, optimization: str) -> None:
-    """Raise :class:`OptionError` for what the torch path does not reproduce."""
+    """Raise :class:`OptionError` for what the torch path does not reproduce.
+
+    >>> check_supported("linear", "importance_mask", "FULL")   # fine: no error
+    >>> check_supported("nearest", "importance_mask", "FULL")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    leg3dus.core.errors.OptionError: the torch path (device cpu or cuda) does not run ...
+    """
     from ..core.errors import OptionError
 
     if (interpolation == "nearest" and compounding == "importance_mask"

@@ -27,7 +27,14 @@ _FIX_SHIFT = 412316860416.0
 
 
 def plus_round(x):
-    """igsioMath::Round on a float64 tensor (as :func:`.pnn_nn.plus_round`)."""
+    """igsioMath::Round on a float64 tensor (as :func:`.pnn_nn.plus_round`).
+
+    >>> import torch
+    >>> plus_round(torch.tensor([0.5, -0.5, 2.4999999999], dtype=torch.float64)).tolist()
+    [1, 0, 3]
+
+    (2.4999999999 is first rounded to 2**-16, to 2.5, then up.)
+    """
     import torch
 
     return (x + 103079215104.5).to(torch.int64) - _SHIFT
@@ -179,7 +186,20 @@ def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
     ``acc_flat`` (int16 holding PLUS's uint16 accumulation), in rounds of distinct voxels;
     returns the number of rounds.
 
-    ``f`` and ``wgt`` may be None (nearest neighbour: no weight; weight 256)."""
+    ``f`` and ``wgt`` may be None (nearest neighbour: no weight; weight 256).
+
+    Examples
+    --------
+    PLUS's truncated running mean of 3, 0, 0 into voxel 1 (and 9 into voxel 0):
+
+    >>> import torch
+    >>> out, acc = torch.zeros(2, dtype=torch.uint8), torch.zeros(2, dtype=torch.int16)
+    >>> vox, v = torch.tensor([1, 1, 0, 1]), torch.tensor([3, 0, 9, 0])
+    >>> apply_in_rounds(out, acc, vox, v, None, None, nn_step(MEAN, False, False))
+    3
+    >>> out.tolist(), acc.tolist()
+    ([9, 0], [256, 768])
+    """
     import torch
 
     n = vox.numel()
