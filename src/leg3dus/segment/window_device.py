@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -204,10 +205,10 @@ def sliding_window_device(image, model, *, overlap: float = 0.25,
                 vol = _upload(image, lo, hi, dev)
                 keep = _nonempty(vol, [(r0 - lo, r1 - lo) for r0, r1 in reads], ys, xs,
                                  patch)
-                run = _slab_2d if kind == "2d" else _slab_3d
-                state = {"done": base, "total": total, "progress": progress, "nz": nz}
-                run(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model,
-                    bs, tta, autocast, context, state)
+                run = _Pass(model, bs, tta, autocast, context, nz, weight, positions,
+                            progress, base, total)
+                (_slab_2d if kind == "2d" else _slab_3d)(
+                    run, _Slab(vol, lo, a, starts, keep, acc, wsum))
                 del vol
             base += n_slab
             covered = wsum > 0
@@ -224,24 +225,60 @@ def sliding_window_device(image, model, *, overlap: float = 0.25,
     return out
 
 
-def _report(state, n: int) -> None:
-    if state["progress"] is not None:
-        state["progress"]("predicting", state["done"], state["total"])
-    state["done"] += n
+@dataclass
+class _Pass:
+    """What every slab of one call shares."""
+
+    model: object
+    batch: int
+    tta: bool
+    autocast: bool | None
+    context: int
+    nz: int
+    weight: object  # Gaussian weights on the device, shape patch
+    positions: list  # in-plane window starts (y, x), in y then x order
+    progress: object
+    done: int
+    total: int
+
+    def report(self, n: int) -> None:
+        """Tell ``progress`` where we are, before a batch of ``n`` windows."""
+        if self.progress is not None:
+            self.progress("predicting", self.done, self.total)
+        self.done += n
+
+    def scores(self, tiles):
+        return scores(self.model, tiles, self.tta, self.autocast)
 
 
-def _slab_2d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, bs, tta,
-             autocast, context, state) -> None:
+@dataclass
+class _Slab:
+    """One slab ``[a, a + acc.shape[1])``: its uint8 slices from ``lo`` on, the window
+    starts along axis 0 that touch it, which windows hold data (positions x starts),
+    and its score and weight sums."""
+
+    vol: object
+    lo: int
+    a: int
+    starts: list
+    keep: np.ndarray
+    acc: object
+    wsum: object
+
+
+def _slab_2d(run: _Pass, sl: _Slab) -> None:
     """One slab of the 2d model: per in-plane position, batches of slices."""
     import torch
 
+    vol, lo, a, acc, wsum, weight = sl.vol, sl.lo, sl.a, sl.acc, sl.wsum, run.weight
     ny, nx = vol.shape[1:]
-    patch = weight.shape
+    patch, positions, context, bs = weight.shape, run.positions, run.context, run.batch
+    keep, starts = sl.keep, sl.starts
     kept = [np.flatnonzero(keep[p]) for p in range(len(positions))]
     # The slices each kept window sees (clamped at the volume's ends), relative to vol,
     # and its slice in the slab: one upload for the whole slab.
     z = np.asarray(starts, np.int64)[np.concatenate(kept)]
-    seen = np.clip(z[:, None] + np.arange(-context, context + 1), 0, state["nz"] - 1) - lo
+    seen = np.clip(z[:, None] + np.arange(-context, context + 1), 0, run.nz - 1) - lo
     table = torch.from_numpy(np.concatenate([seen, (z - a)[:, None]], 1)).to(vol.device)
     first = 0
     for p, (y, x) in enumerate(positions):
@@ -251,9 +288,9 @@ def _slab_2d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, b
         window = vol[:, y:y + hy, x:x + hx]
         for i in range(first, first + n, bs):
             j = min(i + bs, first + n)
-            _report(state, j - i)
+            run.report(j - i)
             tiles = _pad(window[table[i:j, :-1]], patch[1:])
-            prob = scores(model, tiles, tta, autocast)[:, :, :hy, :hx]
+            prob = run.scores(tiles)[:, :, :hy, :hx]
             contrib = (prob * w2).transpose(0, 1)  # (K, B, hy, hx)
             z0, z1 = int(z[i]) - a, int(z[j - 1]) - a
             if z1 - z0 == j - i - 1:  # consecutive slices: one strided addition
@@ -266,25 +303,26 @@ def _slab_2d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, b
         first += n
 
 
-def _slab_3d(vol, lo, a, b, starts, keep, positions, acc, wsum, weight, model, bs, tta,
-             autocast, context, state) -> None:
+def _slab_3d(run: _Pass, sl: _Slab) -> None:
     """One slab of the 3d model: non-empty windows in z, y, x order, in batches."""
     import torch
 
+    vol, lo, a, acc, wsum, weight = sl.vol, sl.lo, sl.a, sl.acc, sl.wsum, run.weight
+    b, starts, keep, positions, bs = a + acc.shape[1], sl.starts, sl.keep, run.positions, run.batch
     ny, nx = vol.shape[1:]
     patch = weight.shape
     order = [(w, p) for w in range(len(starts)) for p in range(len(positions))
              if keep[p, w]]
     for i in range(0, len(order), bs):
         chunk = order[i:i + bs]
-        _report(state, len(chunk))
+        run.report(len(chunk))
         boxes, tiles = [], []
         for w, p in chunk:
             z, (y, x) = starts[w], positions[p]
             hy, hx = min(patch[1], ny - y), min(patch[2], nx - x)
             boxes.append((z, y, x, hy, hx))
             tiles.append(_pad(vol[z - lo:z - lo + patch[0], y:y + hy, x:x + hx], patch))
-        prob = scores(model, torch.stack(tiles), tta, autocast)
+        prob = run.scores(torch.stack(tiles))
         for (z, y, x, hy, hx), pr in zip(boxes, prob, strict=True):
             z0, z1 = max(z, a), min(z + patch[0], b)
             wt = weight[z0 - z:z1 - z, :hy, :hx]
