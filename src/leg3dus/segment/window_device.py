@@ -9,15 +9,17 @@ The design follows what keeps an accelerator busy:
   0), with one transfer of a small boolean table to the host per slab;
 - the 2d model's windows are grouped by their in-plane position: one batch is many
   slices at one position, cut with one gather (the context slices clamped at the ends)
-  and added to the scores with one strided addition, so the number of launches does not
-  grow with the number of windows; the 3d model's windows are large and few, and are
-  cut and added one by one on the device;
+  and added to the scores with one strided addition, so the launches grow with the
+  batches, not with the windows; the 3d model's windows are large and few, and are cut
+  and added one by one on the device;
 - the network runs on large batches (:func:`default_batch_size`), on CUDA under
   ``torch.autocast`` (bfloat16, or float16 where the GPU lacks it), on the CPU in
   float32; the softmax, the test-time flips, the ensemble mean, the Gaussian-weighted
   sums (float32), their normalisation and the argmax stay on the device;
 - only uint8 classes come back to the host, once per slab (or the blended scores when
-  asked for them).
+  asked for them). A slab waits for the device three times (its upload, its table of
+  empty windows, its labels), never within its batches; these few copies use ordinary
+  host memory, as pinned buffers would save only milliseconds per slab.
 
 On the CPU the arithmetic is the host path's (:mod:`.window_host`) operation for
 operation, in the same order for every voxel, so labels are the same; tests check it.
