@@ -117,6 +117,27 @@ def test_device_and_host_patches_equal_a_numpy_reference(cached, kind, sparse):
         assert set(draws["start"][:, 0].tolist()) <= set(SPARSE_SLICES)
 
 
+@pytest.mark.parametrize("kind", ["2d", "3d"])
+def test_patches_at_the_edges_and_wholly_outside(cached, kind):
+    subjects, spec = cached[False], SPECS[kind]
+    z, y, x = subjects[0].image.shape
+    starts = [(0, -12, -12), (z - 1, y - 2, x - 2), (1, -40, 3), (2, 3, -40), (2, 3, x + 5),
+              (z - 1, y + 9, 0), (0, 0, 0), (z // 2, 1, -15)]
+    if kind == "3d":
+        starts += [(-7, 2, 2), (-20, 0, 0), (z - 3, -3, -3)]
+    subject = np.array([0, 1] * len(starts))[:len(starts)]
+    start = np.array(starts, np.int64)
+    dx, dy = DevicePatches(subjects, spec, "cpu").cut(torch.as_tensor(subject),
+                                                      torch.as_tensor(start))
+    hx, hy = HostPatches(subjects, spec, "cpu").cut(subject, start)
+    assert torch.equal(dx, hx) and torch.equal(dy, hy)
+    for i, (u, s0) in enumerate(zip(subject, start, strict=True)):
+        want_x, want_y = reference(subjects[u], s0, spec)
+        np.testing.assert_array_equal(np.rint(dx[i].numpy() * 255).astype(np.uint8), want_x)
+        np.testing.assert_array_equal(dy[i].numpy(), want_y)
+    assert dx[2].sum() == 0 and dx[3].sum() == 0 and dx[4].sum() == 0
+
+
 def test_draws_repeat_with_the_seed_and_balance_classes(cached):
     subjects, spec = cached[False], SPECS["2d"]
     a = draw_epoch(np.random.default_rng([7, 1]), subjects, spec, 50, 8)

@@ -7,9 +7,13 @@ jitter, augmentation, see :func:`draw_epoch`) is drawn at the start of the epoch
 seeded numpy generator, on the host, as small arrays, and copied to the device once.
 The cohort's cropped volumes (:class:`~leg3dus.segment.cache.Cropped` boxes, uint8) lie
 end to end in one flat device tensor per kind (image, classes); a batch of patches is a
-single ``gather`` of computed indices (zero outside a subject's box, edge slices
+single ``index_select`` of whole rows (one index per patch row, from an overlapping
+strided view of the flat tensor) and one mask (zero outside a subject's box, edge slices
 repeated for the 2.5D context, as :func:`leg3dus.segment.data.extract` cuts them), so a
 step costs a few kernel launches whatever the batch size and never waits for the host.
+Indexing rows rather than voxels keeps the index small (one entry per row of, e.g., 128
+voxels), which matters on the CPU, where index arithmetic per voxel costs more than the
+network's data.
 
 :class:`HostPatches` is the fallback when the cache does not fit the device's budget
 (:func:`choose_patches`): the same draws, each patch cut from the memory-mapped cache by
@@ -125,12 +129,16 @@ class DevicePatches:
         self.device = torch.device(device)
         self.kind = spec["kind"]
         self.image_shape, self.class_shape, self.context = patch_shapes(spec)
+        # zeros before and after the volumes: a row of a patch that starts left of its
+        # box, or lies outside it, reads them
+        self.margin = int(self.image_shape[2])
         self.tables = {}
         for name in ("image", "classes"):
             boxes = [_box(getattr(s, name)) for s in subjects]
             sizes = [int(np.prod(b[0].shape)) for b in boxes]
-            flat = torch.empty(sum(sizes), dtype=torch.uint8, device=self.device)
-            at = 0
+            flat = torch.zeros(sum(sizes) + 2 * self.margin, dtype=torch.uint8,
+                               device=self.device)
+            at = self.margin
             for (data, _, _), k in zip(boxes, sizes, strict=True):
                 if k:
                     part = np.ascontiguousarray(data).reshape(-1)
@@ -138,7 +146,7 @@ class DevicePatches:
                         warnings.simplefilter("ignore", UserWarning)
                         flat[at:at + k].copy_(torch.from_numpy(part))
                 at += k
-            base = np.cumsum([0, *sizes[:-1]])
+            base = self.margin + np.cumsum([0, *sizes[:-1]])
 
             def table(values):
                 return torch.as_tensor(np.asarray(values, np.int64), device=self.device)
@@ -148,29 +156,29 @@ class DevicePatches:
                                  table([b[2] for b in boxes]))
 
     def _gather(self, name: str, subject, start, shape, clamp_z: bool):
+        """uint8 patches (n, *shape): rows of ``shape[2]`` voxels copied by one
+        ``index_select`` from overlapping windows of the flat tensor, then zeroed where
+        x lies outside the box (rows outside it read the zero margin)."""
         import torch
 
         flat, base, offset, box, full = self.tables[name]
-        n = subject.shape[0]
-        axes = []
-        for ax, size in enumerate(shape):
-            lo = (start[:, ax] - size // 2) if ax == 0 and clamp_z else start[:, ax]
-            i = lo[:, None] + torch.arange(size, device=self.device)[None]
-            if ax == 0 and clamp_z:  # 2.5D context: edge slices repeat
-                i = torch.minimum(i.clamp_min(0), full[subject, 0, None] - 1)
-            i = i - offset[subject, ax, None]
-            inside = (i >= 0) & (i < box[subject, ax, None])
-            view = [n, 1, 1, 1]
-            view[ax + 1] = size
-            axes.append((i.clamp_min(0).view(view), inside.view(view)))
-        (iz, vz), (iy, vy), (ix, vx) = axes
-        dy, dx = box[subject, 1].view(n, 1, 1, 1), box[subject, 2].view(n, 1, 1, 1)
-        index = base.view(-1)[subject].view(n, 1, 1, 1) + (iz * dy + iy) * dx + ix
-        valid = vz & vy & vx
-        if flat.numel() == 0:
-            return torch.zeros(index.shape, dtype=torch.uint8, device=self.device)
-        index = torch.where(valid, index, torch.zeros_like(index))
-        return torch.where(valid, torch.take(flat, index), 0)
+        n, (sz, sy, sx) = subject.shape[0], shape
+        off, dims = offset[subject], box[subject]  # (n, 3)
+        z = start[:, 0, None] - (sz // 2 if clamp_z else 0) + torch.arange(sz, device=self.device)
+        if clamp_z:  # 2.5D context: edge slices repeat
+            z = torch.minimum(z.clamp_min(0), full[subject, 0, None] - 1)
+        y = start[:, 1, None] + torch.arange(sy, device=self.device)
+        x = start[:, 2, None] + torch.arange(sx, device=self.device)
+        z, y, x = z - off[:, 0, None], y - off[:, 1, None], x - off[:, 2, None]
+        inside = [(v >= 0) & (v < dims[:, a, None]) for a, v in enumerate((z, y, x))]
+        row = (base[subject, None, None]
+               + (z[:, :, None] * dims[:, 1, None, None] + y[:, None, :])
+               * dims[:, 2, None, None] + x[:, 0, None, None])  # (n, sz, sy)
+        row = torch.where(inside[0][:, :, None] & inside[1][:, None, :], row, 0)
+        windows = flat.as_strided((flat.numel() - sx + 1, sx), (1, 1))
+        row = row.clamp(0, flat.numel() - sx)  # rows wholly outside in x: masked below
+        patch = windows.index_select(0, row.reshape(-1)).view(n, sz, sy, sx)
+        return patch.mul_(inside[2].view(n, 1, 1, sx))
 
     def cut(self, subject, start):
         """Image (float32 in [0, 1]) and classes (int64) patches of the drawn ``subject``
