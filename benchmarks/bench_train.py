@@ -2,7 +2,9 @@
 cut and augmented with numpy on the host, copied to the device every step, the loss read
 every step) against the device path (the cache on the device, patches gathered and
 augmented there, bf16 autocast on CUDA, the loss read once per epoch), on the same
-network, batch and phantom cohort; on the CPU and, when one is present, on a GPU.
+network, batch and phantom cohort; on the CPU and, when one is present, on a GPU. The
+host fallback (patches cut on the host from the memory-mapped cache, augmented on the
+device) is measured too.
 
 Optionally (``--dice``, meant for a GPU): ``leg3dus train``'s 2d model with the ``gpu``
 preset under a time limit, then the test subjects' Dice per muscle, to check the target
@@ -147,12 +149,15 @@ def main() -> None:
     for device in devices:
         for batch in args.batch:
             old = before(args, subjects, device, batch)
+            host = after(args, subjects, device, batch, host=True)
             new = after(args, subjects, device, batch)
             row = {"device": device, "batch": batch, "before_slices_s": round(old, 1),
+                   "host_fallback_slices_s": round(host, 1),
                    "device_path_slices_s": round(new, 1), "ratio": round(new / old, 2)}
             rows.append(row)
-            print(f"{device:5s} batch {batch:3d}: before {old:9.1f} slices/s, device path "
-                  f"{new:9.1f} slices/s, x{new / old:.2f}", flush=True)
+            print(f"{device:5s} batch {batch:3d}: before {old:9.1f} slices/s, host fallback "
+                  f"{host:9.1f}, device path {new:9.1f} slices/s, x{new / old:.2f}",
+                  flush=True)
     result = {"subjects": args.subjects, "spacing_mm": args.spacing, "preset": args.preset,
               "threads": torch.get_num_threads(), "rows": rows}
     if args.dice:
