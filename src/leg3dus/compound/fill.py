@@ -2,6 +2,8 @@
 float copies): an empty voxel becomes sum(G * value * known) / sum(G * known) over a
 ``size_vox`` cube (separable Gaussian of ``sigma_vox`` voxels, truncated to the cube);
 voxels that were hit keep their value, holes with no known voxel in their cube stay 0.
+The sums run only where they can be nonzero (:func:`row_spans`), term for term as the
+full convolution (:func:`smooth3`) would add them, so the result is the same.
 Label volumes are filled by a Gaussian-weighted vote, never by averaging label values.
 """
 
@@ -75,30 +77,130 @@ def smooth3(a: np.ndarray, taps: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True)
-def _weights(vol, hit, num, den):
-    nz, ny, nx = vol.shape
+def _hit_spans(hit, r, lo, hi):
+    # per x row: the first and last hit, widened by r (lo > hi: no hit in the row)
+    nz, ny, nx = hit.shape
     for z in numba.prange(nz):
         for y in range(ny):
+            row = hit[z, y]
+            first = -1
             for x in range(nx):
-                k = np.float32(hit[z, y, x] != 0)
-                den[z, y, x] = k
-                num[z, y, x] = np.float32(vol[z, y, x]) * k
+                if row[x]:
+                    first = x
+                    break
+            if first < 0:
+                lo[z, y], hi[z, y] = nx, -1
+                continue
+            last = first
+            for x in range(nx - 1, first - 1, -1):
+                if row[x]:
+                    last = x
+                    break
+            lo[z, y], hi[z, y] = max(0, first - r), min(nx - 1, last + r)
+
+
+def row_spans(hit: np.ndarray, radius_vox: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per x row (z, y), the span [lo, hi] of x outside which a separable filter of
+    ``radius_vox`` over the hit voxels is zero in every pass: the row's hits widened by
+    the radius along x, then joined over the rows within the radius along y and z.
+
+    Examples
+    --------
+    >>> hit = np.zeros((1, 3, 9), np.uint8); hit[0, 1, 4] = 1
+    >>> lo, hi = row_spans(hit, 1)
+    >>> lo[0].tolist(), hi[0].tolist()                 # rows 0 and 2 join row 1's span
+    ([3, 3, 3], [5, 5, 5])
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    nz, ny, nx = hit.shape
+    lo = np.empty((nz, ny), np.int64)
+    hi = np.empty((nz, ny), np.int64)
+    _hit_spans(hit, radius_vox, lo, hi)
+    size = 2 * radius_vox + 1
+    for axis in (1, 0):
+        lo = minimum_filter1d(lo, size, axis=axis, mode="constant", cval=nx)
+        hi = maximum_filter1d(hi, size, axis=axis, mode="constant", cval=-1)
+    return lo, hi
 
 
 @numba.njit(parallel=True, cache=True)
-def _finish(vol, hit, num, den, out, z_off):
-    nz, ny, nx = out.shape
+def _weighted_pass_x(vol, hit, num, den, taps, lo, hi):
+    # the x pass of num = vol * known and den = known, within each row's span; the same
+    # float32 expressions as the full convolution, zero terms (outside the span) left out
+    nz, ny, nx = vol.shape
+    r = taps.shape[0] // 2
     for z in numba.prange(nz):
         for y in range(ny):
-            for x in range(nx):
-                zz = z + z_off
-                if hit[z, y, x]:
-                    out[z, y, x] = vol[z, y, x]
-                elif den[zz, y, x] > 0:
-                    v = np.floor(num[zz, y, x] / den[zz, y, x] + np.float32(0.5))
-                    out[z, y, x] = min(max(v, 0.0), 255.0)
+            a, b = lo[z, y], hi[z, y]
+            if a > b:
+                continue
+            nrow, drow = num[z, y, a:b + 1], den[z, y, a:b + 1]
+            nrow[:] = np.float32(0.0)
+            drow[:] = np.float32(0.0)
+            for k in range(taps.shape[0]):
+                o = k - r
+                wk = taps[k]
+                i0, i1 = max(a, -o), min(b, nx - 1 - o)
+                if i0 > i1:
+                    continue
+                # views and a plain range: no wraparound checks, the loop vectorises
+                nd, dd = num[z, y, i0:i1 + 1], den[z, y, i0:i1 + 1]
+                vs, hs = vol[z, y, i0 + o:i1 + o + 1], hit[z, y, i0 + o:i1 + o + 1]
+                for i in range(i1 - i0 + 1):
+                    known = np.float32(hs[i] != 0)
+                    nd[i] = nd[i] + wk * (np.float32(vs[i]) * known)
+                    dd[i] = dd[i] + wk * known
+
+
+@numba.njit(parallel=True, cache=True)
+def _spanned_pass_yz(src, dst, taps, axis, lo, hi):
+    # along y or z within each row's span; a neighbour row is read only within its own
+    # span (it is zero outside), which leaves out zero terms and nothing else
+    nz, ny, nx = src.shape
+    r = taps.shape[0] // 2
+    for z in numba.prange(nz):
+        for y in range(ny):
+            a, b = lo[z, y], hi[z, y]
+            if a > b:
+                continue
+            dst[z, y, a:b + 1] = np.float32(0.0)
+            for k in range(taps.shape[0]):
+                zz = np.int64(z)  # a prange index may be unsigned: keep integer arithmetic
+                yy = np.int64(y)
+                if axis == 1:
+                    yy = yy + k - r
                 else:
-                    out[z, y, x] = 0
+                    zz = zz + k - r
+                if yy < 0 or yy >= ny or zz < 0 or zz >= nz:
+                    continue
+                i0, i1 = max(a, lo[zz, yy]), min(b, hi[zz, yy])
+                if i0 > i1:
+                    continue
+                out, row = dst[z, y, i0:i1 + 1], src[zz, yy, i0:i1 + 1]
+                wk = taps[k]
+                for i in range(i1 - i0 + 1):
+                    out[i] = out[i] + wk * row[i]
+
+
+@numba.njit(parallel=True, cache=True)
+def _finish(vol, hit, num, den, out, z_off, lo, hi):
+    nz, ny, nx = out.shape
+    for z in numba.prange(nz):
+        zz = np.int64(z) + z_off
+        for y in range(ny):
+            out[z, y, :] = 0
+            a, b = lo[zz, y], hi[zz, y]
+            if a > b:  # no hit lies outside the span
+                continue
+            o, v, h = out[z, y, a:b + 1], vol[z, y, a:b + 1], hit[z, y, a:b + 1]
+            n, d = num[zz, y, a:b + 1], den[zz, y, a:b + 1]
+            for i in range(b - a + 1):
+                if h[i]:
+                    o[i] = v[i]
+                elif d[i] > 0:
+                    f = np.floor(n[i] / d[i] + np.float32(0.5))
+                    o[i] = min(max(f, 0.0), 255.0)
 
 
 def _chunks(nz: int, chunk: int, halo: int):
@@ -122,12 +224,20 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size_vox: int = 5,
     taps = gaussian_taps(sigma_vox, size=size_vox)
     halo = size_vox // 2
     out = np.empty_like(volume)
+    # only within each row's span can the sums be nonzero: rows and stretches of the
+    # grid that no frame reached (often half of it) cost nothing
+    lo, hi = row_spans(hit, halo)
+    # one set of buffers for every chunk: each pass reads only what it wrote in this chunk
+    rows = min(volume.shape[0], chunk + 2 * halo)
+    buffers = [np.empty((rows,) + volume.shape[1:], np.float32) for _ in range(3)]
     for z0, z1, h0, h1 in _chunks(volume.shape[0], chunk, halo):
-        num = np.empty(volume[h0:h1].shape, np.float32)
-        den = np.empty_like(num)
-        _weights(volume[h0:h1], hit[h0:h1], num, den)
-        num, den = smooth3(num, taps), smooth3(den, taps)
-        _finish(volume[z0:z1], hit[z0:z1], num, den, out[z0:z1], z0 - h0)
+        num, den, tmp = (b[:h1 - h0] for b in buffers)
+        span = lo[h0:h1], hi[h0:h1]
+        _weighted_pass_x(volume[h0:h1], hit[h0:h1], num, den, taps, *span)
+        for a in (num, den):
+            _spanned_pass_yz(a, tmp, taps, 1, *span)
+            _spanned_pass_yz(tmp, a, taps, 0, *span)
+        _finish(volume[z0:z1], hit[z0:z1], num, den, out[z0:z1], z0 - h0, *span)
     return out
 
 
