@@ -17,9 +17,10 @@ The design follows what keeps an accelerator busy:
   float32; the softmax, the test-time flips, the ensemble mean, the Gaussian-weighted
   sums (float32), their normalisation and the argmax stay on the device;
 - only uint8 classes come back to the host, once per slab (or the blended scores when
-  asked for them). A slab waits for the device three times (its upload, its table of
-  empty windows, its labels), never within its batches; these few copies use ordinary
-  host memory, as pinned buffers would save only milliseconds per slab.
+  asked for them). A slab waits for the device twice (its table of empty windows, its
+  labels), never within its batches; its uploads do not wait (``non_blocking``); these
+  few copies use ordinary host memory, as pinned buffers would save only milliseconds
+  per slab.
 
 On the CPU the arithmetic is the host path's (:mod:`.window_host`) operation for
 operation, in the same order for every voxel, so labels are the same; tests check it.
@@ -132,7 +133,8 @@ def _upload(image, lo: int, hi: int, device):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a read-only array is only read
         part = torch.from_numpy(image[lo:hi])
-    return part if torch.device(device).type == "cpu" else part.to(device)
+    # From pageable memory the copy is staged before returning: the array may go.
+    return part if torch.device(device).type == "cpu" else part.to(device, non_blocking=True)
 
 
 def _nonempty(vol, reads, ys, xs, patch) -> np.ndarray:
@@ -147,11 +149,10 @@ def _nonempty(vol, reads, ys, xs, patch) -> np.ndarray:
         cols = vol[:, :, x:x + min(patch[2], nx - x)].amax(dim=2)  # (slices, y)
         rows.append([cols[:, y:y + min(patch[1], ny - y)].amax(dim=1) for y in ys])
     per_slice = torch.stack([rows[j][i] for i in range(len(ys)) for j in range(len(xs))]) > 0
-    cs = torch.zeros((per_slice.shape[0], per_slice.shape[1] + 1), dtype=torch.int32,
-                     device=vol.device)
-    cs[:, 1:] = per_slice.cumsum(1)
-    r = torch.as_tensor(np.asarray(reads, np.int64).reshape(-1, 2), device=vol.device)
-    return ((cs[:, r[:, 1]] - cs[:, r[:, 0]]) > 0).cpu().numpy()
+    cs = np.zeros((per_slice.shape[0], per_slice.shape[1] + 1), np.int64)
+    np.cumsum(per_slice.cpu().numpy(), axis=1, out=cs[:, 1:])
+    r = np.asarray(reads, np.int64).reshape(-1, 2)
+    return (cs[:, r[:, 1]] - cs[:, r[:, 0]]) > 0
 
 
 def _pad(tiles, size):
@@ -281,7 +282,8 @@ def _slab_2d(run: _Pass, sl: _Slab) -> None:
     # and its slice in the slab: one upload for the whole slab.
     z = np.asarray(starts, np.int64)[np.concatenate(kept)]
     seen = np.clip(z[:, None] + np.arange(-context, context + 1), 0, run.nz - 1) - lo
-    table = torch.from_numpy(np.concatenate([seen, (z - a)[:, None]], 1)).to(vol.device)
+    table = torch.from_numpy(np.concatenate([seen, (z - a)[:, None]], 1)).to(
+        vol.device, non_blocking=True)
     first = 0
     for p, (y, x) in enumerate(positions):
         n = len(kept[p])
