@@ -250,3 +250,37 @@ def test_refusals(rng):
     if not torch.cuda.is_available():
         with pytest.raises(OptionError, match="no CUDA device"):
             reconstruct(seq, cfg, ReconParams(), Options(device="cuda"))
+
+
+def test_vnn_ties_go_to_the_first_frame(rng):
+    # frames 0 and 2 share a pose: every voxel they reach is at the same distance from
+    # both, and numba's strict '<' in frame order keeps frame 0's pixel
+    seq, cfg = sweeps(rng, n=4)
+    poses = seq.transforms["ProbeToReference"]
+    poses[2] = poses[0]
+    p = ReconParams(output_spacing=(0.3, 0.3, 0.3))
+    a = both(seq, cfg, p, method="vnn", fill="none", max_distance_mm=0.3)
+    alone = Sequence(seq.frames[[0, 1, 3]].copy(), {"ProbeToReference": poses[[0, 1, 3]]})
+    b = reconstruct(alone, cfg, p, Options(method="vnn", fill="none", max_distance_mm=0.3,
+                                           device="cpu"))
+    assert np.array_equal(a.volume.array, b.volume.array)
+    later = Sequence(seq.frames[[2, 1, 3]].copy(), {"ProbeToReference": poses[[2, 1, 3]]})
+    c = reconstruct(later, cfg, p, Options(method="vnn", fill="none", max_distance_mm=0.3))
+    assert not np.array_equal(a.volume.array, c.volume.array)  # the tie decided something
+
+
+def test_pnn_frame_chunks_keep_the_order(rng):
+    from leg3dus.compound.torch_pnn import pnn_device, to_numpy
+
+    frames = rng.integers(0, 256, (9, 5, 4), dtype=np.uint8)
+    mats = np.repeat(np.diag([0.6, 0.7, 1.0, 1.0])[None], 9, axis=0)
+    mats[:, :3, 3] = rng.uniform(0, 1.0, (9, 3))
+    seg = row_segments(5, 4, ReconParams())
+    for interp in ("nearest", "linear"):
+        out, acc = np.zeros((3, 5, 4), np.uint8), np.zeros((3, 5, 4), np.uint16)
+        paste_frames(frames, mats, seg, out, acc, interp, "mean", "PARTIAL")
+        for budget in (1, 50, 1 << 20):  # one frame per chunk ... all frames in one
+            o, a = pnn_device(frames, mats, seg, (3, 5, 4), np.uint8, "cpu", interp,
+                              "mean", "PARTIAL", budget=budget)
+            o, a = to_numpy(o, a, np.uint8)
+            assert np.array_equal(o, out) and np.array_equal(a, acc)
