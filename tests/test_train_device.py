@@ -293,3 +293,15 @@ def test_an_epoch_reads_nothing_back_per_step(cached, monkeypatch):
                                draws, steps, 3, generator=noise_generator("cpu", 0, 1))
         assert done == steps and np.isfinite(loss)
         assert reads == ["__float__"], reads
+
+
+def test_resume_with_augmentation_on_the_device_continues_exactly(data, tmp_path):
+    config = merge(load_config(None), {**TINY, "model": MODELS["2d"]})
+    train(data, "2d", tmp_path / "straight", config)
+    train(data, "2d", tmp_path / "split", merge(config, {"max_epochs": 1}))
+    train(data, "2d", tmp_path / "split", load_config(None), resume=True,
+          overrides={"max_epochs": 2})
+    assert read_losses(tmp_path / "straight") == read_losses(tmp_path / "split")
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
