@@ -284,3 +284,15 @@ def test_pnn_frame_chunks_keep_the_order(rng):
                               "mean", "PARTIAL", budget=budget)
             o, a = to_numpy(o, a, np.uint8)
             assert np.array_equal(o, out) and np.array_equal(a, acc)
+
+
+def test_maximum_of_float_frames_with_nan(rng):
+    # numba's 'o < v' never takes a NaN; the torch path's maximum must not either
+    frames = (rng.random((6, 3, 3)) * 100 - 50).astype(np.float32)
+    frames[1, 0, :] = np.nan
+    frames[4, 1, 1] = np.nan
+    mats = np.repeat(np.eye(4)[None], 6, axis=0)
+    mats[:, :3, 3] = rng.uniform(0, 0.4, (6, 3))
+    for level in LEVELS:
+        out, _ = _paste_both(frames, mats, (2, 3, 3), "nearest", "maximum", level)
+        assert not np.isnan(out).any() and (out > 0).any()

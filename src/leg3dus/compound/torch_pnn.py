@@ -22,8 +22,11 @@ import numpy as np
 
 from .pnn import to_fixed
 from .torch_rounds import (
+    LATEST,
+    MAXIMUM,
     MODES_BY_NAME,
     apply_in_rounds,
+    apply_last,
     fixed_linear_step,
     linear_step,
     nn_step,
@@ -191,7 +194,22 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
         else:
             vox = (pz * ny + py) * nx + px
             f = None
-        apply_in_rounds(out.view(-1), acc.view(-1), vox, v, f, wgt, step)
+        if mode == LATEST and (linear or optimization != "NONE"):
+            # the last write of a voxel decides it (NONE's nearest also counts writes)
+            if linear:
+                heavy = f >= (2048 if fixed_linear else 0.125)
+                vox, v, f = vox.masked_select(heavy), v.masked_select(heavy), f.masked_select(heavy)
+                wgt = None if wgt is None else wgt.masked_select(heavy)
+            apply_last(out.view(-1), acc.view(-1), vox, v, f, wgt, step)
+        elif mode == MAXIMUM and not linear and optimization != "NONE":
+            # only the largest value of a voxel can write: order by value, keep the last
+            # (NaN first, as it never writes)
+            key = torch.where(torch.isnan(v), float("-inf"), v) if is_float else v
+            order = torch.sort(key, stable=True).indices
+            apply_last(out.view(-1), acc.view(-1), vox.gather(0, order), v.gather(0, order),
+                       None, None, step)
+        else:
+            apply_in_rounds(out.view(-1), acc.view(-1), vox, v, f, wgt, step)
     return out, acc
 
 

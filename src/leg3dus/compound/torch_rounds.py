@@ -233,3 +233,33 @@ def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
         out_flat.scatter_(0, vx, o2)
         acc_flat.scatter_(0, vx, a2.to(torch.int16))  # wraps: the uint16 bits
     return len(counts)
+
+
+def apply_last(out_flat, acc_flat, vox, v, f, wgt, step) -> None:
+    """Apply only each voxel's last contribution: LATEST compounding where the update
+    overwrites both the value and the accumulation (nearest at FULL or PARTIAL; linear,
+    given only the corners heavy enough to write). One sort, no rounds.
+
+    >>> import torch
+    >>> out, acc = torch.zeros(2, dtype=torch.uint8), torch.zeros(2, dtype=torch.int16)
+    >>> apply_last(out, acc, torch.tensor([1, 0, 1]), torch.tensor([5, 6, 7]), None, None,
+    ...            nn_step(LATEST, False, False))
+    >>> out.tolist(), acc.tolist()
+    ([6, 7], [256, 256])
+    """
+    import torch
+
+    n = vox.numel()
+    if n == 0:
+        return
+    key = vox.to(torch.int32) if out_flat.numel() < 2**31 else vox
+    vs, by_voxel = torch.sort(key, stable=True)
+    last = torch.ones(n, dtype=torch.bool, device=vox.device)
+    last[:-1] = vs[:-1] != vs[1:]
+    idx = by_voxel.masked_select(last)
+    vx = vox.gather(0, idx)
+    o, a = out_flat.gather(0, vx), acc_flat.gather(0, vx).to(torch.int64) & 0xFFFF
+    o2, a2 = step(o, a, v.gather(0, idx), None if f is None else f.gather(0, idx),
+                  torch.full_like(vx, 256) if wgt is None else wgt.gather(0, idx))
+    out_flat.scatter_(0, vx, o2)
+    acc_flat.scatter_(0, vx, a2.to(torch.int16))
