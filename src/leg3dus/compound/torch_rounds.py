@@ -208,31 +208,30 @@ def apply_in_rounds(out_flat, acc_flat, vox, v, f, wgt, step) -> int:
     dev = vox.device
     key = vox.to(torch.int32) if out_flat.numel() < 2**31 else vox
     vs, by_voxel = torch.sort(key, stable=True)
-    pos = torch.arange(n, device=dev, dtype=key.dtype)
+    # the voxels' runs in the sorted list, longest first: round k takes the k-th element
+    # of every run longer than k (no second sort of the whole list)
     new = torch.ones(n, dtype=torch.bool, device=dev)
     new[1:] = vs[1:] != vs[:-1]
-    rank = pos - torch.where(new, pos, 0).cummax(0).values
-    counts = torch.bincount(rank).tolist()
-    if len(counts) > 1:
-        by_round = torch.sort(rank, stable=True).indices
-        vs, idx = vs.gather(0, by_round), by_voxel.gather(0, by_round)
-    else:
-        idx = by_voxel
+    starts = torch.nonzero(new).squeeze(1)
+    sizes = torch.diff(starts, append=torch.tensor([n], device=dev))
+    hist = torch.bincount(sizes).tolist()
+    starts = starts.gather(0, torch.sort(sizes, descending=True, stable=True).indices)
     vox = vs.to(torch.int64)
-    v = v.gather(0, idx)
-    f = f.gather(0, idx) if f is not None else None
-    wgt = wgt.gather(0, idx) if wgt is not None else torch.full_like(vox, 256)
-    start = 0
-    for c in counts:
-        sl = slice(start, start + c)
-        start += c
-        vx = vox[sl]
+    v = v.gather(0, by_voxel)
+    f = f.gather(0, by_voxel) if f is not None else None
+    wgt = wgt.gather(0, by_voxel) if wgt is not None else None
+    left = starts.numel()  # runs longer than k
+    for k in range(len(hist) - 1):
+        left -= hist[k]
+        idx = starts[:left] + k
+        vx = vox.gather(0, idx)
         # gather / scatter_ (not advanced indexing): one plain kernel each, on any device
         o, a = out_flat.gather(0, vx), acc_flat.gather(0, vx).to(torch.int64) & 0xFFFF
-        o2, a2 = step(o, a, v[sl], None if f is None else f[sl], wgt[sl])
+        o2, a2 = step(o, a, v.gather(0, idx), None if f is None else f.gather(0, idx),
+                      torch.full_like(vx, 256) if wgt is None else wgt.gather(0, idx))
         out_flat.scatter_(0, vx, o2)
         acc_flat.scatter_(0, vx, a2.to(torch.int16))  # wraps: the uint16 bits
-    return len(counts)
+    return len(hist) - 1
 
 
 def apply_last(out_flat, acc_flat, vox, v, f, wgt, step) -> None:
