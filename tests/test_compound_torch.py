@@ -14,7 +14,7 @@ from leg3dus.compound import Options, fill_gaussian, reconstruct
 from leg3dus.compound.pnn import paste_frames, row_segments
 from leg3dus.compound.pnn_nn import unoptimized_mask
 from leg3dus.core.errors import OptionError
-from leg3dus.sweep import HoleFillingElement, PlusConfig, ReconParams, Sequence
+from leg3dus.sweep import PlusConfig, ReconParams, Sequence
 
 torch = pytest.importorskip("torch")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -224,6 +224,8 @@ def test_fill_gaussian_torch(rng, size, sigma):
 
 @pytest.mark.parametrize("case", ["NN_MEAN", "NN_LATE", "LN_MAXI", "LN_MEAN"])
 def test_plus_spine_sweep(case):
+    # the configuration as PLUS's test runs it (FillHoles ON for the MEAN cases: PLUS's
+    # hole filling, on numba, after the torch insertion; the coverage compared too)
     from leg3dus.sweep import read_config, read_sequence
 
     d = shared_or_skip("conformance", "plus")
@@ -234,7 +236,7 @@ def test_plus_spine_sweep(case):
     # PLUS's own configs (clip, fan, spacing, modes) on three of the sweep's frames:
     # each frame holds ~30 pixels per voxel, so the running means see many insertions
     seq = Sequence(seq.frames[::10].copy(), {k: v[::10] for k, v in seq.transforms.items()})
-    both(seq, cfg, cfg.recon, method="pnn", fill="none")
+    both(seq, cfg, cfg.recon, method="pnn")
 
 
 def test_refusals(rng):
@@ -244,9 +246,6 @@ def test_refusals(rng):
                         optimization=level)
         with pytest.raises(OptionError, match="torch path.*IMPORTANCE_MASK.*numba"):
             reconstruct(seq, cfg, p, Options(device="cpu"))
-    with pytest.raises(OptionError, match="torch path.*numba for PLUS hole filling"):
-        reconstruct(seq, cfg, ReconParams(hole_filling=[HoleFillingElement("STICK")]),
-                    Options(device="cpu", fill="plus"))
     if not torch.cuda.is_available():
         with pytest.raises(OptionError, match="no CUDA device"):
             reconstruct(seq, cfg, ReconParams(), Options(device="cuda"))

@@ -156,9 +156,6 @@ def _resolve(p: ReconParams, opt: Options, labels: bool) -> Options:
         raise OptionError(f"fill must be one of {', '.join(FILLS)}, found {fill!r}")
     if fill == "plus" and not p.hole_filling:
         raise OptionError("fill 'plus' needs HoleFillingElements in the configuration")
-    if opt.device != "numba" and fill == "plus":
-        raise OptionError("the torch path (device cpu or cuda) fills holes with gaussian or "
-                          "not at all; use device numba for PLUS hole filling")
     if opt.device != "numba" and opt.method == "pnn" and not labels:
         from .torch_pnn import check_supported
 
