@@ -5,6 +5,7 @@ mode, pixel types, clip and fan, pixel rejection, importance masks, Gaussian fil
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -239,7 +240,7 @@ def test_plus_spine_sweep(case):
     both(seq, cfg, cfg.recon, method="pnn")
 
 
-def test_refusals(rng):
+def test_refusals(rng, monkeypatch):
     seq, cfg = sweeps(rng, n=2)
     for level in ("FULL", "PARTIAL"):
         p = ReconParams(compounding_mode="IMPORTANCE_MASK", importance_mask="w.png",
@@ -249,6 +250,10 @@ def test_refusals(rng):
     if not torch.cuda.is_available():
         with pytest.raises(OptionError, match="no CUDA device"):
             reconstruct(seq, cfg, ReconParams(), Options(device="cuda"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    for method in ("pnn", "vnn"):
+        with pytest.raises(OptionError, match="device cpu runs on torch.*not installed"):
+            reconstruct(seq, cfg, ReconParams(), Options(method=method, device="cpu"))
 
 
 def test_vnn_ties_go_to_the_first_frame(rng):

@@ -24,12 +24,19 @@ from .torch_pnn import check_supported
 
 
 def get_device(name: str):
-    """``torch.device(name)`` for ``cpu`` or ``cuda``; :class:`OptionError` when CUDA is
-    asked for and torch sees none."""
-    import torch
+    """``torch.device(name)`` for ``cpu`` or ``cuda``; :class:`OptionError` when torch is
+    not installed, or CUDA is asked for and torch sees none.
 
+    >>> get_device("cpu")
+    device(type='cpu')
+    """
     from ..core.errors import OptionError
 
+    try:
+        import torch
+    except ImportError:
+        raise OptionError(f"device {name} runs on torch, which is not installed here; "
+                          "install the seg extra (leg3dus[seg]) or use device numba") from None
     if name == "cuda" and not torch.cuda.is_available():
         raise OptionError("device cuda asked for, but torch sees no CUDA device here")
     return torch.device(name)
@@ -45,11 +52,11 @@ def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distanc
     """Voxel-based nearest neighbour on ``device``; returns (volume, hit) uint8, numpy
     (or tensors on the device with ``keep_on_device``). Same inputs and result as
     :func:`leg3dus.compound.vnn.vnn_insert`; works through slabs of ``slab`` z slices."""
+    dev = get_device(device)
     import torch
 
     from .torch_vnn import vnn_device
 
-    dev = get_device(device)
     frames_t = torch.as_tensor(np.ascontiguousarray(frames), device=dev)
     out, hit = vnn_device(frames_t, a, seg, boxes, shape, origin_xyz, spacing_xyz,
                           max_distance_mm, slab=slab, budget=_budget(dev))
@@ -100,12 +107,12 @@ def fill_gaussian_torch(volume, hit, size_vox=5, sigma_vox=1.0, device="cpu", ch
     >>> fill_gaussian_torch(vol, hit, size_vox=3)[0, 2].tolist()
     [100, 100, 100, 100, 100]
     """
+    is_tensor = not isinstance(volume, np.ndarray)
+    dev = volume.device if is_tensor else get_device(device)
     import torch
 
     from .torch_fill import fill_gaussian_device
 
-    is_tensor = isinstance(volume, torch.Tensor)
-    dev = volume.device if is_tensor else get_device(device)
     if chunk is None:
         chunk = 256 if dev.type == "cuda" else 64
     vol_t = torch.as_tensor(volume, device=dev)
@@ -118,6 +125,7 @@ def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
     """Insert frames as :func:`leg3dus.compound.reconstruct` does with the numba kernels
     for ``p`` (PLUS's attributes), on ``device``; returns (out, acc) tensors there and how
     many frames were inserted. Labels: nearest neighbour, the latest frame wins."""
+    dev = get_device(device)
     import torch
 
     from .pnn import row_segments
@@ -135,7 +143,6 @@ def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
     if not plans:
         from .torch_rounds import state_dtype
 
-        dev = get_device(device)
         return (torch.zeros(shape, dtype=state_dtype(frames.dtype), device=dev),
                 torch.zeros(shape, dtype=torch.int16, device=dev), 0)
     seg, mask = plans[0][1], plans[0][2]
