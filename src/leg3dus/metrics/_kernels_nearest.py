@@ -123,31 +123,49 @@ def _search_block(k0, k1, c0, c1, c2, qpts, pts, starts, origin, dims, cell, s2,
                 worst = d_best
 
 
-@numba.njit(cache=True, parallel=True)
-def _ring_search(queries, points, spacing, cell, off, bound, radius):
-    nq = len(queries)
-    out = np.empty(nq, np.float64)
-    if len(points) == 0:
-        out[:] = np.inf
-        return out
-    if nq == 0:
-        return out
+@numba.njit(cache=True, nogil=True)
+def _grid(points, cell):
+    """The points bucketed in cells of ``cell`` indices: sorted points, run starts, the
+    grid's origin (index of its first corner) and its size in cells."""
     origin = np.empty(3, np.int64)
     dims = np.empty(3, np.int64)
-    qlo = np.empty(3, np.int64)
-    qdims = np.empty(3, np.int64)
     for a in range(3):
         origin[a] = points[:, a].min()
         dims[a] = (points[:, a].max() - origin[a]) // cell + 1
-        qlo[a] = (queries[:, a].min() - origin[a]) // cell
-        qdims[a] = (queries[:, a].max() - origin[a]) // cell - qlo[a] + 1
     pts, starts, _ = _bucket(points, cell, origin, dims)
-    # The queries bucketed on the same cell grid (shifted to start at their first cell).
-    qpts, qstarts, qorder = _bucket(queries, cell, origin + qlo * cell, qdims)
-    blocks = np.flatnonzero(qstarts[1:] != qstarts[:-1])
+    return pts, starts, origin, dims
+
+
+@numba.njit(cache=True, parallel=True)
+def _walk(queries, pts, starts, origin, dims, spacing, cell, off, bound, radius, shared):
+    """Distances of :func:`ring_search` on a bucketed grid of points (:func:`_grid`);
+    ``shared``: the queries of a cell walk together, else each walks alone (for a few
+    scattered queries, with no bucketing of them)."""
+    nq = len(queries)
+    out = np.empty(nq, np.float64)
+    if nq == 0:
+        return out
     s2 = spacing * spacing
     beyond = (radius * cell + 1) ** 2 * s2.min()
     best = np.empty(nq, np.float64)
+    if not shared:
+        for k in numba.prange(nq):
+            c0 = (queries[k, 0] - origin[0]) // cell
+            c1 = (queries[k, 1] - origin[1]) // cell
+            c2 = (queries[k, 2] - origin[2]) // cell
+            _search_block(k, k + 1, c0, c1, c2, queries, pts, starts, origin, dims, cell,
+                          s2, off, bound, best)
+            d = best[k]
+            out[k] = np.sqrt(d) if d <= beyond else -np.sqrt(d)
+        return out
+    qlo = np.empty(3, np.int64)
+    qdims = np.empty(3, np.int64)
+    for a in range(3):
+        qlo[a] = (queries[:, a].min() - origin[a]) // cell
+        qdims[a] = (queries[:, a].max() - origin[a]) // cell - qlo[a] + 1
+    # The queries bucketed on the same cell grid (shifted to start at their first cell).
+    qpts, qstarts, qorder = _bucket(queries, cell, origin + qlo * cell, qdims)
+    blocks = np.flatnonzero(qstarts[1:] != qstarts[:-1])
     for i in numba.prange(len(blocks)):
         bid = blocks[i]
         c2 = bid % qdims[2] + qlo[2]
@@ -160,6 +178,25 @@ def _ring_search(queries, points, spacing, cell, off, bound, radius):
             d = best[k]
             out[qorder[k]] = np.sqrt(d) if d <= beyond else -np.sqrt(d)
     return out
+
+
+class _Grid:
+    """The points of :func:`nearest_distances`, bucketed once for all its walks."""
+
+    def __init__(self, points, spacing, cell):
+        self.spacing = np.asarray(spacing, np.float64)
+        self.cell = int(cell)
+        self.empty = len(points) == 0
+        if not self.empty:
+            self.arrays = _grid(np.ascontiguousarray(points, np.int32), self.cell)
+
+    def walk(self, queries, radius, shared=True):
+        queries = np.ascontiguousarray(queries, np.int32)
+        if self.empty:
+            return np.full(len(queries), np.inf)
+        off, bound = _offsets(self.cell, tuple(self.spacing.tolist()), int(radius))
+        return _walk(queries, *self.arrays, self.spacing, self.cell, off, bound,
+                     int(radius), shared)
 
 
 def ring_search(queries, points, spacing, cell, radius):
@@ -180,11 +217,7 @@ def ring_search(queries, points, spacing, cell, radius):
     >>> ring_search(q, p, np.array([1.0, 1.0, 1.0]), 4, 6).tolist()
     [5.0, 10.295630140987]
     """
-    spacing = np.asarray(spacing, np.float64)
-    off, bound = _offsets(int(cell), tuple(spacing.tolist()), int(radius))
-    return _ring_search(np.ascontiguousarray(queries, np.int32),
-                        np.ascontiguousarray(points, np.int32), spacing, cell, off, bound,
-                        radius)
+    return _Grid(points, spacing, cell).walk(queries, radius)
 
 
 #: Widest search (in cells) before the k-d tree takes over; its offset table has
@@ -196,7 +229,20 @@ MAX_TRANSFORM_VOXELS = 1 << 25
 _SAMPLE = 2000
 
 
-def use_transform(queries, points, spacing, cell=4, radius=6) -> bool:
+@numba.njit(cache=True, nogil=True)
+def _box_voxels(queries, points):
+    """Voxels in the box that holds both point sets (neither empty)."""
+    lo = np.full(3, np.iinfo(np.int64).max)
+    hi = np.full(3, np.iinfo(np.int64).min)
+    for pts in (queries, points):
+        for k in range(len(pts)):
+            for a in range(3):
+                lo[a] = min(lo[a], pts[k, a])
+                hi[a] = max(hi[a], pts[k, a])
+    return float((hi[0] - lo[0] + 1) * (hi[1] - lo[1] + 1) * (hi[2] - lo[2] + 1))
+
+
+def use_transform(queries, points, spacing, cell=4, radius=6, grid=None) -> bool:
     """Whether the distance transform of the box of both sets (:func:`edt_distances`)
     should be cheaper than the cell search.
 
@@ -210,13 +256,15 @@ def use_transform(queries, points, spacing, cell=4, radius=6) -> bool:
     n_q = len(queries)
     if n_q == 0 or len(points) == 0:
         return False
-    both = (queries.min(0), queries.max(0), points.min(0), points.max(0))
-    box = float(np.prod(np.maximum(both[1], both[3]) - np.minimum(both[0], both[2]) + 1))
+    box = _box_voxels(np.ascontiguousarray(queries, np.int32),
+                      np.ascontiguousarray(points, np.int32))
     if box > MAX_TRANSFORM_VOXELS:
         return False
     spacing = np.asarray(spacing, np.float64)
+    if grid is None:
+        grid = _Grid(points, spacing, cell)
     sample = queries[::max(1, n_q // _SAMPLE)]
-    d = np.abs(ring_search(sample, points, spacing, cell, radius))
+    d = np.abs(grid.walk(sample, radius, shared=False))
     d = np.where(np.isinf(d), (radius * cell + 1) * spacing.min(), d) / spacing.min()
     walk = float(np.mean((d / cell + 1.5) ** 3))
     return n_q * (walk + 10.0) > 3.5 * box
@@ -236,13 +284,17 @@ def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None,
     if method not in ("auto", "search", "transform"):
         raise OptionError(f"unknown nearest-distance method {method!r}; expected auto, "
                           "search or transform")
-    if max_mm is None and (method == "transform" or (
-            method == "auto" and use_transform(queries, points, spacing, cell, radius))):
+    if max_mm is None and method == "transform":
+        return edt_distances(np.ascontiguousarray(queries, np.int32),
+                             np.ascontiguousarray(points, np.int32), spacing)
+    grid = _Grid(points, spacing, cell)
+    if max_mm is None and method == "auto" and use_transform(queries, points, spacing,
+                                                             cell, radius, grid):
         return edt_distances(np.ascontiguousarray(queries, np.int32),
                              np.ascontiguousarray(points, np.int32), spacing)
     if max_mm is not None:
         radius = int(np.ceil(max_mm / (cell * spacing.min()))) + 1
-    out = ring_search(queries, points, spacing, cell, radius)
+    out = grid.walk(queries, radius)
     far = out < 0
     if max_mm is not None:
         # Unsettled queries with nothing found within max_mm lie farther than max_mm.
@@ -255,7 +307,7 @@ def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None,
         wider = int(np.ceil(((-out[found]).max() / spacing.min() - 1) / cell))
         if wider <= _MAX_RADIUS:
             idx = np.flatnonzero(found)
-            out[idx] = ring_search(queries[idx], points, spacing, cell, max(wider, radius))
+            out[idx] = grid.walk(queries[idx], max(wider, radius), len(idx) > _SAMPLE)
             far[idx] = False
     if far.any():
         from scipy.spatial import cKDTree
