@@ -22,6 +22,7 @@ import numpy as np
 
 from .pnn import to_fixed
 from .torch_rounds import (
+    IMPORTANCE,
     LATEST,
     MAXIMUM,
     MODES_BY_NAME,
@@ -182,7 +183,7 @@ def pnn_device(frames, pix_to_index, seg, shape, out_dtype, device, interpolatio
         flat = torch.nonzero(keep.view(-1)).squeeze(1)
         v = fr.reshape(-1).gather(0, flat)
         v = v.to(torch.float32) if is_float else v.to(torch.int64)
-        wgt = imp_t.view(-1).gather(0, flat % (h * w)) if mode == 3 else None
+        wgt = imp_t.view(-1).gather(0, flat % (h * w)) if mode == IMPORTANCE else None
         px, py, pz = (q.expand(keep.shape).reshape(-1).gather(0, flat) for q in p)
         if linear:
             vox, f, ok = _corners(torch, px, py, pz, fixed_linear, (nz, ny, nx))
