@@ -300,3 +300,17 @@ def test_maximum_of_float_frames_with_nan(rng):
     for level in LEVELS:
         out, _ = _paste_both(frames, mats, (2, 3, 3), "nearest", "maximum", level)
         assert not np.isnan(out).any() and (out > 0).any()
+
+
+def test_label_vote_on_the_device(rng):
+    from leg3dus.compound.fill import fill_labels
+    from leg3dus.compound.torch_fill import fill_labels_device
+
+    labels = rng.choice(np.array([0, 100, 150, 200], np.uint8), (11, 9, 10))
+    hit = (rng.random(labels.shape) < 0.25).astype(np.uint8)
+    labels[4:6] = 150  # a block of one label next to mixed ones
+    for size, sigma, chunk in ((3, 0.8, 4), (5, 1.0, 64)):
+        expect = fill_labels(labels, hit, size, sigma)
+        got = fill_labels_device(torch.as_tensor(labels), torch.as_tensor(hit), size, sigma,
+                                 chunk)
+        assert np.array_equal(got.numpy(), expect)

@@ -250,18 +250,18 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
     if opt.device != "numba":  # the Gaussian fill on the device too, then back to numpy
         from .torch_path import finish_torch
 
-        out, hit = finish_torch(out, hit, dtype, opt.fill == "gaussian" and not labels,
-                                opt.fill_size_vox, opt.fill_sigma_vox)
+        out, hit = finish_torch(out, hit, dtype, opt.fill == "gaussian", opt.fill_size_vox,
+                                opt.fill_sigma_vox, labels)
     if not hit.any():
         raise GeometryError(f"{path}: no frame falls inside the output extent "
                             f"(origin {np.round(origin[::-1], 3).tolist()} mm, "
                             f"{dims[::-1].tolist()} voxels, z, y, x)")
     if opt.fill == "plus":
         out = fill_holes_plus(out, hit, p.hole_filling)
-    elif opt.fill == "gaussian":
+    elif opt.fill == "gaussian" and opt.device == "numba":
         if labels:
             out = fill_labels(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
-        elif opt.device == "numba":
+        else:
             out = fill_gaussian(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
     vol = Volume(out, tuple(spacing[::-1]), tuple(origin[::-1]))
     return Reconstruction(vol, hit, int(used.sum()))

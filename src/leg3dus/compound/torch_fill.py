@@ -61,3 +61,43 @@ def fill_gaussian_device(volume, hit, size_vox=5, sigma_vox=1.0, chunk=64):
         filled = torch.where(pos, v, 0.0).to(torch.uint8)
         out[z0:z1] = torch.where(hit[z0:z1] != 0, volume[z0:z1], filled)
     return out
+
+
+def fill_labels_device(labels, hit, size_vox=5, sigma_vox=1.0, chunk=64):
+    """:func:`leg3dus.compound.fill.fill_labels` on the device of ``labels`` (uint8 label
+    and ``hit`` tensors, z, y, x): each hole takes the label of largest Gaussian-weighted
+    vote among the hit voxels (the smallest label on a tie), the same labels as numba.
+
+    >>> import torch
+    >>> lab = torch.zeros((1, 1, 5), dtype=torch.uint8); hit = torch.zeros_like(lab)
+    >>> lab[0, 0, :2] = 100; lab[0, 0, 3:] = 200; hit[0, 0, [0, 1, 3, 4]] = 1
+    >>> fill_labels_device(lab, hit, size_vox=3)[0, 0].tolist()
+    [100, 100, 100, 200, 200]
+    """
+    import torch
+
+    from ..core.arrays import gaussian_taps
+    from .fill import _chunks
+
+    dev = labels.device
+    taps = torch.as_tensor(gaussian_taps(sigma_vox, size=size_vox), device=dev)
+    taps = [taps[k] for k in range(taps.numel())]
+    halo = size_vox // 2
+    values = torch.unique(labels[hit != 0]).tolist()  # increasing, as numba counts them
+    out = labels.clone()
+    for z0, z1, h0, h1 in _chunks(labels.shape[0], chunk, halo):
+        known = hit[h0:h1] != 0
+        best = torch.zeros((z1 - z0,) + tuple(labels.shape[1:]), dtype=torch.float32,
+                           device=dev)
+        choice = torch.zeros(best.shape, dtype=labels.dtype, device=dev)
+        for v in values:
+            t = ((labels[h0:h1] == v) & known).to(torch.float32)[None]
+            for axis in (2, 1, 0):
+                t = _pass(torch, t, taps, axis)
+            vote = t[0, z0 - h0: z1 - h0]
+            better = vote > best
+            best = torch.where(better, vote, best)
+            choice = torch.where(better, v, choice)
+        holes = hit[z0:z1] == 0
+        out[z0:z1] = torch.where(holes, choice, labels[z0:z1])
+    return out

@@ -158,14 +158,18 @@ def pnn_plus_torch(frames, pix_to_index, shape, p, device, labels=False):
     return out, acc, len(plans)
 
 
-def finish_torch(out, hit, dtype, gaussian: bool, size_vox=5, sigma_vox=1.0):
+def finish_torch(out, hit, dtype, gaussian: bool, size_vox=5, sigma_vox=1.0, labels=False):
     """Device tensors -> numpy (``dtype`` volume, uint8 / uint16 hit), after the Gaussian
-    fill on the device when ``gaussian``."""
+    fill (or, for ``labels``, the Gaussian-weighted vote) on the device when ``gaussian``."""
     import torch
 
+    from .torch_fill import fill_labels_device
     from .torch_pnn import to_numpy
 
-    if gaussian:
+    if gaussian and labels:
+        out = fill_labels_device(out, hit, size_vox, sigma_vox,
+                                 chunk=256 if out.device.type == "cuda" else 64)
+    elif gaussian:
         out = fill_gaussian_torch(out, hit, size_vox, sigma_vox)
     if hit.dtype == torch.uint8:  # vnn's hit; pnn's is the accumulation buffer
         return out.cpu().numpy().astype(dtype, copy=False), hit.cpu().numpy()
