@@ -43,8 +43,15 @@ def get_device(name: str):
 
 
 def _budget(dev) -> int:
-    # contributions / candidates per launch chunk: large on a GPU, cache-sized on a CPU
-    return 1 << 26 if dev.type == "cuda" else 1 << 22
+    """Writes (pnn) or candidates (vnn) per chunk: cache-sized on a CPU; on a GPU as many
+    as about a fifth of its free memory holds (~200 bytes each, with temporaries), so a
+    full-size sweep takes few chunks on a large GPU and still fits a small one."""
+    if dev.type != "cuda":
+        return 1 << 22
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(dev)
+    return int(min(1 << 28, max(1 << 22, free // 1000)))
 
 
 def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance_mm, device,
