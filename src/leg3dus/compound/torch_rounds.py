@@ -5,11 +5,13 @@ many contributions at once, in rounds.
 A contribution is one (voxel, value, weight) write of a pixel, numbered in the order the
 numba kernels make it (frame, row, column, then trilinear corner 7 down to 0). PLUS's
 running mean rounds at every insertion, so the result depends on that order. The
-contributions are sorted by (voxel, order) and round ``k`` applies every voxel's ``k``-th
-contribution: no two contributions of a round touch the same voxel, each round is a
-handful of gather / elementwise / scatter launches over all its voxels, and each voxel
-sees its contributions in insertion order, so the volume equals the sequential one. The
-number of rounds is the largest number of contributions one voxel gets in a chunk.
+contributions are sorted by (voxel, order) (a stable sort by voxel of the list, which is
+made in insertion order) and round ``k`` applies every voxel's ``k``-th contribution: no
+two contributions of a round touch the same voxel, each round is a handful of gather /
+elementwise / scatter launches over all its voxels, and each voxel sees its
+contributions in insertion order, so the volume equals the sequential one. The number of
+rounds is the largest number of contributions one voxel gets in a chunk. Where only a
+voxel's last contribution matters, :func:`apply_last` needs one sort and no rounds.
 """
 
 from __future__ import annotations
