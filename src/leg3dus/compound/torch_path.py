@@ -55,11 +55,14 @@ def _budget(dev) -> int:
 
 
 def vnn_torch(frames, a, seg, boxes, shape, origin_xyz, spacing_xyz, max_distance_mm, device,
-              slab=64, keep_on_device=False):
+              slab=None, keep_on_device=False):
     """Voxel-based nearest neighbour on ``device``; returns (volume, hit) uint8, numpy
     (or tensors on the device with ``keep_on_device``). Same inputs and result as
-    :func:`leg3dus.compound.vnn.vnn_insert`; works through slabs of ``slab`` z slices."""
+    :func:`leg3dus.compound.vnn.vnn_insert`; works through slabs of ``slab`` z slices
+    (default 128 on a GPU, 64 on the CPU device)."""
     dev = get_device(device)
+    if slab is None:
+        slab = 128 if dev.type == "cuda" else 64
     import torch
 
     from .torch_vnn import vnn_device
