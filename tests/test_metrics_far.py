@@ -253,3 +253,20 @@ def test_unknown_method_raises():
     p = np.zeros((1, 3), np.int32)
     with pytest.raises(OptionError, match="method"):
         nearest.nearest_distances(p, p, np.ones(3), method="tree")
+
+
+def test_queries_walk_together_or_alone_with_the_same_distances():
+    spacing = (0.554, 0.4, 0.6)
+    shape = (48, 44, 40)
+    truth = corners(ellipsoid(shape, (10, 10, 10), (7, 6, 6))).astype(np.int32)
+    near = corners(ellipsoid(shape, (11, 10, 9), (7, 7, 5))).astype(np.int32)
+    far = corners(ellipsoid(shape, (30, 24, 22), (8, 6, 7))).astype(np.int32)
+    assert nearest.plan(truth, near, spacing) == "alone"
+    assert nearest.plan(truth, far, spacing, transform=False) == "shared"
+    for points in (near, far):
+        ref = cdist(truth * spacing, points * spacing).min(1)
+        grid = nearest._Grid(points, spacing, 4)
+        for shared in (True, False):
+            got = grid.walk(truth, 12, shared)
+            assert np.allclose(got, ref, rtol=1e-12, atol=0)
+        assert np.array_equal(grid.walk(truth, 12, True), grid.walk(truth, 12, False))

@@ -79,7 +79,7 @@ def _offsets(cell: int, spacing: tuple, radius: int):
     return _cell_offsets(cell, s * s, radius)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _search_block(k0, k1, c0, c1, c2, qpts, pts, starts, origin, dims, cell, s2, off,
                   bound, best):
     """Squared nearest distances (mm2) of the queries ``qpts[k0:k1]``, all in cell
@@ -123,6 +123,41 @@ def _search_block(k0, k1, c0, c1, c2, qpts, pts, starts, origin, dims, cell, s2,
                 worst = d_best
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _walk_one(q0, q1, q2, pts, starts, origin, dims, cell, s2, off, bound):
+    """Squared nearest distance (mm2) of one query walking alone (the walk of
+    :func:`_search_block` for a single query, with its state in registers)."""
+    c0 = (q0 - origin[0]) // cell
+    c1 = (q1 - origin[1]) // cell
+    c2 = (q2 - origin[2]) // cell
+    best = np.inf
+    for j in range(len(off)):
+        if bound[j] >= best:
+            break
+        a, b, c = c0 + off[j, 0], c1 + off[j, 1], c2 + off[j, 2]
+        if a < 0 or b < 0 or c < 0 or a >= dims[0] or b >= dims[1] or c >= dims[2]:
+            continue
+        cid = (a * dims[1] + b) * dims[2] + c
+        if starts[cid] == starts[cid + 1]:
+            continue
+        lo0 = origin[0] + a * cell
+        lo1 = origin[1] + b * cell
+        lo2 = origin[2] + c * cell
+        g0 = max(lo0 - q0, q0 - lo0 - cell + 1, 0)
+        g1 = max(lo1 - q1, q1 - lo1 - cell + 1, 0)
+        g2 = max(lo2 - q2, q2 - lo2 - cell + 1, 0)
+        if g0 * g0 * s2[0] + g1 * g1 * s2[1] + g2 * g2 * s2[2] >= best:
+            continue
+        for t in range(starts[cid], starts[cid + 1]):
+            d0 = float(pts[t, 0] - q0)
+            d1 = float(pts[t, 1] - q1)
+            d2 = float(pts[t, 2] - q2)
+            d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
+            if d < best:
+                best = d
+    return best
+
+
 @numba.njit(cache=True, nogil=True)
 def _grid(points, cell):
     """The points bucketed in cells of ``cell`` indices: sorted points, run starts, the
@@ -147,15 +182,10 @@ def _walk(queries, pts, starts, origin, dims, spacing, cell, off, bound, radius,
         return out
     s2 = spacing * spacing
     beyond = (radius * cell + 1) ** 2 * s2.min()
-    best = np.empty(nq, np.float64)
     if not shared:
         for k in numba.prange(nq):
-            c0 = (queries[k, 0] - origin[0]) // cell
-            c1 = (queries[k, 1] - origin[1]) // cell
-            c2 = (queries[k, 2] - origin[2]) // cell
-            _search_block(k, k + 1, c0, c1, c2, queries, pts, starts, origin, dims, cell,
-                          s2, off, bound, best)
-            d = best[k]
+            d = _walk_one(queries[k, 0], queries[k, 1], queries[k, 2], pts, starts, origin,
+                          dims, cell, s2, off, bound)
             out[k] = np.sqrt(d) if d <= beyond else -np.sqrt(d)
         return out
     qlo = np.empty(3, np.int64)
@@ -166,6 +196,7 @@ def _walk(queries, pts, starts, origin, dims, spacing, cell, off, bound, radius,
     # The queries bucketed on the same cell grid (shifted to start at their first cell).
     qpts, qstarts, qorder = _bucket(queries, cell, origin + qlo * cell, qdims)
     blocks = np.flatnonzero(qstarts[1:] != qstarts[:-1])
+    best = np.empty(nq, np.float64)
     for i in numba.prange(len(blocks)):
         bid = blocks[i]
         c2 = bid % qdims[2] + qlo[2]
@@ -180,6 +211,20 @@ def _walk(queries, pts, starts, origin, dims, spacing, cell, off, bound, radius,
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _walk_serial(queries, pts, starts, origin, dims, spacing, cell, off, bound, radius):
+    """:func:`_walk` of each query alone, on one thread: for a few queries (a sample),
+    where starting threads would cost more than the walks."""
+    out = np.empty(len(queries), np.float64)
+    s2 = spacing * spacing
+    beyond = (radius * cell + 1) ** 2 * s2.min()
+    for k in range(len(queries)):
+        d = _walk_one(queries[k, 0], queries[k, 1], queries[k, 2], pts, starts, origin,
+                      dims, cell, s2, off, bound)
+        out[k] = np.sqrt(d) if d <= beyond else -np.sqrt(d)
+    return out
+
+
 class _Grid:
     """The points of :func:`nearest_distances`, bucketed once for all its walks."""
 
@@ -191,10 +236,15 @@ class _Grid:
             self.arrays = _grid(np.ascontiguousarray(points, np.int32), self.cell)
 
     def walk(self, queries, radius, shared=True):
+        """:func:`_walk` of the queries (``shared`` or alone; a few queries, at most
+        :data:`_SAMPLE`, walk alone on one thread)."""
         queries = np.ascontiguousarray(queries, np.int32)
         if self.empty:
             return np.full(len(queries), np.inf)
         off, bound = _offsets(self.cell, tuple(self.spacing.tolist()), int(radius))
+        if len(queries) <= _SAMPLE:
+            return _walk_serial(queries, *self.arrays, self.spacing, self.cell, off, bound,
+                                int(radius))
         return _walk(queries, *self.arrays, self.spacing, self.cell, off, bound,
                      int(radius), shared)
 
@@ -227,6 +277,8 @@ _MAX_RADIUS = 32
 MAX_TRANSFORM_VOXELS = 1 << 25
 #: Queries whose distance is measured to choose the method.
 _SAMPLE = 2000
+#: Mean walk per query (cells) from which the queries of a cell walk together.
+_SHARED_WALK = 20.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -242,32 +294,47 @@ def _box_voxels(queries, points):
     return float((hi[0] - lo[0] + 1) * (hi[1] - lo[1] + 1) * (hi[2] - lo[2] + 1))
 
 
-def use_transform(queries, points, spacing, cell=4, radius=6, grid=None) -> bool:
-    """Whether the distance transform of the box of both sets (:func:`edt_distances`)
-    should be cheaper than the cell search.
+def plan(queries, points, spacing, cell=4, radius=6, grid=None, transform=True) -> str:
+    """How :func:`nearest_distances` finds the distances: ``"transform"`` (the distance
+    transform of the box of both sets, :func:`edt_distances`), ``"shared"`` (the cell
+    search, the queries of a cell walking together) or ``"alone"`` (the cell search,
+    each query walking alone: no bucketing of the queries, best for close sets).
 
     The search costs each query about the cells of a ball as wide as its distance, (d /
     cell + 1.5)^3 (d in voxels of the finest axis), plus a fixed part (the points it
     reads: about 10 such units); the transform costs about 3.5 such units per voxel of
-    the box (both measured on one CPU thread; both use every thread). The distances
-    come from the search of an even sample of at most 2000 queries (for a query that
-    finds no point within the search, the search's reach), so the choice is
-    deterministic."""
+    the box (both measured on one CPU thread; both use every thread). Sharing the walk
+    pays from about 20 units per query. The distances come from the search of an even
+    sample of at most 2000 queries (for a query that finds no point within the search,
+    the search's reach), so the choice is deterministic. ``grid``: the points already
+    bucketed (:class:`_Grid`); ``transform=False`` rules the transform out."""
     n_q = len(queries)
     if n_q == 0 or len(points) == 0:
-        return False
-    box = _box_voxels(np.ascontiguousarray(queries, np.int32),
-                      np.ascontiguousarray(points, np.int32))
-    if box > MAX_TRANSFORM_VOXELS:
-        return False
+        return "alone"
     spacing = np.asarray(spacing, np.float64)
     if grid is None:
         grid = _Grid(points, spacing, cell)
-    sample = queries[::max(1, n_q // _SAMPLE)]
+    sample = queries[::-(-n_q // _SAMPLE)]
     d = np.abs(grid.walk(sample, radius, shared=False))
     d = np.where(np.isinf(d), (radius * cell + 1) * spacing.min(), d) / spacing.min()
     walk = float(np.mean((d / cell + 1.5) ** 3))
-    return n_q * (walk + 10.0) > 3.5 * box
+    if transform:
+        box = _box_voxels(np.ascontiguousarray(queries, np.int32),
+                          np.ascontiguousarray(points, np.int32))
+        if box <= MAX_TRANSFORM_VOXELS and n_q * (walk + 10.0) > 3.5 * box:
+            return "transform"
+    return "shared" if walk > _SHARED_WALK else "alone"
+
+
+def use_transform(queries, points, spacing, cell=4, radius=6) -> bool:
+    """Whether :func:`plan` chooses the distance transform: yes for a tiny box, no
+    for two points against two others in a box of 61^3 voxels.
+
+    >>> a = np.array([[0, 0, 0], [0, 0, 1]], np.int32)
+    >>> use_transform(a, a, (1.0, 1.0, 1.0)), use_transform(a, a + 60, (1.0, 1.0, 1.0))
+    (True, False)
+    """
+    return plan(queries, points, spacing, cell, radius) == "transform"
 
 
 def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None,
@@ -278,23 +345,23 @@ def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None,
     queries; the few far ones (an outlier, a missed part) go to a wider search, then to
     a k-d tree. ``method="transform"``: the distance transform of the box of both sets
     (:func:`edt_distances`). ``"auto"`` chooses the transform when the sets lie far
-    apart (:func:`use_transform`). With ``max_mm`` (search only), far queries get
+    apart (:func:`plan`). With ``max_mm`` (search only), far queries get
     ``inf`` instead (enough to know that they lie farther than ``max_mm``)."""
     spacing = np.asarray(spacing, np.float64)
     if method not in ("auto", "search", "transform"):
         raise OptionError(f"unknown nearest-distance method {method!r}; expected auto, "
                           "search or transform")
-    if max_mm is None and method == "transform":
-        return edt_distances(np.ascontiguousarray(queries, np.int32),
-                             np.ascontiguousarray(points, np.int32), spacing)
-    grid = _Grid(points, spacing, cell)
-    if max_mm is None and method == "auto" and use_transform(queries, points, spacing,
-                                                             cell, radius, grid):
-        return edt_distances(np.ascontiguousarray(queries, np.int32),
-                             np.ascontiguousarray(points, np.int32), spacing)
     if max_mm is not None:
         radius = int(np.ceil(max_mm / (cell * spacing.min()))) + 1
-    out = grid.walk(queries, radius)
+    how = "transform" if method == "transform" and max_mm is None else None
+    if how is None:
+        grid = _Grid(points, spacing, cell)
+        how = plan(queries, points, spacing, cell, radius, grid,
+                   transform=method == "auto" and max_mm is None)
+    if how == "transform":
+        return edt_distances(np.ascontiguousarray(queries, np.int32),
+                             np.ascontiguousarray(points, np.int32), spacing)
+    out = grid.walk(queries, radius, shared=how == "shared")
     far = out < 0
     if max_mm is not None:
         # Unsettled queries with nothing found within max_mm lie farther than max_mm.
@@ -307,7 +374,7 @@ def nearest_distances(queries, points, spacing, cell=4, radius=6, max_mm=None,
         wider = int(np.ceil(((-out[found]).max() / spacing.min() - 1) / cell))
         if wider <= _MAX_RADIUS:
             idx = np.flatnonzero(found)
-            out[idx] = grid.walk(queries[idx], max(wider, radius), len(idx) > _SAMPLE)
+            out[idx] = grid.walk(queries[idx], max(wider, radius))
             far[idx] = False
     if far.any():
         from scipy.spatial import cKDTree
