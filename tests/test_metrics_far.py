@@ -216,35 +216,42 @@ def test_distance_transform_of_one_point_and_of_nothing():
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_method_switches_with_distance_and_both_ways_equal_deepmind(monkeypatch):
+    from scipy.spatial import cKDTree
+
     spacing = (0.554, 0.4, 0.6)
-    shape = (48, 44, 40)
-    truth = ellipsoid(shape, (10, 10, 10), (7, 6, 6))
-    near = ellipsoid(shape, (11, 10, 9), (7, 7, 5))
-    far = ellipsoid(shape, (38, 34, 31), (8, 6, 7))   # ~40 voxels away
-    pts = {name: corners(m).astype(np.int32) for name, m in
-           (("truth", truth), ("near", near), ("far", far))}
-    assert not nearest.use_transform(pts["truth"], pts["near"], spacing)
-    assert nearest.use_transform(pts["truth"], pts["far"], spacing)
+    shape = (48, 46, 44)
+    # Close: large surfaces one voxel apart (the search); far: small ones ~40 voxels
+    # apart (the transform).
+    big = ellipsoid(shape, (24, 23, 22), (20, 19, 18))
+    big_near = ellipsoid(shape, (25, 23, 21), (20, 18, 18))
+    small = ellipsoid(shape, (10, 10, 10), (7, 6, 6))
+    small_far = ellipsoid(shape, (38, 34, 31), (8, 6, 7))
+    pairs = [(big_near, big, False), (small_far, small, True)]
+    for pred, truth, transformed in pairs:
+        q, p = corners(truth).astype(np.int32), corners(pred).astype(np.int32)
+        assert nearest.use_transform(q, p, spacing) == transformed
     # No transform when the box would be too large.
     monkeypatch.setattr(nearest, "MAX_TRANSFORM_VOXELS", 1000)
-    assert not nearest.use_transform(pts["truth"], pts["far"], spacing)
+    assert not nearest.use_transform(q, p, spacing)
     monkeypatch.undo()
     used = []
     real = nearest.edt_distances
     monkeypatch.setattr(nearest, "edt_distances",
                         lambda *a: used.append(len(a[0])) or real(*a))
-    for pred, transformed in ((near, False), (far, True)):
+    for pred, truth, transformed in pairs:
         used.clear()
         sd = surface_distances(pred, truth, spacing)
         assert bool(used) == transformed
-        t2p, p2t = bruteforce(pred, truth, spacing)
+        q, p = corners(truth) * spacing, corners(pred) * spacing
+        t2p, p2t = cKDTree(p).query(q)[0], cKDTree(q).query(p)[0]
         assert np.allclose(np.sort(sd.truth_to_pred), np.sort(t2p), rtol=1e-12, atol=0)
         assert np.allclose(np.sort(sd.pred_to_truth), np.sort(p2t), rtol=1e-12, atol=0)
         np.testing.assert_allclose(ours(sd), deepmind(pred, truth, spacing), rtol=1e-10)
         for method in ("search", "transform"):
-            got = nearest.nearest_distances(pts["truth"], corners(pred).astype(np.int32),
+            got = nearest.nearest_distances(corners(truth).astype(np.int32),
+                                            corners(pred).astype(np.int32),
                                             np.array(spacing), method=method)
-            assert np.allclose(np.sort(got), np.sort(t2p), rtol=1e-12, atol=0)
+            assert np.allclose(got, sd.truth_to_pred, rtol=1e-14, atol=0)
 
 
 def test_unknown_method_raises():
@@ -261,7 +268,8 @@ def test_queries_walk_together_or_alone_with_the_same_distances():
     truth = corners(ellipsoid(shape, (10, 10, 10), (7, 6, 6))).astype(np.int32)
     near = corners(ellipsoid(shape, (11, 10, 9), (7, 7, 5))).astype(np.int32)
     far = corners(ellipsoid(shape, (30, 24, 22), (8, 6, 7))).astype(np.int32)
-    assert nearest.plan(truth, near, spacing) == "alone"
+    # (Boxes this small would take the transform: ruled out here.)
+    assert nearest.plan(truth, near, spacing, transform=False) == "alone"
     assert nearest.plan(truth, far, spacing, transform=False) == "shared"
     for points in (near, far):
         ref = cdist(truth * spacing, points * spacing).min(1)

@@ -302,7 +302,7 @@ def plan(queries, points, spacing, cell=4, radius=6, grid=None, transform=True) 
 
     The search costs each query about the cells of a ball as wide as its distance, (d /
     cell + 1.5)^3 (d in voxels of the finest axis), plus a fixed part (the points it
-    reads: about 10 such units); the transform costs about 3.5 such units per voxel of
+    reads: about 20 such units); the transform costs about 4 such units per voxel of
     the box (both measured on one CPU thread; both use every thread). Sharing the walk
     pays from about 20 units per query. The distances come from the search of an even
     sample of at most 2000 queries (for a query that finds no point within the search,
@@ -321,7 +321,7 @@ def plan(queries, points, spacing, cell=4, radius=6, grid=None, transform=True) 
     if transform:
         box = _box_voxels(np.ascontiguousarray(queries, np.int32),
                           np.ascontiguousarray(points, np.int32))
-        if box <= MAX_TRANSFORM_VOXELS and n_q * (walk + 10.0) > 3.5 * box:
+        if box <= MAX_TRANSFORM_VOXELS and n_q * (walk + 20.0) > 4.0 * box:
             return "transform"
     return "shared" if walk > _SHARED_WALK else "alone"
 
