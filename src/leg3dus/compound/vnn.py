@@ -45,23 +45,23 @@ def frame_slabs(a: np.ndarray, frame_shape, max_distance_mm: float, origin_xyz, 
     h, w = frame_shape
     n = a.shape[0]
     ranges = np.zeros((n, 6), np.int64)
+    if n == 0:
+        return ranges
     # Corners of the frame rectangle, offset by +-max_distance_mm along the normal.
-    cols = np.array([-0.5, w - 0.5, -0.5, w - 0.5])
-    rows = np.array([-0.5, -0.5, h - 0.5, h - 0.5])
-    for i in range(n):
-        lin = a[i, :, :3].copy()
-        lin[:, 0] /= spacing_xyz[0]
-        const = a[i, :, 3] - lin[:, 0] * origin_xyz[0]
-        inv = np.linalg.inv(lin)
-        pts = []
-        for wv in (-max_distance_mm, max_distance_mm):
-            uvw = np.stack([cols, rows, np.full(4, wv)])
-            pts.append(inv @ (uvw - const[:, None]))
-        xyz = np.concatenate(pts, axis=1)
-        for k, ax in enumerate((2, 1, 0)):
-            q = (xyz[ax] - origin_xyz[ax]) / spacing_xyz[ax]
-            ranges[i, 2 * k] = max(0, int(np.floor(q.min())) - 1)
-            ranges[i, 2 * k + 1] = min(dims_xyz[ax] - 1, int(np.ceil(q.max())) + 1)
+    cols = np.tile([-0.5, w - 0.5, -0.5, w - 0.5], 2)
+    rows = np.tile([-0.5, -0.5, h - 0.5, h - 0.5], 2)
+    wvs = np.repeat([-max_distance_mm, max_distance_mm], 4)
+    uvw = np.stack([cols, rows, wvs])                          # (3, 8)
+    lin = np.array(a[:, :, :3], np.float64)
+    lin[:, :, 0] /= spacing_xyz[0]
+    const = a[:, :, 3] - lin[:, :, 0] * origin_xyz[0]         # (n, 3)
+    inv = np.linalg.inv(lin)                                   # every frame at once
+    xyz = inv @ (uvw[None] - const[:, :, None])                # (n, 3, 8), mm
+    for k, ax in enumerate((2, 1, 0)):
+        q = (xyz[:, ax] - origin_xyz[ax]) / spacing_xyz[ax]
+        ranges[:, 2 * k] = np.maximum(0, np.floor(q.min(axis=1)).astype(np.int64) - 1)
+        ranges[:, 2 * k + 1] = np.minimum(dims_xyz[ax] - 1,
+                                          np.ceil(q.max(axis=1)).astype(np.int64) + 1)
     return ranges
 
 
