@@ -72,4 +72,8 @@ def test_gaussian_fill_within_row_spans_equals_the_full_convolution(size_vox, si
     got = fill_gaussian(vol, hit, size_vox, sigma_vox, chunk=chunk)
     want = _full_convolution_fill(vol, hit, size_vox, sigma_vox)
     np.testing.assert_array_equal(got, want)
+    # in place: the holes' old values (random here) never enter a sum
+    same = vol.copy()
+    assert fill_gaussian(same, hit, size_vox, sigma_vox, chunk=chunk, out=same) is same
+    np.testing.assert_array_equal(same, want)
     assert (got[hit == 0] > 0).any() and (got[hit == 0] == 0).any()

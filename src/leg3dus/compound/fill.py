@@ -185,14 +185,18 @@ def _spanned_pass_yz(src, dst, taps, axis, lo, hi):
 
 @numba.njit(parallel=True, cache=True)
 def _finish(vol, hit, num, den, out, z_off, lo, hi):
+    # out may be vol itself: each voxel is read before it is written, and no hit lies
+    # outside the span
     nz, ny, nx = out.shape
     for z in numba.prange(nz):
         zz = np.int64(z) + z_off
         for y in range(ny):
-            out[z, y, :] = 0
             a, b = lo[zz, y], hi[zz, y]
-            if a > b:  # no hit lies outside the span
+            if a > b:
+                out[z, y, :] = 0
                 continue
+            out[z, y, :a] = 0
+            out[z, y, b + 1:] = 0
             o, v, h = out[z, y, a:b + 1], vol[z, y, a:b + 1], hit[z, y, a:b + 1]
             n, d = num[zz, y, a:b + 1], den[zz, y, a:b + 1]
             for i in range(b - a + 1):
@@ -201,6 +205,8 @@ def _finish(vol, hit, num, den, out, z_off, lo, hi):
                 elif d[i] > 0:
                     f = np.floor(n[i] / d[i] + np.float32(0.5))
                     o[i] = min(max(f, 0.0), 255.0)
+                else:
+                    o[i] = 0
 
 
 def _chunks(nz: int, chunk: int, halo: int):
@@ -210,8 +216,12 @@ def _chunks(nz: int, chunk: int, halo: int):
 
 
 def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size_vox: int = 5,
-                  sigma_vox: float = 1.0, chunk: int = 64) -> np.ndarray:
+                  sigma_vox: float = 1.0, chunk: int = 64,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """Fill voxels where ``hit`` is 0 by normalised Gaussian convolution (uint8 out).
+
+    ``out`` receives the result (a new array by default); it may be ``volume`` itself,
+    which fills in place: an empty voxel's old value never enters a sum.
 
     Examples
     --------
@@ -223,7 +233,7 @@ def fill_gaussian(volume: np.ndarray, hit: np.ndarray, size_vox: int = 5,
     """
     taps = gaussian_taps(sigma_vox, size=size_vox)
     halo = size_vox // 2
-    out = np.empty_like(volume)
+    out = np.empty_like(volume) if out is None else out
     # only within each row's span can the sums be nonzero: rows and stretches of the
     # grid that no frame reached (often half of it) cost nothing
     lo, hi = row_spans(hit, halo)

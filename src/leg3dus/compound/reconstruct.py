@@ -262,7 +262,7 @@ def reconstruct(seq: Sequence, cfg: PlusConfig | None = None, params: ReconParam
         if labels:
             out = fill_labels(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
         else:
-            out = fill_gaussian(out, hit, opt.fill_size_vox, opt.fill_sigma_vox)
+            out = fill_gaussian(out, hit, opt.fill_size_vox, opt.fill_sigma_vox, out=out)
     vol = Volume(out, tuple(spacing[::-1]), tuple(origin[::-1]))
     return Reconstruction(vol, hit, int(used.sum()))
 
