@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import GeometryError, InputFileError, OptionError, OutputError
+from ..core.memory import available_bytes
 from ..core.volume import Volume
 from ..sweep import PlusConfig, ReconParams, Sequence, check_params, check_rigid
 from ..sweep.transforms import image_to_reference
@@ -123,23 +124,12 @@ def _frames_box(img_to_ref, valid, frame_shape, p: ReconParams, path: str):
     return lo, hi
 
 
-def _available_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62
-
-
 def check_memory(dims, bytes_per_voxel: float, limit_gb: float | None) -> None:
     """Raise :class:`OutputError` before allocating a grid that would not fit; ``dims``
     is the grid's shape in voxels, (z, y, x)."""
     need = float(np.prod(np.asarray(dims, np.float64))) * bytes_per_voxel
-    have = limit_gb * 1e9 if limit_gb is not None else _available_bytes()
-    if need > have:
+    have = limit_gb * 1e9 if limit_gb is not None else available_bytes()
+    if have is not None and need > have:
         shape = " x ".join(str(int(d)) for d in dims)
         raise OutputError(
             f"the output grid of {shape} voxels (z, y, x) needs {need / 1e9:.1f} GB, "

@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from ..core.errors import InputFileError, OptionError
+from ..core.memory import available_bytes
 from .augment import draw_params
 from .cache import Cropped
 from .data import extract
@@ -240,24 +241,10 @@ def free_bytes(device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
     else:
-        free = _available_host_bytes()
+        free = available_bytes()
+        if free is None:  # unknown: a modest cache, the rest stays on the host
+            free = 1 << 30
     return int(free * FREE_SHARE)
-
-
-def _available_host_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
-
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 30
 
 
 def check_limit(limit_mb) -> None:
