@@ -80,6 +80,32 @@ def _offsets(cell: int, spacing: tuple, radius: int):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _box_gap2(a, b, c, q0, q1, q2, origin, cell, s2):
+    """Squared least distance (mm2) from a query to the box of cell (a, b, c)."""
+    lo0 = origin[0] + a * cell
+    lo1 = origin[1] + b * cell
+    lo2 = origin[2] + c * cell
+    # Gap from the query to the cell's box, per axis, in indices.
+    g0 = max(lo0 - q0, q0 - lo0 - cell + 1, 0)
+    g1 = max(lo1 - q1, q1 - lo1 - cell + 1, 0)
+    g2 = max(lo2 - q2, q2 - lo2 - cell + 1, 0)
+    return g0 * g0 * s2[0] + g1 * g1 * s2[1] + g2 * g2 * s2[2]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nearest_in(t0, t1, pts, q0, q1, q2, s2, best):
+    """The smaller of ``best`` and the squared distances (mm2) to ``pts[t0:t1]``."""
+    for t in range(t0, t1):
+        d0 = float(pts[t, 0] - q0)
+        d1 = float(pts[t, 1] - q1)
+        d2 = float(pts[t, 2] - q2)
+        d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
+        if d < best:
+            best = d
+    return best
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _search_block(k0, k1, c0, c1, c2, qpts, pts, starts, origin, dims, cell, s2, off,
                   bound, best):
     """Squared nearest distances (mm2) of the queries ``qpts[k0:k1]``, all in cell
@@ -98,26 +124,13 @@ def _search_block(k0, k1, c0, c1, c2, qpts, pts, starts, origin, dims, cell, s2,
         t0, t1 = starts[cid], starts[cid + 1]
         if t0 == t1:
             continue
-        lo0 = origin[0] + a * cell
-        lo1 = origin[1] + b * cell
-        lo2 = origin[2] + c * cell
         worst = 0.0
         for k in range(k0, k1):
             d_best = best[k]
             if bound[j] < d_best:
                 q0, q1, q2 = qpts[k, 0], qpts[k, 1], qpts[k, 2]
-                # Gap from the query to the cell's box, per axis, in indices.
-                g0 = max(lo0 - q0, q0 - lo0 - cell + 1, 0)
-                g1 = max(lo1 - q1, q1 - lo1 - cell + 1, 0)
-                g2 = max(lo2 - q2, q2 - lo2 - cell + 1, 0)
-                if g0 * g0 * s2[0] + g1 * g1 * s2[1] + g2 * g2 * s2[2] < d_best:
-                    for t in range(t0, t1):
-                        d0 = float(pts[t, 0] - q0)
-                        d1 = float(pts[t, 1] - q1)
-                        d2 = float(pts[t, 2] - q2)
-                        d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
-                        if d < d_best:
-                            d_best = d
+                if _box_gap2(a, b, c, q0, q1, q2, origin, cell, s2) < d_best:
+                    d_best = _nearest_in(t0, t1, pts, q0, q1, q2, s2, d_best)
                     best[k] = d_best
             if d_best > worst:
                 worst = d_best
@@ -140,21 +153,8 @@ def _walk_one(q0, q1, q2, pts, starts, origin, dims, cell, s2, off, bound):
         cid = (a * dims[1] + b) * dims[2] + c
         if starts[cid] == starts[cid + 1]:
             continue
-        lo0 = origin[0] + a * cell
-        lo1 = origin[1] + b * cell
-        lo2 = origin[2] + c * cell
-        g0 = max(lo0 - q0, q0 - lo0 - cell + 1, 0)
-        g1 = max(lo1 - q1, q1 - lo1 - cell + 1, 0)
-        g2 = max(lo2 - q2, q2 - lo2 - cell + 1, 0)
-        if g0 * g0 * s2[0] + g1 * g1 * s2[1] + g2 * g2 * s2[2] >= best:
-            continue
-        for t in range(starts[cid], starts[cid + 1]):
-            d0 = float(pts[t, 0] - q0)
-            d1 = float(pts[t, 1] - q1)
-            d2 = float(pts[t, 2] - q2)
-            d = d0 * d0 * s2[0] + d1 * d1 * s2[1] + d2 * d2 * s2[2]
-            if d < best:
-                best = d
+        if _box_gap2(a, b, c, q0, q1, q2, origin, cell, s2) < best:
+            best = _nearest_in(starts[cid], starts[cid + 1], pts, q0, q1, q2, s2, best)
     return best
 
 
