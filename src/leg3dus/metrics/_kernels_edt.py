@@ -63,6 +63,27 @@ def _transform(f, n, w, v, zz, out):
         out[i] = float(d * d) * w + f[v[j]]
 
 
+@numba.njit(nogil=True, parallel=True)
+def _pass_axis0(g, w):
+    """The transform along axis 0 of ``g`` (n, m, nx) in place, one (n, nx) plane per
+    index of axis 1, its strided lines copied into a contiguous buffer."""
+    n, m, nx = g.shape
+    for j in numba.prange(m):
+        buf = np.empty((nx, n))
+        line = np.empty(n)
+        v = np.empty(n, np.int64)
+        zz = np.empty(n + 1)
+        for i in range(n):
+            for x in range(nx):
+                buf[x, i] = g[i, j, x]
+        for x in range(nx):
+            _transform(buf[x], n, w, v, zz, line)
+            buf[x, :] = line
+        for i in range(n):
+            for x in range(nx):
+                g[i, j, x] = buf[x, i]
+
+
 @numba.njit(cache=True, parallel=True)
 def edt_distances(queries, points, spacing):
     """Distance (mm) from each query to the nearest point; both (N, 3) integer
@@ -89,36 +110,8 @@ def edt_distances(queries, points, spacing):
     g = np.full((nz, ny, nx), np.inf)
     for k in range(len(points)):
         g[points[k, 0] - lo[0], points[k, 1] - lo[1], points[k, 2] - lo[2]] = 0.0
-    # Pass along z, one (z, x) plane per y, transposed into contiguous lines.
-    for y in numba.prange(ny):
-        buf = np.empty((nx, nz))
-        line = np.empty(nz)
-        v = np.empty(nz, np.int64)
-        zz = np.empty(nz + 1)
-        for z in range(nz):
-            for x in range(nx):
-                buf[x, z] = g[z, y, x]
-        for x in range(nx):
-            _transform(buf[x], nz, s2[0], v, zz, line)
-            buf[x, :] = line
-        for z in range(nz):
-            for x in range(nx):
-                g[z, y, x] = buf[x, z]
-    # Pass along y, one (y, x) plane per z.
-    for z in numba.prange(nz):
-        buf = np.empty((nx, ny))
-        line = np.empty(ny)
-        v = np.empty(ny, np.int64)
-        zz = np.empty(ny + 1)
-        for y in range(ny):
-            for x in range(nx):
-                buf[x, y] = g[z, y, x]
-        for x in range(nx):
-            _transform(buf[x], ny, s2[1], v, zz, line)
-            buf[x, :] = line
-        for y in range(ny):
-            for x in range(nx):
-                g[z, y, x] = buf[x, y]
+    _pass_axis0(g, s2[0])                      # along z, one (z, x) plane per y
+    _pass_axis0(g.transpose(1, 0, 2), s2[1])   # along y, one (y, x) plane per z
     # Pass along x, on the lines that hold a query only.
     wanted = np.zeros(nz * ny, np.bool_)
     for k in range(nq):
