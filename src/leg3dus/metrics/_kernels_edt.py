@@ -10,7 +10,9 @@ the first two passes copied plane by plane into contiguous buffers. The last pas
 only on the lines that hold a query and is read at the queries. It costs a few
 operations per voxel of the box whatever the distances are, where the cell search
 (:mod:`._kernels_nearest`) costs a walk per query that grows with the cube of its
-distance: the transform wins when the surfaces lie far apart.
+distance: the transform wins when the surfaces lie far apart. Not scipy's transform
+itself: it runs on one thread over every line of the box (a 256^3 box, 20 000 queries:
+4.3 s, against 0.26 s here on 2 cores, the same distances to 1e-15).
 
 Squared distances are summed as ``dx2 sx2 + (dy2 sy2 + dz2 sz2)`` with each term
 ``float(d * d) * s * s``, the same operations, in the same order up to commutation, as
